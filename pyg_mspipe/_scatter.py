@@ -1,0 +1,60 @@
+r"""Scatter helpers with an optional :obj:`torch_scatter` backend.
+
+Every function here gives the same result with and without
+:obj:`torch_scatter` installed: the pure-PyTorch fallbacks reproduce the
+:obj:`torch_scatter` semantics exactly (ties in :func:`scatter_argmax` go to the
+*first* maximal entry, empty groups get the sentinel ``src.numel()``).
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+from torch import Tensor
+
+__all__ = ["WITH_TORCH_SCATTER", "scatter_argmax", "scatter_max_long"]
+
+#: Whether :obj:`torch_scatter` is importable. Tests flip this to exercise the
+#: fallback path in a process where :obj:`torch_scatter` is installed.
+WITH_TORCH_SCATTER: bool = importlib.util.find_spec("torch_scatter") is not None
+
+
+def _use_torch_scatter(src: Tensor) -> bool:
+    return WITH_TORCH_SCATTER and not torch.compiler.is_compiling()
+
+
+def scatter_argmax(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
+    r"""Returns, for every group :obj:`j < dim_size`, the position in
+    :obj:`src` of the first maximal entry of that group, or :obj:`src.numel()`
+    for groups without any entry (the :obj:`torch_scatter.scatter_max`
+    convention).
+
+    Args:
+        src (torch.Tensor): One-dimensional values.
+        index (torch.Tensor): One-dimensional group of each value.
+        dim_size (int): Number of groups.
+    """
+    numel = src.numel()
+    if numel == 0:
+        return index.new_full((dim_size,), 0)
+    if _use_torch_scatter(src):
+        import torch_scatter
+
+        return torch_scatter.scatter_max(src, index, dim=0, dim_size=dim_size)[1]
+    src = src.detach()
+    group_max = src.new_zeros(dim_size).scatter_reduce_(
+        0, index, src, reduce="amax", include_self=False
+    )
+    pos = torch.arange(numel, device=src.device)
+    cand = torch.where(src == group_max[index], pos, numel)
+    return pos.new_full((dim_size,), numel).scatter_reduce_(
+        0, index, cand, reduce="amin", include_self=True
+    )
+
+
+def scatter_max_long(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
+    r"""Group-wise maximum with :obj:`0` for empty groups (what
+    :meth:`torch_geometric.utils.scatter` with :obj:`reduce="max"` returns)."""
+    return src.new_zeros(dim_size).scatter_reduce_(
+        0, index, src, reduce="amax", include_self=False
+    )

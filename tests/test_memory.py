@@ -1,0 +1,242 @@
+"""Equivalence of pyg_mspipe.TGNMemory with torch_geometric.nn.TGNMemory."""
+import copy
+
+import pytest
+import torch
+import torch_geometric.nn.models.tgn as pyg_tgn
+import torch_geometric.typing
+
+import pyg_mspipe
+from pyg_mspipe import TGNMemory
+
+from .helpers import random_stream, scatter_backends  # noqa: F401
+
+NUM_NODES, MSG_DIM, MEM_DIM, TIME_DIM = 40, 7, 12, 6
+TOL = {torch.float32: dict(atol=1e-5, rtol=1e-5), torch.float64: dict(atol=1e-8, rtol=1e-8)}
+
+
+@pytest.fixture(params=[torch.float64, torch.float32], ids=["f64", "f32"])
+def dtype(request):
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(request.param)
+    yield request.param
+    torch.set_default_dtype(old)
+
+
+def tol():
+    return TOL[torch.get_default_dtype()]
+
+
+def make_pair(aggr: str, msg_cls: str = "identity", seed: int = 0):
+    """A PyG memory and ours with identical parameters.
+
+    Without torch_scatter, PyG's own ``LastAggregator`` falls back to code that
+    breaks ties differently and fills empty rows with an arbitrary message (see
+    ``test_aggregators.py``); the reference then uses the torch_scatter
+    semantics, which ours reproduces with and without torch_scatter.
+    """
+    torch.manual_seed(seed)
+    if msg_cls == "identity":
+        pyg_msg = pyg_tgn.IdentityMessage(MSG_DIM, MEM_DIM, TIME_DIM)
+        our_msg = pyg_mspipe.IdentityMessage(MSG_DIM, MEM_DIM, TIME_DIM)
+    else:  # a learnable message function: exercises the generic path
+        pyg_msg = MLPMessage(MSG_DIM, MEM_DIM, TIME_DIM)
+        our_msg = copy.deepcopy(pyg_msg)
+    if aggr == "last":
+        pyg_aggr, our_aggr = pyg_tgn.LastAggregator(), pyg_mspipe.LastAggregator()
+        if not torch_geometric.typing.WITH_TORCH_SCATTER:
+            pyg_aggr = pyg_mspipe.LastAggregator()
+    else:
+        pyg_aggr, our_aggr = pyg_tgn.MeanAggregator(), pyg_mspipe.MeanAggregator()
+    ref = pyg_tgn.TGNMemory(NUM_NODES, MSG_DIM, MEM_DIM, TIME_DIM, pyg_msg, pyg_aggr)
+    ours = TGNMemory(NUM_NODES, MSG_DIM, MEM_DIM, TIME_DIM, our_msg, our_aggr)
+    ours.load_state_dict(ref.state_dict())
+    return ref, ours
+
+
+class MLPMessage(torch.nn.Module):
+    def __init__(self, raw_msg_dim, memory_dim, time_dim):
+        super().__init__()
+        self.out_channels = 9
+        self.lin = torch.nn.Linear(raw_msg_dim + 2 * memory_dim + time_dim, 9)
+
+    def reset_parameters(self):
+        self.lin.reset_parameters()
+
+    def forward(self, z_src, z_dst, raw_msg, t_enc):
+        return self.lin(torch.cat([z_src, z_dst, raw_msg, t_enc], dim=-1)).relu()
+
+
+def assert_same_state(ref, ours):
+    torch.testing.assert_close(ours.memory, ref.memory, **tol())
+    assert torch.equal(ours.last_update, ref.last_update)
+
+
+def assert_same_grads(ref, ours):
+    ref_params = dict(ref.named_parameters())
+    for name, p in ours.named_parameters():
+        q = ref_params[name]
+        if q.grad is None:
+            assert p.grad is None or torch.count_nonzero(p.grad) == 0, name
+        else:
+            assert p.grad is not None, name
+            torch.testing.assert_close(p.grad, q.grad, **tol(), msg=lambda m: f"{name}: {m}")
+
+
+def run_training_epoch(ref, ours, stream, batch_size, n_extra=10, gen=None):
+    """The example's call sequence with a synthetic loss on the memory output."""
+    ref_params = list(ref.parameters())
+    our_params = list(ours.parameters())
+    src, dst, t, msg = stream
+    gen = gen or torch.Generator().manual_seed(1)
+    for start in range(0, src.numel(), batch_size):
+        sl = slice(start, start + batch_size)
+        b_src, b_dst, b_t, b_msg = src[sl], dst[sl], t[sl], msg[sl]
+        extra = torch.randint(0, NUM_NODES, (n_extra,), generator=gen)
+        n_id = torch.cat([b_src, b_dst, extra]).unique()
+        z_ref, lu_ref = ref(n_id)
+        z_our, lu_our = ours(n_id)
+        torch.testing.assert_close(z_our, z_ref, **tol())
+        assert torch.equal(lu_our, lu_ref)
+        w = torch.linspace(-1, 1, z_ref.numel()).view_as(z_ref)
+        loss_ref = (z_ref * w).sum() + z_ref.pow(2).mean()
+        loss_our = (z_our * w).sum() + z_our.pow(2).mean()
+        ref.update_state(b_src, b_dst, b_t, b_msg)
+        ours.update_state(b_src, b_dst, b_t, b_msg)
+        assert_same_state(ref, ours)
+        for p in ref_params + our_params:
+            p.grad = None
+        loss_ref.backward()
+        loss_our.backward()
+        assert_same_grads(ref, ours)
+        with torch.no_grad():
+            # An optimizer step, then the same parameters on both sides: the
+            # time encoder multiplies its weight by timestamps, so a training
+            # run amplifies round-off chaotically; syncing keeps every
+            # iteration's comparison sharp.
+            for p, q in zip(ref_params, our_params):
+                if p.grad is not None:
+                    p.sub_(0.05 * p.grad)
+                    q.copy_(p)
+        ref.detach()
+        ours.detach()
+
+
+def run_eval(ref, ours, stream, batch_size):
+    src, dst, t, msg = stream
+    with torch.no_grad():
+        for start in range(0, src.numel(), batch_size):
+            sl = slice(start, start + batch_size)
+            n_id = torch.cat([src[sl], dst[sl]]).unique()
+            z_ref, lu_ref = ref(n_id)
+            z_our, lu_our = ours(n_id)
+            torch.testing.assert_close(z_our, z_ref, **tol())
+            assert torch.equal(lu_our, lu_ref)
+            ref.update_state(src[sl], dst[sl], t[sl], msg[sl])
+            ours.update_state(src[sl], dst[sl], t[sl], msg[sl])
+            assert_same_state(ref, ours)
+
+
+@pytest.mark.parametrize("aggr", ["last", "mean"])
+@pytest.mark.parametrize("msg_cls", ["identity", "mlp"])
+def test_matches_pyg_over_epochs(aggr, msg_cls, scatter_backends, dtype):
+    ref, ours = make_pair(aggr, msg_cls)
+    train = random_stream(NUM_NODES - 5, 300, MSG_DIM, seed=2, tie_prob=0.3)
+    val = random_stream(NUM_NODES, 80, MSG_DIM, seed=3, t0=int(train[2][-1]))
+    for epoch in range(3):
+        ref.train()
+        ours.train()
+        ref.reset_state()
+        ours.reset_state()
+        run_training_epoch(ref, ours, train, batch_size=25 + 7 * epoch)
+        with torch.no_grad():  # as in PyG's example, whose test() is no_grad
+            ref.eval()  # flushes all pending messages, never-seen nodes included
+            ours.eval()
+        assert_same_state(ref, ours)
+        run_eval(ref, ours, val, batch_size=20)
+    # train -> eval -> train without a reset: the stores carry over.
+    ref.train()
+    ours.train()
+    more = random_stream(NUM_NODES, 60, MSG_DIM, seed=4, t0=int(val[2][-1]))
+    run_training_epoch(ref, ours, more, batch_size=15)
+
+
+def test_many_events_per_node_in_one_batch(scatter_backends, dtype):
+    """A node with several events in one batch keeps all of them (mean)."""
+    for aggr in ("mean", "last"):
+        ref, ours = make_pair(aggr)
+        src = torch.tensor([3, 3, 3, 5, 3, 5, 7, 3])
+        dst = torch.tensor([5, 5, 9, 3, 9, 9, 3, 1])
+        t = torch.tensor([1, 1, 2, 2, 4, 4, 4, 4])
+        msg = torch.randn(8, MSG_DIM)
+        stream = (torch.cat([src, dst]), torch.cat([dst, src]), torch.cat([t, t + 4]),
+                  torch.cat([msg, msg.flip(0)]))
+        run_training_epoch(ref, ours, stream, batch_size=8, n_extra=3)
+
+
+def test_forward_only_unseen_nodes():
+    ref, ours = make_pair("last")
+    n_id = torch.tensor([0, 4, 9])
+    z_ref, lu_ref = ref(n_id)
+    z_our, lu_our = ours(n_id)
+    torch.testing.assert_close(z_our, z_ref, **tol())
+    assert torch.equal(lu_our, lu_ref)
+
+
+def test_state_dict_loads_both_ways_with_parameters():
+    ref, ours = make_pair("mean")
+    our_keys = {k for k in ours.state_dict() if not k.endswith("_extra_state")}
+    assert our_keys == set(ref.state_dict())
+    assert dict(ours.named_parameters()).keys() == dict(ref.named_parameters()).keys()
+
+
+def test_reset_state_is_constant_python_work():
+    _, ours = make_pair("last")
+    stream = random_stream(NUM_NODES, 50, MSG_DIM, seed=5)
+    ours.update_state(*stream)
+    assert ours.msg_s_store.num_messages() == 50
+    ours.reset_state()
+    assert ours.msg_s_store.num_messages() == 0
+    assert ours.msg_d_store.num_messages() == 0
+    assert torch.count_nonzero(ours.memory) == 0
+    assert torch.count_nonzero(ours.last_update) == 0
+
+
+def test_update_state_reuses_forward_result(monkeypatch):
+    _, ours = make_pair("last")
+    stream = random_stream(NUM_NODES, 40, MSG_DIM, seed=6)
+    src, dst, t, msg = stream
+    ours.update_state(src[:20], dst[:20], t[:20], msg[:20])
+    calls = []
+    orig = ours._get_updated_memory
+    monkeypatch.setattr(ours, "_get_updated_memory",
+                        lambda n_id: calls.append(n_id.numel()) or orig(n_id))
+    ours(torch.cat([src[20:], dst[20:]]).unique())
+    ours.update_state(src[20:], dst[20:], t[20:], msg[20:])
+    assert len(calls) == 1  # forward only: update_state reused it
+    # A parameter change in between invalidates the reuse.
+    ours.detach()
+    ours(torch.arange(NUM_NODES))
+    with torch.no_grad():
+        ours.gru.weight_hh.add_(0.1)
+    ours.update_state(src[20:], dst[20:], t[20:] + 1000, msg[20:])
+    assert len(calls) == 3
+
+
+def test_reset_state_cuts_the_stale_graph():
+    """Deliberate difference: PyG's reset_state() zeroes the memory through
+    ``.data`` and keeps the autograd graph of a flush done with grad enabled,
+    so the next backward leaks gradient through memory that no longer exists.
+    Ours detaches (values are the same, the spurious gradient is gone)."""
+    ref, ours = make_pair("mean")
+    stream = random_stream(NUM_NODES, 40, MSG_DIM, seed=8)
+    for m in (ref, ours):
+        m.update_state(*stream)
+        m.eval()  # flush with grad enabled: memory now carries a graph
+        m.train()
+        m.reset_state()
+    n_id = torch.arange(10)
+    ref(n_id)[0].sum().backward()
+    ours(n_id)[0].sum().backward()
+    assert ref.gru.weight_ih.grad.abs().sum() > 0  # leaked through the old flush
+    assert ours.gru.weight_ih.grad.abs().sum() == 0  # zero memory, zero input
