@@ -8,8 +8,6 @@ import pyg_mspipe._scatter
 from pyg_mspipe import LastAggregator, MeanAggregator
 from pyg_mspipe._scatter import scatter_argmax
 
-from .helpers import scatter_backends  # noqa: F401
-
 
 def case(seed=0, num=60, groups=15):
     g = torch.Generator().manual_seed(seed)

@@ -9,7 +9,7 @@ import torch_geometric.typing
 import pyg_mspipe
 from pyg_mspipe import TGNMemory
 
-from .helpers import random_stream, scatter_backends  # noqa: F401
+from .helpers import random_stream
 
 NUM_NODES, MSG_DIM, MEM_DIM, TIME_DIM = 40, 7, 12, 6
 TOL = {torch.float32: dict(atol=1e-5, rtol=1e-5), torch.float64: dict(atol=1e-8, rtol=1e-8)}
@@ -80,7 +80,8 @@ def assert_same_grads(ref, ours):
             assert p.grad is None or torch.count_nonzero(p.grad) == 0, name
         else:
             assert p.grad is not None, name
-            torch.testing.assert_close(p.grad, q.grad, **tol(), msg=lambda m: f"{name}: {m}")
+            torch.testing.assert_close(p.grad, q.grad, **tol(),
+                                       msg=lambda m, name=name: f"{name}: {m}")
 
 
 def run_training_epoch(ref, ours, stream, batch_size, n_extra=10, gen=None):

@@ -1,0 +1,18 @@
+"""Shared fixtures."""
+import pytest
+import torch_geometric.typing
+
+import pyg_mspipe._scatter
+
+
+@pytest.fixture(params=["torch_scatter", "fallback"])
+def scatter_backends(request, monkeypatch):
+    """Runs a test with and without torch_scatter (the fallback path is forced
+    for both PyG and pyg_mspipe when it is installed)."""
+    if request.param == "torch_scatter":
+        if not pyg_mspipe._scatter.WITH_TORCH_SCATTER:
+            pytest.skip("torch_scatter is not installed")
+    else:
+        monkeypatch.setattr(pyg_mspipe._scatter, "WITH_TORCH_SCATTER", False)
+        monkeypatch.setattr(torch_geometric.typing, "WITH_TORCH_SCATTER", False)
+    return request.param
