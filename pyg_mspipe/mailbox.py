@@ -31,18 +31,20 @@ __all__ = ["MessageStore"]
 
 
 class MessageStore(torch.nn.Module):
-    r"""Pending messages of one direction of the TGN memory.
+    r"""Pending messages of the TGN memory.
 
-    For every node :obj:`v` it holds all events of the most recent batch in
-    which :obj:`v` was the *key* endpoint (the source for the source-side
-    store, the destination for the destination-side store), as rows
-    ``(other endpoint, t, raw_msg)``.
+    For every *slot* :obj:`k` it holds the rows ``(other endpoint, t,
+    raw_msg)`` of all events of the most recent batch stored under :obj:`k`.
+    :class:`~pyg_mspipe.TGNMemory` uses :obj:`2 * num_nodes` slots: slot
+    :obj:`v` holds node :obj:`v`'s messages as a source (PyG's
+    ``msg_s_store``), slot :obj:`num_nodes + v` those as a destination
+    (``msg_d_store``), so both are gathered in one call.
 
     The whole content is part of :meth:`state_dict` (compacted, as extra
     state), and :meth:`to` moves it.
 
     Args:
-        num_nodes (int): Number of nodes.
+        num_nodes (int): Number of slots.
         raw_msg_dim (int): Raw message dimensionality.
         capacity (int, optional): Initial number of arena rows; the arena grows
             on demand. (default: :obj:`1024`)
@@ -55,6 +57,10 @@ class MessageStore(torch.nn.Module):
         capacity = max(int(capacity), 1)
         self.register_buffer("ptr", torch.zeros(num_nodes, dtype=torch.long), persistent=False)
         self.register_buffer("cnt", torch.zeros(num_nodes, dtype=torch.long), persistent=False)
+        # Per slot, the arena row of its *last* message: the first of its rows
+        # (in PyG's order) with the largest timestamp. That is the message
+        # LastAggregator keeps, decided once when the batch is stored.
+        self.register_buffer("last", torch.zeros(num_nodes, dtype=torch.long), persistent=False)
         self.register_buffer("other", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self.register_buffer("t", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self.register_buffer("msg", torch.zeros(capacity, raw_msg_dim), persistent=False)
@@ -79,29 +85,35 @@ class MessageStore(torch.nn.Module):
         r"""Forgets all pending messages (O(1) Python work; keeps capacity)."""
         self.cnt.zero_()
         self.ptr.zero_()
+        self.last.zero_()
         self._size = 0
 
     # --------------------------------------------------------------- queries
-    def locate(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
-        r"""Finds the pending rows of the nodes :obj:`n_id`.
+    def locate(self, n_id: Tensor, cnt: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        r"""Finds the pending rows of the slots :obj:`n_id`.
+
+        Args:
+            n_id (torch.Tensor): Slots.
+            cnt (torch.Tensor, optional): :obj:`self.cnt[n_id]` if the caller
+                already has it. (default: :obj:`None`)
 
         Returns:
             (rows, owner): arena rows, and for each row the *position* in
-            :obj:`n_id` of the node it belongs to. Rows are grouped by position
-            in :obj:`n_id`, and within a node follow the order of PyG's
+            :obj:`n_id` of the slot it belongs to. Rows are grouped by position
+            in :obj:`n_id`, and within a slot follow the order of PyG's
             per-node message lists.
         """
-        cnt = self.cnt[n_id]
+        cnt = self.cnt.index_select(0, n_id) if cnt is None else cnt
         total = int(cnt.sum())
         if total == 0:
             empty = n_id.new_empty(0)
             return empty, empty
-        ptr = self.ptr[n_id]
+        ptr = self.ptr.index_select(0, n_id)
         owner = torch.repeat_interleave(
             torch.arange(n_id.numel(), device=n_id.device), cnt, output_size=total
         )
         start = cnt.cumsum(0) - cnt
-        rows = torch.arange(total, device=n_id.device) + (ptr - start)[owner]
+        rows = torch.arange(total, device=n_id.device) + (ptr - start).index_select(0, owner)
         return rows, owner
 
     # --------------------------------------------------------------- updates
@@ -115,21 +127,39 @@ class MessageStore(torch.nn.Module):
             t (torch.Tensor): Timestamps, :obj:`[B]`.
             msg (torch.Tensor): Raw messages, :obj:`[B, raw_msg_dim]`.
         """
-        num = key.numel()
-        if num == 0:
+        if key.numel() == 0:
             return
-        self._reserve(num)
         # The same (not stable) sort PyG uses, so that a node's messages are
         # listed in PyG's order: this decides LastAggregator's tie-breaking.
         key_sorted, perm = key.sort()
+        self.insert_sorted(key_sorted, other[perm], t[perm], msg[perm])
+
+    def insert_sorted(self, key_sorted: Tensor, other: Tensor, t: Tensor, msg: Tensor):
+        r"""Like :meth:`insert`, for rows already grouped by slot
+        (:obj:`key_sorted` non-decreasing)."""
+        num = key_sorted.numel()
+        if num == 0:
+            return
+        self._reserve(num)
         start = self._size
-        pos = torch.arange(start, start + num, device=key.device)
-        self.other[start:start + num] = other[perm]
-        self.t[start:start + num] = t[perm]
-        self.msg[start:start + num] = msg[perm].to(self.msg.dtype)
-        self.cnt.index_fill_(0, key_sorted, 0)
-        self.cnt.index_add_(0, key_sorted, torch.ones_like(key_sorted))
-        self.ptr.scatter_reduce_(0, key_sorted, pos, reduce="amin", include_self=False)
+        self.other[start:start + num] = other
+        self.t[start:start + num] = t
+        self.msg[start:start + num] = msg
+        # Per row, where its slot's group of rows starts and ends (rows are
+        # grouped by slot); rows of one slot all write the same values, so the
+        # scatters below are deterministic. No pass over all slots, no sync.
+        group_start = torch.searchsorted(key_sorted, key_sorted)
+        group_end = torch.searchsorted(key_sorted, key_sorted, right=True)
+        # The slot's last message: the first of its rows with the largest t.
+        group_max = t.new_zeros(num).scatter_reduce_(0, group_start, t, reduce="amax",
+                                                     include_self=False)
+        local = torch.arange(num, device=key_sorted.device)
+        cand = torch.where(t == group_max.index_select(0, group_start), local, num)
+        group_win = torch.full_like(local, num).scatter_reduce_(0, group_start, cand,
+                                                                reduce="amin")
+        self.cnt.index_put_((key_sorted,), group_end - group_start)
+        self.ptr.index_put_((key_sorted,), group_start + start)
+        self.last.index_put_((key_sorted,), group_win.index_select(0, group_start) + start)
         self._size = start + num
 
     def _reserve(self, num: int):
@@ -148,10 +178,12 @@ class MessageStore(torch.nn.Module):
         r"""Drops garbage rows from the arena (keeps capacity)."""
         rows = self._live_rows()
         num = rows.numel()
-        self.other[:num] = self.other[rows]
-        self.t[:num] = self.t[rows]
-        self.msg[:num] = self.msg[rows]
-        self.ptr.copy_(self.cnt.cumsum(0) - self.cnt)
+        self.other[:num] = self.other.index_select(0, rows)
+        self.t[:num] = self.t.index_select(0, rows)
+        self.msg[:num] = self.msg.index_select(0, rows)
+        new_ptr = self.cnt.cumsum(0) - self.cnt
+        self.last.copy_(self.last - self.ptr + new_ptr)
+        self.ptr.copy_(new_ptr)
         self._size = num
 
     def _resize(self, capacity: int):
@@ -170,6 +202,7 @@ class MessageStore(torch.nn.Module):
         return {
             "version": 1,
             "cnt": self.cnt.clone(),
+            "last": self.last - self.ptr,  # offset within the slot's rows
             "other": self.other[rows],
             "t": self.t[rows],
             "msg": self.msg[rows],
@@ -200,6 +233,7 @@ class MessageStore(torch.nn.Module):
         self.msg[:num] = msg.to(device, self.msg.dtype)
         self.cnt.copy_(cnt)
         self.ptr.copy_(self.cnt.cumsum(0) - self.cnt)
+        self.last.copy_(self.ptr + state["last"].to(device))
         self._size = num
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,

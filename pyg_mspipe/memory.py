@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.nn import GRUCell
 
-from pyg_mspipe._scatter import scatter_argmax, scatter_max_long
+from pyg_mspipe._scatter import scatter_max_long
 from pyg_mspipe.aggregators import LastAggregator
 from pyg_mspipe.mailbox import MessageStore
 from pyg_mspipe.message import IdentityMessage
@@ -107,8 +107,9 @@ class TGNMemory(torch.nn.Module):
         # Largest timestamp stored so far (for the "sorted across batches" check).
         self.register_buffer("_last_t", torch.zeros((), dtype=torch.long), persistent=False)
 
-        self.msg_s_store = MessageStore(num_nodes, raw_msg_dim)
-        self.msg_d_store = MessageStore(num_nodes, raw_msg_dim)
+        # Pending messages: slot v as a source (PyG's msg_s_store), slot
+        # num_nodes + v as a destination (PyG's msg_d_store).
+        self.msg_store = MessageStore(2 * num_nodes, raw_msg_dim)
 
         self._cache: tuple | None = None
         self._state_version = 0
@@ -142,8 +143,7 @@ class TGNMemory(torch.nn.Module):
         self._reset_message_store()
 
     def _reset_message_store(self):
-        self.msg_s_store.clear()
-        self.msg_d_store.clear()
+        self.msg_store.clear()
         self._touch()
 
     def detach(self):
@@ -167,7 +167,7 @@ class TGNMemory(torch.nn.Module):
         if self.validate:
             check_index("n_id", n_id, self.num_nodes, device=self.memory.device)
         if not self.training:
-            return self.memory[n_id], self.last_update[n_id]
+            return self.memory.index_select(0, n_id), self.last_update.index_select(0, n_id)
         memory, last_update = self._get_updated_memory(n_id)
         self._cache = (self._cache_key(), n_id, memory, last_update)
         return memory, last_update
@@ -224,78 +224,98 @@ class TGNMemory(torch.nn.Module):
         if cache is not None and cache[0] == self._cache_key():
             _, c_nid, c_mem, c_lu = cache
             self._assoc[c_nid] = torch.arange(c_nid.numel(), device=c_nid.device)
-            pos = self._assoc[n_id].clamp_(0, max(c_nid.numel() - 1, 0))
-            if c_nid.numel() > 0 and bool((c_nid[pos] == n_id).all()):
-                return c_mem[pos], c_lu[pos]
+            pos = self._assoc.index_select(0, n_id).clamp_(0, max(c_nid.numel() - 1, 0))
+            if c_nid.numel() > 0 and bool((c_nid.index_select(0, pos) == n_id).all()):
+                return c_mem.index_select(0, pos), c_lu.index_select(0, pos)
         return self._get_updated_memory(n_id)
 
     def _store(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor):
-        self.msg_s_store.insert(src, dst, t, raw_msg)
-        self.msg_d_store.insert(dst, src, t, raw_msg)
+        # Each side sorted on its own with PyG's (not stable) sort call, so that
+        # equal-key rows come in PyG's order; slots < N precede slots >= N.
+        src_sorted, perm_s = src.sort()
+        dst_sorted, perm_d = dst.sort()
+        perm = torch.cat([perm_s, perm_d])
+        self.msg_store.insert_sorted(
+            torch.cat([src_sorted, dst_sorted + self.num_nodes]),
+            torch.cat([dst.index_select(0, perm_s), src.index_select(0, perm_d)]),
+            t.index_select(0, perm),
+            raw_msg.index_select(0, perm).to(self.msg_store.msg.dtype),
+        )
         self._last_t.copy_(torch.maximum(self._last_t, t.max()))
 
     def _write(self, n_id: Tensor, memory: Tensor, last_update: Tensor):
         self.memory[n_id] = memory
         self.last_update[n_id] = last_update
 
-    def _get_updated_memory(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
-        num = n_id.numel()
-        s, d = self.msg_s_store, self.msg_d_store
-        rows_s, own_s = s.locate(n_id)
-        rows_d, own_d = d.locate(n_id)
-        num_s = rows_s.numel()
-        t = torch.cat([s.t[rows_s], d.t[rows_d]])
-        owner = torch.cat([own_s, own_d])
-        mem_n = self.memory[n_id]
-        lu_n = self.last_update[n_id]
-
-        if (t.numel() > 0 and _is_last_aggregator(self.aggr_module)
+    def _uses_last_identity(self) -> bool:
+        return (_is_last_aggregator(self.aggr_module)
                 and _is_identity_message(self.msg_s_module)
-                and _is_identity_message(self.msg_d_module)):
-            aggr = self._last_identity_messages(mem_n, lu_n, t, owner, rows_s, rows_d, num_s)
-        else:
-            other = torch.cat([s.other[rows_s], d.other[rows_d]])
-            raw = torch.cat([s.msg[rows_s], d.msg[rows_d]]).to(mem_n.dtype)
-            t_enc = self.time_enc((t - lu_n[owner]).to(raw.dtype))
-            z_key, z_other = mem_n[owner], self.memory[other]
-            msg_s = self.msg_s_module(z_key[:num_s], z_other[:num_s], raw[:num_s],
-                                      t_enc[:num_s])
-            msg_d = self.msg_d_module(z_key[num_s:], z_other[num_s:], raw[num_s:],
-                                      t_enc[num_s:])
-            msg = torch.cat([msg_s, msg_d], dim=0)
-            aggr = self.aggr_module(msg, owner, t, num)
+                and _is_identity_message(self.msg_d_module))
 
+    def _get_updated_memory(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
+        if self._uses_last_identity():
+            return self._get_updated_memory_last(n_id)
+        num = n_id.numel()
+        store = self.msg_store
+        slots = torch.cat([n_id, n_id + self.num_nodes])
+        cnt = store.cnt[slots]
+        # Rows of all source-side slots first, then all destination-side ones:
+        # PyG's concatenation order.
+        rows, owner = store.locate(slots, cnt)
+        owner = owner.remainder(num) if num else owner
+        t = store.t.index_select(0, rows)
+        mem_n = self.memory.index_select(0, n_id)
+        num_s = int(cnt[:num].sum())
+        other = store.other.index_select(0, rows)
+        raw = store.msg.index_select(0, rows).to(mem_n.dtype)
+        lu_key = self.last_update.index_select(0, n_id).index_select(0, owner)
+        t_enc = self.time_enc((t - lu_key).to(raw.dtype))
+        z_key, z_other = mem_n.index_select(0, owner), self.memory.index_select(0, other)
+        msg_s = self.msg_s_module(z_key[:num_s], z_other[:num_s], raw[:num_s], t_enc[:num_s])
+        msg_d = self.msg_d_module(z_key[num_s:], z_other[num_s:], raw[num_s:], t_enc[num_s:])
+        msg = torch.cat([msg_s, msg_d], dim=0)
+        aggr = self.aggr_module(msg, owner, t, num)
         memory = self.gru(aggr, mem_n)
         last_update = scatter_max_long(t, owner, num)
         return memory, last_update
 
-    def _last_identity_messages(self, mem_n: Tensor, lu_n: Tensor, t: Tensor, owner: Tensor,
-                                rows_s: Tensor, rows_d: Tensor, num_s: int) -> Tensor:
+    def _get_updated_memory_last(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
         # LastAggregator keeps one message per node and IdentityMessage works
-        # row by row, so only the kept messages need to be built: same values,
-        # same gradients (the dropped rows get zero gradient in PyG too).
-        num = mem_n.size(0)
-        total = t.numel()
-        s, d = self.msg_s_store, self.msg_d_store
-        win = scatter_argmax(t, owner, num)
-        has = win < total
-        win = win.clamp(max=total - 1)
-        from_s = win < num_s
-        row_s = rows_s[win.clamp(max=max(num_s - 1, 0))] if num_s else None
-        row_d = rows_d[(win - num_s).clamp(min=0, max=max(total - num_s - 1, 0))] \
-            if total > num_s else None
-        if row_s is None:
-            other, raw, t_w = d.other[row_d], d.msg[row_d], d.t[row_d]
-        elif row_d is None:
-            other, raw, t_w = s.other[row_s], s.msg[row_s], s.t[row_s]
-        else:
-            other = torch.where(from_s, s.other[row_s], d.other[row_d])
-            raw = torch.where(from_s.unsqueeze(-1), s.msg[row_s], d.msg[row_d])
-            t_w = torch.where(from_s, s.t[row_s], d.t[row_d])
-        raw = raw.to(mem_n.dtype)
-        t_enc = self.time_enc((t_w - lu_n).to(raw.dtype))
-        msg = torch.cat([mem_n, self.memory[other], raw, t_enc], dim=-1)
-        return torch.where(has.unsqueeze(-1), msg, msg.new_zeros(()))
+        # row by row (both directions alike), so only the kept message of each
+        # node is built: same values, same gradients (PyG's dropped rows get
+        # zero gradient). The store knows each slot's last message already:
+        # node v keeps its source-side last message unless the destination-side
+        # one is strictly newer (ties go to the source side, which PyG lists
+        # first). (index_select: several times faster than x[idx] on the CPU.)
+        store = self.msg_store
+        num = n_id.numel()
+        slots = torch.cat([n_id, n_id + self.num_nodes])
+        has_slot = store.cnt.index_select(0, slots) > 0
+        row_slot = store.last.index_select(0, slots)
+        t_slot = store.t.index_select(0, row_slot)
+        has_s, has_d = has_slot[:num], has_slot[num:]
+        t_s, t_d = t_slot[:num], t_slot[num:]
+        use_s = has_s & (~has_d | (t_s >= t_d))
+        has = has_s | has_d
+        row = torch.where(use_s, row_slot[:num], row_slot[num:])
+        t_win = torch.where(use_s, t_s, t_d)
+
+        mem_n = self.memory.index_select(0, n_id)
+        raw = store.msg.index_select(0, row).to(mem_n.dtype)
+        t_rel = t_win - self.last_update.index_select(0, n_id)
+        t_enc = self.time_enc(t_rel.to(raw.dtype))
+        z_other = self.memory.index_select(0, store.other.index_select(0, row))
+        msg = torch.cat([mem_n, z_other, raw, t_enc], dim=-1)
+        # Nodes without any pending message get a zero GRU input (as in PyG).
+        if msg.is_cuda:  # no host sync: mask every row
+            msg = torch.where(has.unsqueeze(-1), msg, msg.new_zeros(()))
+        else:  # usually few such rows: zero them in place
+            missing = (~has).nonzero().view(-1)
+            if missing.numel():
+                msg.index_fill_(0, missing, 0.0)
+        memory = self.gru(msg, mem_n)
+        last_update = torch.where(has, t_win, t_win.new_zeros(()))
+        return memory, last_update
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(num_nodes={self.num_nodes}, "

@@ -105,7 +105,8 @@ def check_events(src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, *, num_nodes:
                                                              device=t.device),
         (t.min() < last_t) if last_t is not None else torch.zeros(
             (), dtype=torch.bool, device=t.device),
-        ~torch.isfinite(msg).all() if msg.numel() else torch.zeros(
+        # NaN and inf propagate through a sum; a finite sum means all finite.
+        ~torch.isfinite(msg.sum()) if msg.numel() else torch.zeros(
             (), dtype=torch.bool, device=t.device),
     ]).tolist()
     if flags[0] or flags[1]:
@@ -122,6 +123,8 @@ def check_events(src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, *, num_nodes:
             f"'t' goes back in time: batch starts at {int(t.min())} but events up to "
             f"t={int(last_t)} were already stored (timestamps must be sorted across "
             f"batches; call reset_state() to start a new stream)")
-    if flags[4]:
-        bad = (~torch.isfinite(msg)).any(dim=1).nonzero()[0, 0]
-        raise ValueError(f"'raw_msg' holds NaN or infinite values (first in row {int(bad)})")
+    if flags[4]:  # the sum may also overflow on huge but finite values
+        bad = (~torch.isfinite(msg)).any(dim=1).nonzero()
+        if bad.numel():
+            raise ValueError(
+                f"'raw_msg' holds NaN or infinite values (first in row {int(bad[0, 0])})")

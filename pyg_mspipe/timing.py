@@ -1,0 +1,52 @@
+r"""Per-phase wall-clock timing for benchmarks and profiling."""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+
+import torch
+
+__all__ = ["PhaseTimer"]
+
+
+class PhaseTimer:
+    r"""Accumulates wall-clock seconds per named phase.
+
+    Args:
+        device (torch.device, optional): If a CUDA device, every phase
+            boundary synchronises it so that GPU work is charged to the phase
+            that launched it (this perturbs the timing a little; leave the
+            timer out for end-to-end numbers). (default: :obj:`None`)
+    """
+
+    def __init__(self, device: torch.device | str | None = None):
+        self.device = torch.device(device) if device is not None else None
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def _sync(self):
+        if self.device is not None and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @contextmanager
+    def __call__(self, phase: str):
+        self._sync()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            self.seconds[phase] += time.perf_counter() - start
+
+    def total(self) -> float:
+        r"""Sum over all phases."""
+        return sum(self.seconds.values())
+
+
+class _NullTimer:
+    @contextmanager
+    def __call__(self, phase: str):
+        yield
+
+
+NULL_TIMER = _NullTimer()
