@@ -1,0 +1,194 @@
+r"""Most-recent-neighbour sampling, a drop-in for PyG's ``LastNeighborLoader``."""
+from __future__ import annotations
+
+import threading
+
+import torch
+from torch import Tensor
+
+from pyg_mspipe.validation import check_index, check_positive_int
+
+__all__ = ["LastNeighborLoader"]
+
+
+class LastNeighborLoader:
+    r"""Keeps, for every node, its :obj:`size` most recent neighbours in an
+    ever-growing undirected temporal graph, and samples them for a set of
+    nodes. A drop-in for
+    :class:`torch_geometric.nn.models.tgn.LastNeighborLoader` (same
+    constructor, :meth:`__call__`, :meth:`insert`, :meth:`reset_state`, and
+    the attributes :obj:`neighbors`, :obj:`e_id`, :obj:`cur_e_id`), with two
+    differences:
+
+    * when a node receives more than :obj:`size` events in one :meth:`insert`,
+      it keeps the :obj:`size` *most recent* ones (PyG keeps arbitrary ones;
+      on streams without such overflow the two agree exactly);
+    * a :class:`~pyg_mspipe.TemporalDataLoader` given this loader samples each
+      batch's neighbourhood ahead of time in the background: the user's
+      :obj:`neighbor_loader(batch.n_id)` then returns the prepared result and
+      :obj:`neighbor_loader.insert(batch.src, batch.dst)` keeps this loader's
+      own state in step, so it stays correct when used on its own (evaluation
+      loops, custom code).
+
+    Args:
+        num_nodes (int): Number of nodes.
+        size (int): Number of most recent neighbours kept per node.
+        device (torch.device, optional): Device of the state.
+            (default: :obj:`None`)
+        validate (bool, optional): Check node ids and shapes. (default:
+            :obj:`True`)
+    """
+
+    def __init__(self, num_nodes: int, size: int, device=None, *, validate: bool = True):
+        check_positive_int("num_nodes", num_nodes)
+        check_positive_int("size", size)
+        self.num_nodes = num_nodes
+        self.size = size
+        self.validate = validate
+        self.neighbors = torch.empty((num_nodes, size), dtype=torch.long, device=device)
+        self.e_id = torch.empty((num_nodes, size), dtype=torch.long, device=device)
+        self._assoc = torch.empty(num_nodes, dtype=torch.long, device=device)
+        # Results prepared ahead by a TemporalDataLoader: (batch n_id tensor,
+        # e_id counter it assumes, result), consumed by __call__.
+        self._prepared: tuple | None = None
+        self._lock = threading.Lock()
+        self.reset_state()
+
+    @property
+    def device(self) -> torch.device:
+        r"""The device of the state."""
+        return self.e_id.device
+
+    # ----------------------------------------------------------------- state
+    def reset_state(self):
+        r"""Forgets all interactions."""
+        self.cur_e_id = 0
+        self.e_id.fill_(-1)
+        self._prepared = None
+
+    def state_dict(self) -> dict:
+        r"""The full state (for checkpoints)."""
+        return {"neighbors": self.neighbors.clone(), "e_id": self.e_id.clone(),
+                "cur_e_id": self.cur_e_id, "size": self.size}
+
+    def load_state_dict(self, state: dict):
+        r"""Restores a state saved by :meth:`state_dict`."""
+        if state["size"] != self.size or state["e_id"].shape != self.e_id.shape:
+            raise ValueError(
+                f"checkpoint has size={state['size']} and {state['e_id'].size(0)} nodes, this "
+                f"loader size={self.size} and {self.num_nodes} nodes")
+        self.neighbors.copy_(state["neighbors"])
+        self.e_id.copy_(state["e_id"])
+        self.cur_e_id = int(state["cur_e_id"])
+        self._prepared = None
+
+    def clone(self) -> LastNeighborLoader:
+        r"""An independent copy (used to sample ahead of time)."""
+        other = LastNeighborLoader.__new__(LastNeighborLoader)
+        other.num_nodes, other.size, other.validate = self.num_nodes, self.size, self.validate
+        other.neighbors = self.neighbors.clone()
+        other.e_id = self.e_id.clone()
+        other._assoc = torch.empty_like(self._assoc)
+        other.cur_e_id = self.cur_e_id
+        other._prepared = None
+        other._lock = threading.Lock()
+        return other
+
+    # -------------------------------------------------------------- sampling
+    def __call__(self, n_id: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        r"""Samples the most recent neighbours of :obj:`n_id`.
+
+        Returns:
+            (n_id, edge_index, e_id): the sorted unique ids of :obj:`n_id` and
+            their neighbours, edges :obj:`neighbour -> centre` in local ids,
+            and the event id of each edge.
+        """
+        prepared = self._take_prepared(n_id)
+        if prepared is not None:
+            return prepared
+        if self.validate:
+            check_index("n_id", n_id, self.num_nodes, device=self.device)
+        return self.sample(n_id)
+
+    def sample(self, n_id: Tensor, assoc: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        r"""Samples from the current state (never uses a prepared result)."""
+        assoc = self._assoc if assoc is None else assoc
+        neighbors = self.neighbors.index_select(0, n_id)
+        nodes = n_id.view(-1, 1).repeat(1, self.size)
+        e_id = self.e_id.index_select(0, n_id)
+        mask = e_id >= 0
+        neighbors, nodes, e_id = neighbors[mask], nodes[mask], e_id[mask]
+        n_id = torch.cat([n_id, neighbors]).unique()
+        assoc[n_id] = torch.arange(n_id.size(0), device=n_id.device)
+        neighbors, nodes = assoc.index_select(0, neighbors), assoc.index_select(0, nodes)
+        return n_id, torch.stack([neighbors, nodes]), e_id
+
+    def insert(self, src: Tensor, dst: Tensor):
+        r"""Inserts the interactions :obj:`(src, dst)` (both directions), with
+        event ids :obj:`cur_e_id, cur_e_id + 1, ...`."""
+        if self.validate:
+            check_index("src", src, self.num_nodes, device=self.device)
+            check_index("dst", dst, self.num_nodes, device=self.device)
+            if src.numel() != dst.numel():
+                raise ValueError(f"'src' and 'dst' must have the same length "
+                                 f"(got {src.numel()} and {dst.numel()})")
+        self._insert(src, dst)
+
+    def _insert(self, src: Tensor, dst: Tensor):
+        num = src.numel()
+        if num == 0:
+            return
+        size = self.size
+        neighbors = torch.cat([src, dst])
+        nodes = torch.cat([dst, src])
+        e_id = torch.arange(self.cur_e_id, self.cur_e_id + num, device=src.device).repeat(2)
+        self.cur_e_id += num
+
+        # Group by node, newest first within a node (a stable sort on
+        # (node, -e_id) by sorting on -e_id first, then stably on node).
+        order = torch.argsort(e_id, descending=True, stable=True)
+        order = order.index_select(0, torch.argsort(nodes.index_select(0, order), stable=True))
+        nodes = nodes.index_select(0, order)
+        neighbors = neighbors.index_select(0, order)
+        e_id = e_id.index_select(0, order)
+        # Rank from the newest event of each node; only the newest `size` kept.
+        rank = torch.arange(nodes.numel(), device=nodes.device) - torch.searchsorted(nodes, nodes)
+        keep = rank < size
+        nodes, neighbors, e_id, rank = nodes[keep], neighbors[keep], e_id[keep], rank[keep]
+
+        n_id = nodes.unique_consecutive()
+        self._assoc[n_id] = torch.arange(n_id.numel(), device=n_id.device)
+        dense_id = self._assoc.index_select(0, nodes) * size + rank
+        dense_e_id = e_id.new_full((n_id.numel() * size,), -1)
+        dense_e_id[dense_id] = e_id
+        dense_neighbors = e_id.new_empty(n_id.numel() * size)
+        dense_neighbors[dense_id] = neighbors
+
+        # Merge with the stored neighbours and keep the `size` newest.
+        all_e_id = torch.cat([self.e_id.index_select(0, n_id),
+                              dense_e_id.view(-1, size)], dim=-1)
+        all_neighbors = torch.cat([self.neighbors.index_select(0, n_id),
+                                   dense_neighbors.view(-1, size)], dim=-1)
+        top_e_id, perm = all_e_id.topk(size, dim=-1)
+        self.e_id[n_id] = top_e_id
+        self.neighbors[n_id] = torch.gather(all_neighbors, 1, perm)
+
+    # ------------------------------------------------ prepared (run-ahead)
+    def _offer(self, n_id: Tensor, cur_e_id: int, result: tuple):
+        with self._lock:
+            self._prepared = (n_id, cur_e_id, result)
+
+    def _take_prepared(self, n_id: Tensor):
+        with self._lock:
+            prepared, self._prepared = self._prepared, None
+        if prepared is None:
+            return None
+        p_nid, p_cur, result = prepared
+        # Only the very batch tensor it was prepared for, from a state that has
+        # seen exactly the same events (else: sample now, from this state).
+        if p_nid is n_id and p_cur == self.cur_e_id:
+            return result
+        return None
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(num_nodes={self.num_nodes}, size={self.size})"
