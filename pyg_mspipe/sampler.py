@@ -2,6 +2,7 @@ r"""Most-recent-neighbour sampling, a drop-in for PyG's ``LastNeighborLoader``."
 from __future__ import annotations
 
 import threading
+import weakref
 
 import torch
 from torch import Tensor
@@ -9,6 +10,14 @@ from torch import Tensor
 from pyg_mspipe.validation import check_index, check_positive_int
 
 __all__ = ["LastNeighborLoader"]
+
+_LIVE: weakref.WeakSet = weakref.WeakSet()  # for TemporalDataLoader(neighbor_loader="auto")
+
+
+def _same(a: Tensor, b: Tensor) -> bool:
+    if a is b:
+        return True
+    return a.shape == b.shape and torch.equal(a.to(b.device), b)
 
 
 class LastNeighborLoader:
@@ -48,11 +57,26 @@ class LastNeighborLoader:
         self.neighbors = torch.empty((num_nodes, size), dtype=torch.long, device=device)
         self.e_id = torch.empty((num_nodes, size), dtype=torch.long, device=device)
         self._assoc = torch.empty(num_nodes, dtype=torch.long, device=device)
-        # Results prepared ahead by a TemporalDataLoader: (batch n_id tensor,
-        # e_id counter it assumes, result), consumed by __call__.
+        # A sample prepared ahead by a TemporalDataLoader: (n_id, state token
+        # it assumes, result, src, dst of its batch).
         self._prepared: tuple | None = None
         self._lock = threading.Lock()
+        self._resets = 0  # bumped by reset_state / load_state_dict
+        self._foreign = 0  # inserts of anything but the prepared batch
         self.reset_state()
+        _LIVE.add(self)
+
+    @staticmethod
+    def the_only_live_instance() -> LastNeighborLoader | None:
+        r"""The only live :class:`LastNeighborLoader`, or :obj:`None` if there
+        are none or several."""
+        live = list(_LIVE)
+        return live[0] if len(live) == 1 else None
+
+    def state_token(self) -> tuple[int, int, int]:
+        r"""Identifies the state: it changes with every :meth:`reset_state`,
+        :meth:`load_state_dict` and :meth:`insert`."""
+        return (self._resets, self._foreign, self.cur_e_id)
 
     @property
     def device(self) -> torch.device:
@@ -65,6 +89,7 @@ class LastNeighborLoader:
         self.cur_e_id = 0
         self.e_id.fill_(-1)
         self._prepared = None
+        self._resets += 1
 
     def state_dict(self) -> dict:
         r"""The full state (for checkpoints)."""
@@ -81,6 +106,7 @@ class LastNeighborLoader:
         self.e_id.copy_(state["e_id"])
         self.cur_e_id = int(state["cur_e_id"])
         self._prepared = None
+        self._resets += 1
 
     def clone(self) -> LastNeighborLoader:
         r"""An independent copy (used to sample ahead of time)."""
@@ -92,6 +118,7 @@ class LastNeighborLoader:
         other.cur_e_id = self.cur_e_id
         other._prepared = None
         other._lock = threading.Lock()
+        other._resets, other._foreign = self._resets, self._foreign
         return other
 
     # -------------------------------------------------------------- sampling
@@ -132,6 +159,9 @@ class LastNeighborLoader:
             if src.numel() != dst.numel():
                 raise ValueError(f"'src' and 'dst' must have the same length "
                                  f"(got {src.numel()} and {dst.numel()})")
+        prepared = self._prepared
+        if prepared is None or not (_same(prepared[3], src) and _same(prepared[4], dst)):
+            self._foreign += 1  # prepared samples no longer apply
         self._insert(src, dst)
 
     def _insert(self, src: Tensor, dst: Tensor):
@@ -174,21 +204,23 @@ class LastNeighborLoader:
         self.neighbors[n_id] = torch.gather(all_neighbors, 1, perm)
 
     # ------------------------------------------------ prepared (run-ahead)
-    def _offer(self, n_id: Tensor, cur_e_id: int, result: tuple):
+    def _offer(self, n_id: Tensor, token: tuple, sample: tuple, src: Tensor, dst: Tensor):
         with self._lock:
-            self._prepared = (n_id, cur_e_id, result)
+            self._prepared = (n_id, token, sample, src, dst)
 
     def _take_prepared(self, n_id: Tensor):
-        with self._lock:
-            prepared, self._prepared = self._prepared, None
+        prepared = self._prepared
         if prepared is None:
             return None
-        p_nid, p_cur, result = prepared
-        # Only the very batch tensor it was prepared for, from a state that has
-        # seen exactly the same events (else: sample now, from this state).
-        if p_nid is n_id and p_cur == self.cur_e_id:
-            return result
-        return None
+        p_nid, token, sample, _, _ = prepared
+        # Only for the batch it was prepared for, and only if this loader's
+        # state is exactly the one it was sampled from: same resets, no other
+        # inserts, the batches before it inserted once each.
+        if token != self.state_token() or not _same(p_nid, n_id):
+            return None
+        if sample[0].device != n_id.device:
+            sample = tuple(x.to(n_id.device) for x in sample)
+        return sample
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(num_nodes={self.num_nodes}, size={self.size})"

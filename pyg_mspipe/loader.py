@@ -1,0 +1,297 @@
+r"""A prefetching drop-in for PyG's ``TemporalDataLoader``."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch_geometric.data import TemporalData
+
+from pyg_mspipe.prefetch import BackgroundIterator
+from pyg_mspipe.sampler import LastNeighborLoader
+from pyg_mspipe.validation import check_positive_int
+
+__all__ = ["TemporalDataLoader"]
+
+_AUTO = "auto"
+
+
+def _validate_data(data: TemporalData):
+    if not isinstance(data, TemporalData):
+        raise TypeError(f"'data' must be a TemporalData (got {type(data).__name__})")
+    for key in ("src", "dst", "t"):
+        value = getattr(data, key, None)
+        if not isinstance(value, Tensor) or value.dim() != 1:
+            raise ValueError(f"'data.{key}' must be a one-dimensional tensor")
+        if value.is_floating_point():
+            raise TypeError(f"'data.{key}' must be an integer tensor (got {value.dtype})")
+    num = data.src.numel()
+    if data.dst.numel() != num or data.t.numel() != num:
+        raise ValueError("'data.src', 'data.dst' and 'data.t' must have the same length")
+    if num == 0:
+        raise ValueError("'data' holds no events")
+    if int(torch.minimum(data.src.min(), data.dst.min())) < 0:
+        raise ValueError("'data' holds negative node ids")
+    if num > 1 and bool((data.t[1:] < data.t[:-1]).any()):
+        pos = int((data.t[1:] < data.t[:-1]).nonzero()[0, 0]) + 1
+        raise ValueError(f"'data.t' is not sorted (t[{pos}] < t[{pos - 1}])")
+    msg = getattr(data, "msg", None)
+    if msg is not None:
+        if msg.size(0) != num:
+            raise ValueError(f"'data.msg' has {msg.size(0)} rows for {num} events")
+        if msg.is_floating_point() and not bool(torch.isfinite(msg).all()):
+            raise ValueError("'data.msg' holds NaN or infinite values")
+
+
+class TemporalDataLoader(torch.utils.data.DataLoader):
+    r"""Merges successive events of a :class:`~torch_geometric.data.TemporalData`
+    into mini-batches, like :class:`torch_geometric.loader.TemporalDataLoader`
+    (same batches: :obj:`src`, :obj:`dst`, :obj:`t`, :obj:`msg`, :obj:`neg_dst`,
+    :obj:`n_id`), and prepares them ahead of time in a background thread.
+
+    With :obj:`prefetch > 0`, a worker thread prepares up to :obj:`prefetch`
+    batches ahead: slicing, negative sampling, :obj:`n_id`, the neighbourhood
+    sample of a :class:`~pyg_mspipe.LastNeighborLoader` (run ahead on a private
+    copy of its state that has seen exactly the batches before), with
+    :obj:`edge_data` the times and features of the sampled edges
+    (:obj:`batch.neighbor_t` and :obj:`batch.neighbor_msg`, the rows
+    :obj:`edge_data.t[e_id]` and :obj:`edge_data.msg[e_id]` that PyG's example
+    gathers on the training thread), and the copy to :obj:`device`. The
+    training loop of PyG's ``examples/tgn.py`` runs unchanged: its
+    :obj:`neighbor_loader(batch.n_id)` returns the prepared sample.
+
+    Negatives are drawn from :obj:`generator`. Without one and with
+    :obj:`prefetch=0`, they come from the global RNG exactly as in PyG; with
+    :obj:`prefetch > 0`, each epoch seeds a private generator with the one draw
+    of the global RNG that any :class:`torch.utils.data.DataLoader` iterator
+    takes when iteration starts, so runs are reproducible from
+    :func:`torch.manual_seed`, the prefetcher never races the training thread
+    (dropout) for the global RNG, and with the same :obj:`generator` a run with
+    prefetching is identical to one without.
+
+    Args:
+        data (TemporalData): The events (sorted by time).
+        batch_size (int, optional): Events per batch. (default: :obj:`1`)
+        neg_sampling_ratio (float, optional): Negative destinations per
+            positive one, drawn uniformly from :obj:`[min(dst), max(dst)]`.
+            (default: :obj:`0.0`)
+        prefetch (int, optional): Batches prepared ahead in a background
+            thread; :obj:`0` prepares them on demand. (default: :obj:`2`)
+        neighbor_loader (LastNeighborLoader or str, optional): Neighbour loader
+            whose samples are prepared ahead. :obj:`"auto"` takes the one live
+            :class:`pyg_mspipe.LastNeighborLoader` if exactly one exists,
+            :obj:`None` prepares none. (default: :obj:`"auto"`)
+        device (torch.device, optional): Deliver batches (and prepared samples)
+            on this device; on a GPU through pinned memory and non-blocking
+            copies on a side stream, synchronised with the consumer's stream by
+            events. (default: :obj:`None`: leave them where :obj:`data` is)
+        generator (torch.Generator, optional): Generator for negatives.
+            (default: :obj:`None`)
+        edge_data (TemporalData, optional): The whole event stream that the
+            neighbour loader's event ids index (PyG's ``data``, of which
+            :obj:`data` is a split). If given, :obj:`batch.neighbor_t` and
+            :obj:`batch.neighbor_msg` are gathered ahead. (default: :obj:`None`)
+        **kwargs (optional): Additional arguments of
+            :class:`torch.utils.data.DataLoader` (only with :obj:`prefetch=0`
+            for :obj:`num_workers > 0`).
+    """
+
+    def __init__(self, data: TemporalData, batch_size: int = 1,
+                 neg_sampling_ratio: float = 0.0, *, prefetch: int = 2,
+                 neighbor_loader: LastNeighborLoader | str | None = _AUTO,
+                 device: torch.device | str | None = None,
+                 generator: torch.Generator | None = None,
+                 edge_data: TemporalData | None = None, **kwargs):
+        # Remove for PyTorch Lightning (as PyG does):
+        kwargs.pop("dataset", None)
+        kwargs.pop("collate_fn", None)
+        kwargs.pop("shuffle", None)
+        _validate_data(data)
+        check_positive_int("batch_size", batch_size)
+        check_positive_int("prefetch", prefetch, allow_zero=True)
+        if isinstance(neg_sampling_ratio, bool) or not isinstance(neg_sampling_ratio,
+                                                                   (int, float)):
+            raise TypeError("'neg_sampling_ratio' must be a number")
+        if not math.isfinite(neg_sampling_ratio) or neg_sampling_ratio < 0:
+            raise ValueError(f"'neg_sampling_ratio' must be >= 0 (got {neg_sampling_ratio})")
+        if prefetch > 0 and kwargs.get("num_workers", 0) > 0:
+            raise ValueError("'prefetch > 0' prepares batches in a thread of this process; "
+                             "it cannot be combined with 'num_workers > 0'")
+        if not (neighbor_loader is None or neighbor_loader == _AUTO
+                or isinstance(neighbor_loader, LastNeighborLoader)):
+            raise TypeError("'neighbor_loader' must be a pyg_mspipe.LastNeighborLoader, "
+                            f"'auto' or None (got {type(neighbor_loader).__name__})")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError("'generator' must be a torch.Generator")
+        if edge_data is not None:
+            _validate_data(edge_data)
+
+        self.data = data
+        self.events_per_batch = batch_size
+        self.neg_sampling_ratio = neg_sampling_ratio
+        self.prefetch = prefetch
+        self.neighbor_loader = neighbor_loader
+        self.device = torch.device(device) if device is not None else None
+        # (not `self.generator`: DataLoader.__init__ sets that one to None)
+        self.neg_generator = generator
+        self.edge_data = edge_data
+        self._epoch_generator: torch.Generator | None = None
+
+        if neg_sampling_ratio > 0:
+            self.min_dst = int(data.dst.min())
+            self.max_dst = int(data.dst.max())
+
+        if kwargs.get("drop_last", False) and len(data) % batch_size != 0:
+            arange = range(0, len(data) - batch_size, batch_size)
+        else:
+            arange = range(0, len(data), batch_size)
+        self._starts = arange
+        super().__init__(arange, 1, shuffle=False, collate_fn=self, **kwargs)
+
+    # -------------------------------------------------------------- batches
+    def __call__(self, arange: list[int]) -> TemporalData:
+        return self._make_batch(arange[0], self._epoch_generator or self.neg_generator)
+
+    def _make_batch(self, start: int, generator: torch.Generator | None) -> TemporalData:
+        batch = self.data[start:start + self.events_per_batch]
+        n_ids = [batch.src, batch.dst]
+        if self.neg_sampling_ratio > 0:
+            batch.neg_dst = torch.randint(
+                low=self.min_dst, high=self.max_dst + 1,
+                size=(round(self.neg_sampling_ratio * batch.dst.size(0)),),
+                dtype=batch.dst.dtype, device=batch.dst.device, generator=generator)
+            n_ids += [batch.neg_dst]
+        batch.n_id = torch.cat(n_ids, dim=0).unique()
+        return batch
+
+    def _resolve_neighbor_loader(self) -> LastNeighborLoader | None:
+        if self.neighbor_loader == _AUTO:
+            return LastNeighborLoader.the_only_live_instance()
+        return self.neighbor_loader
+
+    # ------------------------------------------------------------ iteration
+    def __iter__(self):
+        if self.prefetch == 0:
+            self._epoch_generator = None
+            it = super().__iter__()
+            if self.device is None:
+                return it
+            return (batch.to(self.device) for batch in it)
+        # The one draw of the global RNG a torch DataLoader iterator takes (its
+        # base seed), on this thread: prefetching consumes the global RNG
+        # exactly as prefetch=0 does, so dropout masks stay the same.
+        seed = int(torch.empty((), dtype=torch.int64).random_())
+        generator = self.neg_generator
+        if generator is None:
+            generator = torch.Generator(device=self.data.dst.device).manual_seed(seed)
+        return _PrefetchEpoch(self, generator, self._resolve_neighbor_loader())
+
+
+class _PrefetchEpoch:
+    r"""One epoch of a prefetching :class:`TemporalDataLoader`."""
+
+    def __init__(self, loader: TemporalDataLoader, generator: torch.Generator,
+                 neighbor_loader: LastNeighborLoader | None):
+        self.neighbor_loader = neighbor_loader
+        device = loader.device
+        if device is None and neighbor_loader is not None:
+            # Deliver batches where the neighbour loader lives, so that the
+            # loop's `batch.to(device)` keeps the very tensors it was given.
+            if neighbor_loader.device != loader.data.src.device:
+                device = neighbor_loader.device
+        self.device = device
+        cuda = device is not None and device.type == "cuda"
+        stream = torch.cuda.Stream(device) if cuda else None
+        shadow, token = None, None
+        if neighbor_loader is not None:
+            shadow = neighbor_loader.clone()  # the state as iteration starts
+            token = neighbor_loader.state_token()
+        edge_data = loader.edge_data
+        starts = list(loader._starts)
+
+        def produce(emit):
+            for start in starts:
+                batch = loader._make_batch(start, generator)
+                prepared = None
+                if shadow is not None:
+                    expected = token[:2] + (shadow.cur_e_id,)
+                    sample = shadow.sample(batch.n_id.to(shadow.device))
+                    shadow._insert(batch.src.to(shadow.device), batch.dst.to(shadow.device))
+                    if edge_data is not None:
+                        _gather_edges(batch, edge_data, sample[2])
+                    prepared = (expected, sample)
+                event = None
+                if device is not None:
+                    batch, prepared, event = _to_device(batch, prepared, device, stream)
+                emit((batch, prepared, event))
+
+        self._it = BackgroundIterator(produce, depth=loader.prefetch)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> TemporalData:
+        batch, prepared, event = next(self._it)
+        if event is not None:
+            current = torch.cuda.current_stream(self.device)
+            current.wait_event(event)
+            _record_stream(batch, prepared, current)
+        if prepared is not None and self.neighbor_loader is not None:
+            expected, sample = prepared
+            self.neighbor_loader._offer(batch.n_id, expected, sample, batch.src, batch.dst)
+        return batch
+
+    def close(self):
+        r"""Stops the background thread."""
+        self._it.close()
+
+    def __del__(self):
+        it = getattr(self, "_it", None)
+        if it is not None:
+            it.close()
+
+
+def _gather_edges(batch: TemporalData, edge_data: TemporalData, e_id: Tensor):
+    e_id = e_id.to(edge_data.t.device)
+    if e_id.numel() and int(e_id.max()) >= edge_data.num_events:
+        raise IndexError(
+            f"the neighbour loader sampled event id {int(e_id.max())}, but 'edge_data' holds "
+            f"{edge_data.num_events} events: pass the whole stream whose rows its event ids "
+            f"index (every event inserted once, in order, since reset_state())")
+    batch.neighbor_t = edge_data.t.index_select(0, e_id)
+    if getattr(edge_data, "msg", None) is not None:
+        batch.neighbor_msg = edge_data.msg.index_select(0, e_id)
+
+
+def _to_device(batch: TemporalData, prepared: Any, device: torch.device,
+               stream: torch.cuda.Stream | None):
+    if stream is None:
+        batch = batch.to(device)
+        if prepared is not None:
+            expected, sample = prepared
+            prepared = (expected, tuple(x.to(device) for x in sample))
+        return batch, prepared, None
+    with torch.cuda.stream(stream):
+        batch = batch.pin_memory().to(device, non_blocking=True)
+        if prepared is not None:
+            expected, sample = prepared
+            sample = tuple(x.pin_memory().to(device, non_blocking=True) if not x.is_cuda
+                           else x for x in sample)
+            prepared = (expected, sample)
+        event = torch.cuda.Event()
+        event.record(stream)
+    return batch, prepared, event
+
+
+def _record_stream(batch: TemporalData, prepared: Any, stream):
+    # Tensors allocated on the side stream are used on `stream` from now on:
+    # keep the caching allocator from reusing their memory too early.
+    for _, value in batch.items():
+        if isinstance(value, Tensor) and value.is_cuda:
+            value.record_stream(stream)
+    if prepared is not None:
+        for x in prepared[1]:
+            if x.is_cuda:
+                x.record_stream(stream)
+
