@@ -16,6 +16,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import torch
+
 __all__ = ["BackgroundIterator", "ProducerStopped"]
 
 _POLL = 0.05  # seconds between stop-flag checks in blocking calls
@@ -45,10 +47,14 @@ class BackgroundIterator:
             consumer has stopped; let it propagate.
         depth (int): Maximum number of items produced ahead. (default: :obj:`2`)
         name (str, optional): Thread name. (default: :obj:`"pyg-mspipe-prefetch"`)
+        num_threads (int, optional): Intra-op threads of PyTorch operations in
+            the worker (a per-thread setting with PyTorch's OpenMP backend).
+            One keeps the worker from competing with the training thread's
+            own thread team for the cores. (default: :obj:`1`)
     """
 
     def __init__(self, producer: Callable[[Callable[[Any], None]], None], depth: int = 2,
-                 name: str = "pyg-mspipe-prefetch"):
+                 name: str = "pyg-mspipe-prefetch", num_threads: int | None = 1):
         if depth < 1:
             raise ValueError(f"'depth' must be >= 1 (got {depth})")
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
@@ -66,13 +72,25 @@ class BackgroundIterator:
                 except queue.Full:
                     continue
 
+        # torch.set_num_threads is per thread with OpenMP, but it also sets a
+        # process-wide default that threads adopt when they first initialise:
+        # the worker initialises itself, sets its count and signals; then the
+        # caller restores the default (its own count is unchanged).
+        caller_threads = torch.get_num_threads()  # also initialises this thread
+        configured = threading.Event()
+
         def run():
             try:
+                if num_threads is not None:
+                    torch.get_num_threads()  # initialise this thread first
+                    torch.set_num_threads(num_threads)
+                configured.set()
                 producer(emit)
                 emit(_End())
             except ProducerStopped:
                 return
             except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+                configured.set()
                 try:
                     emit(_Failure(exc))
                 except ProducerStopped:
@@ -80,6 +98,9 @@ class BackgroundIterator:
 
         self._thread = threading.Thread(target=run, name=name, daemon=True)
         self._thread.start()
+        if num_threads is not None:
+            configured.wait(timeout=5.0)
+            torch.set_num_threads(caller_threads)
         # Stop the thread when this iterator is dropped (e.g. `break`).
         self._finalizer = weakref.finalize(self, BackgroundIterator._shutdown, stop,
                                            self._thread)
@@ -103,7 +124,8 @@ class BackgroundIterator:
             except queue.Empty:
                 if not self._thread.is_alive() and self._queue.empty():
                     self.close()
-                    raise RuntimeError("the background producer thread died without a result")
+                    raise RuntimeError(
+                        "the background producer thread died without a result") from None
         if isinstance(item, _End):
             self.close()
             raise StopIteration

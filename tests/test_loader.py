@@ -104,7 +104,7 @@ def test_run_ahead_sample_is_used_and_equals_sequential():
     calls = {"sync": 0}
     real_sample = nl.sample
     nl.sample = lambda *a, **k: calls.__setitem__("sync", calls["sync"] + 1) or real_sample(*a, **k)
-    for epoch in range(2):
+    for _ in range(2):
         nl.reset_state()
         ref_nl.reset_state()
         for batch in loader:
