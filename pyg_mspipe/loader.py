@@ -1,6 +1,7 @@
 r"""A prefetching drop-in for PyG's ``TemporalDataLoader``."""
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -8,6 +9,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import TemporalData
 
+from pyg_mspipe.memory import TGNMemory
 from pyg_mspipe.prefetch import BackgroundIterator
 from pyg_mspipe.sampler import LastNeighborLoader
 from pyg_mspipe.validation import check_positive_int
@@ -82,6 +84,11 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             whose samples are prepared ahead. :obj:`"auto"` takes the one live
             :class:`pyg_mspipe.LastNeighborLoader` if exactly one exists,
             :obj:`None` prepares none. (default: :obj:`"auto"`)
+        memory (TGNMemory or str, optional): Memory whose
+            :meth:`~pyg_mspipe.TGNMemory.update_state` work that depends on the
+            events alone (validation, message layout) is prepared ahead.
+            :obj:`"auto"` takes the one live :class:`pyg_mspipe.TGNMemory` if
+            exactly one exists, :obj:`None` prepares none. (default: :obj:`"auto"`)
         device (torch.device, optional): Deliver batches (and prepared samples)
             on this device; on a GPU through pinned memory and non-blocking
             copies on a side stream, synchronised with the consumer's stream by
@@ -100,6 +107,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
     def __init__(self, data: TemporalData, batch_size: int = 1,
                  neg_sampling_ratio: float = 0.0, *, prefetch: int = 2,
                  neighbor_loader: LastNeighborLoader | str | None = _AUTO,
+                 memory: TGNMemory | str | None = _AUTO,
                  device: torch.device | str | None = None,
                  generator: torch.Generator | None = None,
                  edge_data: TemporalData | None = None, **kwargs):
@@ -122,6 +130,9 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
                 or isinstance(neighbor_loader, LastNeighborLoader)):
             raise TypeError("'neighbor_loader' must be a pyg_mspipe.LastNeighborLoader, "
                             f"'auto' or None (got {type(neighbor_loader).__name__})")
+        if not (memory is None or memory == _AUTO or isinstance(memory, TGNMemory)):
+            raise TypeError("'memory' must be a pyg_mspipe.TGNMemory, 'auto' or None "
+                            f"(got {type(memory).__name__})")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError("'generator' must be a torch.Generator")
         if edge_data is not None:
@@ -132,6 +143,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         self.neg_sampling_ratio = neg_sampling_ratio
         self.prefetch = prefetch
         self.neighbor_loader = neighbor_loader
+        self.memory = memory
         self.device = torch.device(device) if device is not None else None
         # (not `self.generator`: DataLoader.__init__ sets that one to None)
         self.neg_generator = generator
@@ -170,6 +182,11 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             return LastNeighborLoader.the_only_live_instance()
         return self.neighbor_loader
 
+    def _resolve_memory(self) -> TGNMemory | None:
+        if self.memory == _AUTO:
+            return TGNMemory.the_only_live_instance()
+        return self.memory
+
     # ------------------------------------------------------------ iteration
     def __iter__(self):
         if self.prefetch == 0:
@@ -185,15 +202,17 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         generator = self.neg_generator
         if generator is None:
             generator = torch.Generator(device=self.data.dst.device).manual_seed(seed)
-        return _PrefetchEpoch(self, generator, self._resolve_neighbor_loader())
+        return _PrefetchEpoch(self, generator, self._resolve_neighbor_loader(),
+                              self._resolve_memory())
 
 
 class _PrefetchEpoch:
     r"""One epoch of a prefetching :class:`TemporalDataLoader`."""
 
     def __init__(self, loader: TemporalDataLoader, generator: torch.Generator,
-                 neighbor_loader: LastNeighborLoader | None):
+                 neighbor_loader: LastNeighborLoader | None, memory: TGNMemory | None):
         self.neighbor_loader = neighbor_loader
+        self.memory = memory
         device = loader.device
         if device is None and neighbor_loader is not None:
             # Deliver batches where the neighbour loader lives, so that the
@@ -217,14 +236,20 @@ class _PrefetchEpoch:
                 if shadow is not None:
                     expected = token[:2] + (shadow.cur_e_id,)
                     sample = shadow.sample(batch.n_id.to(shadow.device))
-                    shadow._insert(batch.src.to(shadow.device), batch.dst.to(shadow.device))
+                    delta = shadow._insert(batch.src.to(shadow.device),
+                                           batch.dst.to(shadow.device))
                     if edge_data is not None:
                         _gather_edges(batch, edge_data, sample[2])
-                    prepared = (expected, sample)
-                event = None
+                    prepared = (expected, sample, delta)
+                event, plan = None, None
                 if device is not None:
                     batch, prepared, event = _to_device(batch, prepared, device, stream)
-                emit((batch, prepared, event))
+                if memory is not None:
+                    with _on(stream):
+                        plan = memory.prepare_update(batch.src, batch.dst, batch.t, batch.msg)
+                        if event is not None:
+                            event.record(stream)
+                emit((batch, prepared, plan, event))
 
         self._it = BackgroundIterator(produce, depth=loader.prefetch)
 
@@ -232,14 +257,19 @@ class _PrefetchEpoch:
         return self
 
     def __next__(self) -> TemporalData:
-        batch, prepared, event = next(self._it)
+        batch, prepared, plan, event = next(self._it)
         if event is not None:
             current = torch.cuda.current_stream(self.device)
             current.wait_event(event)
             _record_stream(batch, prepared, current)
+            if plan is not None:
+                _record_tensors(plan, current)
+        if self.memory is not None:
+            self.memory._offer_update(plan)
         if prepared is not None and self.neighbor_loader is not None:
-            expected, sample = prepared
-            self.neighbor_loader._offer(batch.n_id, expected, sample, batch.src, batch.dst)
+            expected, sample, delta = prepared
+            self.neighbor_loader._offer(batch.n_id, expected, sample, batch.src, batch.dst,
+                                        delta)
         return batch
 
     def close(self):
@@ -269,19 +299,36 @@ def _to_device(batch: TemporalData, prepared: Any, device: torch.device,
     if stream is None:
         batch = batch.to(device)
         if prepared is not None:
-            expected, sample = prepared
-            prepared = (expected, tuple(x.to(device) for x in sample))
+            expected, sample, delta = prepared
+            prepared = (expected, tuple(x.to(device) for x in sample),
+                        None if delta is None else tuple(x.to(device) for x in delta))
         return batch, prepared, None
     with torch.cuda.stream(stream):
         batch = batch.pin_memory().to(device, non_blocking=True)
         if prepared is not None:
-            expected, sample = prepared
-            sample = tuple(x.pin_memory().to(device, non_blocking=True) if not x.is_cuda
-                           else x for x in sample)
-            prepared = (expected, sample)
+            expected, sample, delta = prepared
+
+            def move(xs):
+                return None if xs is None else tuple(
+                    x if x.is_cuda else x.pin_memory().to(device, non_blocking=True)
+                    for x in xs)
+            prepared = (expected, move(sample), move(delta))
         event = torch.cuda.Event()
         event.record(stream)
     return batch, prepared, event
+
+
+def _on(stream):
+    return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
+
+
+def _record_tensors(obj: Any, stream):
+    if isinstance(obj, Tensor):
+        if obj.is_cuda:
+            obj.record_stream(stream)
+    elif isinstance(obj, (tuple, list)):
+        for x in obj:
+            _record_tensors(x, stream)
 
 
 def _record_stream(batch: TemporalData, prepared: Any, stream):
@@ -291,7 +338,8 @@ def _record_stream(batch: TemporalData, prepared: Any, stream):
         if isinstance(value, Tensor) and value.is_cuda:
             value.record_stream(stream)
     if prepared is not None:
-        for x in prepared[1]:
-            if x.is_cuda:
-                x.record_stream(stream)
+        for xs in prepared[1:]:
+            for x in xs or ():
+                if x.is_cuda:
+                    x.record_stream(stream)
 

@@ -137,17 +137,16 @@ class MessageStore(torch.nn.Module):
     def insert_sorted(self, key_sorted: Tensor, other: Tensor, t: Tensor, msg: Tensor):
         r"""Like :meth:`insert`, for rows already grouped by slot
         (:obj:`key_sorted` non-decreasing)."""
+        self.insert_planned(self.plan(key_sorted, other, t, msg))
+
+    @staticmethod
+    def plan(key_sorted: Tensor, other: Tensor, t: Tensor, msg: Tensor) -> tuple:
+        r"""Everything :meth:`insert_sorted` computes from the rows alone (no
+        state is read, so a background thread may call it ahead of time)."""
         num = key_sorted.numel()
-        if num == 0:
-            return
-        self._reserve(num)
-        start = self._size
-        self.other[start:start + num] = other
-        self.t[start:start + num] = t
-        self.msg[start:start + num] = msg
         # Per row, where its slot's group of rows starts and ends (rows are
         # grouped by slot); rows of one slot all write the same values, so the
-        # scatters below are deterministic. No pass over all slots, no sync.
+        # scatters in insert_planned are deterministic. No pass over all slots.
         group_start = torch.searchsorted(key_sorted, key_sorted)
         group_end = torch.searchsorted(key_sorted, key_sorted, right=True)
         # The slot's last message: the first of its rows with the largest t.
@@ -157,9 +156,23 @@ class MessageStore(torch.nn.Module):
         cand = torch.where(t == group_max.index_select(0, group_start), local, num)
         group_win = torch.full_like(local, num).scatter_reduce_(0, group_start, cand,
                                                                 reduce="amin")
-        self.cnt.index_put_((key_sorted,), group_end - group_start)
+        return (key_sorted, other, t, msg, group_start, group_end - group_start,
+                group_win.index_select(0, group_start))
+
+    def insert_planned(self, plan: tuple):
+        r"""Writes a batch prepared by :meth:`plan`."""
+        key_sorted, other, t, msg, group_start, group_cnt, group_last = plan
+        num = key_sorted.numel()
+        if num == 0:
+            return
+        self._reserve(num)
+        start = self._size
+        self.other[start:start + num] = other
+        self.t[start:start + num] = t
+        self.msg[start:start + num] = msg
+        self.cnt.index_put_((key_sorted,), group_cnt)
         self.ptr.index_put_((key_sorted,), group_start + start)
-        self.last.index_put_((key_sorted,), group_win.index_select(0, group_start) + start)
+        self.last.index_put_((key_sorted,), group_last + start)
         self._size = start + num
 
     def _reserve(self, num: int):

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 from torch.nn import GRUCell
 
+from pyg_mspipe._registry import LiveInstances
 from pyg_mspipe._scatter import scatter_max_long
 from pyg_mspipe.aggregators import LastAggregator
 from pyg_mspipe.mailbox import MessageStore
@@ -16,6 +18,19 @@ from pyg_mspipe.time_encoder import TimeEncoder
 from pyg_mspipe.validation import check_events, check_index
 
 __all__ = ["TGNMemory"]
+
+_LIVE = LiveInstances()  # for TemporalDataLoader(memory="auto")
+
+
+class _UpdatePlan(NamedTuple):
+    src: Tensor
+    dst: Tensor
+    t: Tensor
+    raw_msg: Tensor
+    n_id: Tensor  # the batch's nodes, sorted
+    store_plan: tuple  # MessageStore.plan of the batch's messages
+    t_min: Tensor
+    t_max: Tensor
 
 
 def _is_last_aggregator(module) -> bool:
@@ -113,8 +128,16 @@ class TGNMemory(torch.nn.Module):
 
         self._cache: tuple | None = None
         self._state_version = 0
+        self._offered: _UpdatePlan | None = None  # prepared by a loader
+        _LIVE.add(self)
 
         self.reset_parameters()
+
+    @staticmethod
+    def the_only_live_instance() -> TGNMemory | None:
+        r"""The only live :class:`TGNMemory`, or :obj:`None` if there are
+        none or several."""
+        return _LIVE.only()
 
     @property
     def device(self) -> torch.device:
@@ -186,22 +209,65 @@ class TGNMemory(torch.nn.Module):
             t (torch.Tensor): Timestamps, :obj:`[B]`.
             raw_msg (torch.Tensor): Raw messages, :obj:`[B, raw_msg_dim]`.
         """
-        if self.validate:
-            check_events(src, dst, t, raw_msg, num_nodes=self.num_nodes,
-                         msg_dim=self.raw_msg_dim, device=self.memory.device,
-                         last_t=self._last_t)
-        if src.numel() == 0:
-            return
-        n_id = torch.cat([src, dst]).unique()
+        plan = self._take_update(src, dst, t, raw_msg)
+        if plan is None or (self.validate and bool(plan.t_min < self._last_t)):
+            if self.validate:
+                check_events(src, dst, t, raw_msg, num_nodes=self.num_nodes,
+                             msg_dim=self.raw_msg_dim, device=self.memory.device,
+                             last_t=self._last_t)
+            if src.numel() == 0:
+                return
+            plan = self._plan_update(src, dst, t, raw_msg)
         if self.training:
-            memory, last_update = self._updated_memory_for_update(n_id)
-            self._store(src, dst, t, raw_msg)
-            self._write(n_id, memory, last_update)
+            memory, last_update = self._updated_memory_for_update(plan.n_id)
+            self._store(plan)
+            self._write(plan.n_id, memory, last_update)
         else:
-            self._store(src, dst, t, raw_msg)
-            memory, last_update = self._get_updated_memory(n_id)
-            self._write(n_id, memory, last_update)
+            self._store(plan)
+            memory, last_update = self._get_updated_memory(plan.n_id)
+            self._write(plan.n_id, memory, last_update)
         self._touch()
+
+    def prepare_update(self, src: Tensor, dst: Tensor, t: Tensor,
+                       raw_msg: Tensor) -> _UpdatePlan | None:
+        r"""Computes ahead of time, from the events alone, what
+        :meth:`update_state` needs (validation, the batch's nodes, the layout
+        of its messages in the store). Reads no state, so a background thread
+        may call it. Returns :obj:`None` for events :meth:`update_state` would
+        reject (it then raises there)."""
+        if self.validate:
+            try:
+                check_events(src, dst, t, raw_msg, num_nodes=self.num_nodes,
+                             msg_dim=self.raw_msg_dim, device=self.memory.device)
+            except (ValueError, TypeError):
+                return None
+        return self._plan_update(src, dst, t, raw_msg)
+
+    def _offer_update(self, plan: _UpdatePlan | None):
+        self._offered = plan
+
+    def _take_update(self, src, dst, t, raw_msg) -> _UpdatePlan | None:
+        plan, self._offered = self._offered, None
+        if plan is not None and plan.src is src and plan.dst is dst and plan.t is t \
+                and plan.raw_msg is raw_msg:
+            return plan
+        return None
+
+    def _plan_update(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> _UpdatePlan:
+        # Each side sorted on its own with PyG's (not stable) sort call, so that
+        # equal-key rows come in PyG's order; slots < N precede slots >= N.
+        src_sorted, perm_s = src.sort()
+        dst_sorted, perm_d = dst.sort()
+        perm = torch.cat([perm_s, perm_d])
+        store_plan = MessageStore.plan(
+            torch.cat([src_sorted, dst_sorted + self.num_nodes]),
+            torch.cat([dst.index_select(0, perm_s), src.index_select(0, perm_d)]),
+            t.index_select(0, perm),
+            raw_msg.index_select(0, perm).to(self.msg_store.msg.dtype),
+        )
+        t_min, t_max = torch.aminmax(t)
+        return _UpdatePlan(src, dst, t, raw_msg, torch.cat([src, dst]).unique(), store_plan,
+                           t_min, t_max)
 
     def train(self, mode: bool = True):
         r"""Sets the module in training mode. Leaving training mode flushes all
@@ -229,19 +295,9 @@ class TGNMemory(torch.nn.Module):
                 return c_mem.index_select(0, pos), c_lu.index_select(0, pos)
         return self._get_updated_memory(n_id)
 
-    def _store(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor):
-        # Each side sorted on its own with PyG's (not stable) sort call, so that
-        # equal-key rows come in PyG's order; slots < N precede slots >= N.
-        src_sorted, perm_s = src.sort()
-        dst_sorted, perm_d = dst.sort()
-        perm = torch.cat([perm_s, perm_d])
-        self.msg_store.insert_sorted(
-            torch.cat([src_sorted, dst_sorted + self.num_nodes]),
-            torch.cat([dst.index_select(0, perm_s), src.index_select(0, perm_d)]),
-            t.index_select(0, perm),
-            raw_msg.index_select(0, perm).to(self.msg_store.msg.dtype),
-        )
-        self._last_t.copy_(torch.maximum(self._last_t, t.max()))
+    def _store(self, plan: _UpdatePlan):
+        self.msg_store.insert_planned(plan.store_plan)
+        self._last_t.copy_(torch.maximum(self._last_t, plan.t_max))
 
     def _write(self, n_id: Tensor, memory: Tensor, last_update: Tensor):
         self.memory[n_id] = memory

@@ -2,16 +2,16 @@ r"""Most-recent-neighbour sampling, a drop-in for PyG's ``LastNeighborLoader``."
 from __future__ import annotations
 
 import threading
-import weakref
 
 import torch
 from torch import Tensor
 
+from pyg_mspipe._registry import LiveInstances
 from pyg_mspipe.validation import check_index, check_positive_int
 
 __all__ = ["LastNeighborLoader"]
 
-_LIVE: weakref.WeakSet = weakref.WeakSet()  # for TemporalDataLoader(neighbor_loader="auto")
+_LIVE = LiveInstances()  # for TemporalDataLoader(neighbor_loader="auto")
 
 
 def _same(a: Tensor, b: Tensor) -> bool:
@@ -70,8 +70,7 @@ class LastNeighborLoader:
     def the_only_live_instance() -> LastNeighborLoader | None:
         r"""The only live :class:`LastNeighborLoader`, or :obj:`None` if there
         are none or several."""
-        live = list(_LIVE)
-        return live[0] if len(live) == 1 else None
+        return _LIVE.only()
 
     def state_token(self) -> tuple[int, int, int]:
         r"""Identifies the state: it changes with every :meth:`reset_state`,
@@ -162,12 +161,24 @@ class LastNeighborLoader:
         prepared = self._prepared
         if prepared is None or not (_same(prepared[3], src) and _same(prepared[4], dst)):
             self._foreign += 1  # prepared samples no longer apply
-        self._insert(src, dst)
+            self._insert(src, dst)
+            return
+        token, delta = prepared[1], prepared[5]
+        if delta is not None and token == self.state_token():
+            # The background worker computed this very update from this very
+            # state: write its rows instead of recomputing them.
+            n_id, e_id, neighbors = (x.to(self.device) for x in delta)
+            self.e_id[n_id] = e_id
+            self.neighbors[n_id] = neighbors
+            self.cur_e_id += src.numel()
+        else:
+            self._insert(src, dst)
 
-    def _insert(self, src: Tensor, dst: Tensor):
+    def _insert(self, src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
+        # Returns the update it made: (rows, their new e_id, their neighbours).
         num = src.numel()
         if num == 0:
-            return
+            return None
         size = self.size
         neighbors = torch.cat([src, dst])
         nodes = torch.cat([dst, src])
@@ -200,19 +211,22 @@ class LastNeighborLoader:
         all_neighbors = torch.cat([self.neighbors.index_select(0, n_id),
                                    dense_neighbors.view(-1, size)], dim=-1)
         top_e_id, perm = all_e_id.topk(size, dim=-1)
+        top_neighbors = torch.gather(all_neighbors, 1, perm)
         self.e_id[n_id] = top_e_id
-        self.neighbors[n_id] = torch.gather(all_neighbors, 1, perm)
+        self.neighbors[n_id] = top_neighbors
+        return n_id, top_e_id, top_neighbors
 
     # ------------------------------------------------ prepared (run-ahead)
-    def _offer(self, n_id: Tensor, token: tuple, sample: tuple, src: Tensor, dst: Tensor):
+    def _offer(self, n_id: Tensor, token: tuple, sample: tuple, src: Tensor, dst: Tensor,
+               delta: tuple | None = None):
         with self._lock:
-            self._prepared = (n_id, token, sample, src, dst)
+            self._prepared = (n_id, token, sample, src, dst, delta)
 
     def _take_prepared(self, n_id: Tensor):
         prepared = self._prepared
         if prepared is None:
             return None
-        p_nid, token, sample, _, _ = prepared
+        p_nid, token, sample = prepared[:3]
         # Only for the batch it was prepared for, and only if this loader's
         # state is exactly the one it was sampled from: same resets, no other
         # inserts, the batches before it inserted once each.

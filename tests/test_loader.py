@@ -274,3 +274,37 @@ def test_edge_data_must_cover_sampled_event_ids():
     for batch in TemporalDataLoader(later, 25, neighbor_loader=nl, edge_data=data):
         assert torch.equal(batch.neighbor_t, data.t[nl(batch.n_id)[2]])
         nl.insert(batch.src, batch.dst)
+
+
+def test_memory_update_prepared_ahead_and_identical():
+    from pyg_mspipe import IdentityMessage, LastAggregator, TGNMemory
+
+    data = make_data()
+    torch.manual_seed(0)
+    mem = TGNMemory(50, 5, 8, 8, IdentityMessage(5, 8, 8), LastAggregator())
+    ref = TGNMemory(50, 5, 8, 8, IdentityMessage(5, 8, 8), LastAggregator())
+    ref.load_state_dict(mem.state_dict())
+    on_main = []
+    real_plan = mem._plan_update
+
+    def counting(*args):
+        if threading.current_thread() is threading.main_thread():
+            on_main.append(1)
+        return real_plan(*args)
+
+    mem._plan_update = counting
+    loader = TemporalDataLoader(data, 25, 1.0, memory=mem, neighbor_loader=None)
+    for batch in loader:
+        n_id = batch.n_id
+        torch.testing.assert_close(mem(n_id), ref(n_id), rtol=0, atol=0)
+        mem.update_state(batch.src, batch.dst, batch.t, batch.msg)
+        ref.update_state(batch.src, batch.dst, batch.t, batch.msg)
+        mem.detach()
+        ref.detach()
+    assert not on_main
+    assert torch.equal(mem.memory, ref.memory) and torch.equal(mem.last_update, ref.last_update)
+    # A batch the loader did not prepare (or a modified one) is computed on the spot.
+    batch = data[:5]
+    batch.t = batch.t + 10**6
+    mem.update_state(batch.src, batch.dst, batch.t, batch.msg)
+    assert on_main
