@@ -41,14 +41,18 @@ def contender(classes, data, args, device):
             model = build_tgn(data.num_nodes, data.msg.size(-1), memory_cls=memory_cls,
                               device=device)
             neighbor_loader = nl_cls(data.num_nodes, size=10, device=device)
-            loader = loader_cls(train_data, batch_size=args.batch_size, neg_sampling_ratio=1.0)
+            extra = {"prefetch": args.prefetch} if loader_cls is OURS[1] else {}
+            loader = loader_cls(train_data, batch_size=args.batch_size, neg_sampling_ratio=1.0,
+                                **extra)
             return model, loader, neighbor_loader
         return setup
     return for_data
 
 
 def main(argv=None):
-    args = base_parser(__doc__.splitlines()[0]).parse_args(argv)
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--prefetch", type=int, default=2, help="our loader's prefetch depth")
+    args = parser.parse_args(argv)
     device, data, train_data = prepare(args)
     compare({"pyg": contender(PYG, data, args, device),
              "ours": contender(OURS, data, args, device)},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from typing import Any
 
 import torch
@@ -78,8 +79,15 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         neg_sampling_ratio (float, optional): Negative destinations per
             positive one, drawn uniformly from :obj:`[min(dst), max(dst)]`.
             (default: :obj:`0.0`)
-        prefetch (int, optional): Batches prepared ahead in a background
-            thread; :obj:`0` prepares them on demand. (default: :obj:`2`)
+        prefetch (int or str, optional): Batches prepared ahead in a
+            background thread; :obj:`0` prepares them on demand, on the
+            training thread. :obj:`"auto"` uses :obj:`2` when the background
+            thread has room to run: a CUDA device is involved (the training
+            thread then mostly waits on the GPU), or this process may use more
+            CPU cores than PyTorch's intra-op threads; else :obj:`0` (with
+            every core busy in the training thread's own operations, a
+            background thread only slows it down: measured in
+            ``docs/benchmarks.md``). (default: :obj:`"auto"`)
         neighbor_loader (LastNeighborLoader or str, optional): Neighbour loader
             whose samples are prepared ahead. :obj:`"auto"` takes the one live
             :class:`pyg_mspipe.LastNeighborLoader` if exactly one exists,
@@ -105,7 +113,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
     """
 
     def __init__(self, data: TemporalData, batch_size: int = 1,
-                 neg_sampling_ratio: float = 0.0, *, prefetch: int = 2,
+                 neg_sampling_ratio: float = 0.0, *, prefetch: int | str = _AUTO,
                  neighbor_loader: LastNeighborLoader | str | None = _AUTO,
                  memory: TGNMemory | str | None = _AUTO,
                  device: torch.device | str | None = None,
@@ -117,13 +125,14 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         kwargs.pop("shuffle", None)
         _validate_data(data)
         check_positive_int("batch_size", batch_size)
-        check_positive_int("prefetch", prefetch, allow_zero=True)
+        if prefetch != _AUTO:
+            check_positive_int("prefetch", prefetch, allow_zero=True)
         if isinstance(neg_sampling_ratio, bool) or not isinstance(neg_sampling_ratio,
                                                                    (int, float)):
             raise TypeError("'neg_sampling_ratio' must be a number")
         if not math.isfinite(neg_sampling_ratio) or neg_sampling_ratio < 0:
             raise ValueError(f"'neg_sampling_ratio' must be >= 0 (got {neg_sampling_ratio})")
-        if prefetch > 0 and kwargs.get("num_workers", 0) > 0:
+        if prefetch != 0 and kwargs.get("num_workers", 0) > 0:
             raise ValueError("'prefetch > 0' prepares batches in a thread of this process; "
                              "it cannot be combined with 'num_workers > 0'")
         if not (neighbor_loader is None or neighbor_loader == _AUTO
@@ -188,8 +197,23 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         return self.memory
 
     # ------------------------------------------------------------ iteration
+    def resolve_prefetch(self) -> int:
+        r"""The prefetch depth this loader uses (resolves :obj:`"auto"`)."""
+        if self.prefetch != _AUTO:
+            return self.prefetch
+        if self.num_workers > 0:
+            return 0
+        devices = [self.device, self.data.src.device]
+        for other in (self._resolve_neighbor_loader(), self._resolve_memory()):
+            if other is not None:
+                devices.append(other.device)
+        if any(d is not None and d.type == "cuda" for d in devices):
+            return 2
+        return 2 if _usable_cores() > torch.get_num_threads() else 0
+
     def __iter__(self):
-        if self.prefetch == 0:
+        prefetch = self.resolve_prefetch()
+        if prefetch == 0:
             self._epoch_generator = None
             it = super().__iter__()
             if self.device is None:
@@ -203,14 +227,15 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         if generator is None:
             generator = torch.Generator(device=self.data.dst.device).manual_seed(seed)
         return _PrefetchEpoch(self, generator, self._resolve_neighbor_loader(),
-                              self._resolve_memory())
+                              self._resolve_memory(), prefetch)
 
 
 class _PrefetchEpoch:
     r"""One epoch of a prefetching :class:`TemporalDataLoader`."""
 
     def __init__(self, loader: TemporalDataLoader, generator: torch.Generator,
-                 neighbor_loader: LastNeighborLoader | None, memory: TGNMemory | None):
+                 neighbor_loader: LastNeighborLoader | None, memory: TGNMemory | None,
+                 depth: int):
         self.neighbor_loader = neighbor_loader
         self.memory = memory
         device = loader.device
@@ -251,7 +276,7 @@ class _PrefetchEpoch:
                             event.record(stream)
                 emit((batch, prepared, plan, event))
 
-        self._it = BackgroundIterator(produce, depth=loader.prefetch)
+        self._it = BackgroundIterator(produce, depth=depth)
 
     def __iter__(self):
         return self
@@ -316,6 +341,13 @@ def _to_device(batch: TemporalData, prepared: Any, device: torch.device,
         event = torch.cuda.Event()
         event.record(stream)
     return batch, prepared, event
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _on(stream):

@@ -67,9 +67,9 @@ def test_prefetch_equals_prefetch_zero_with_same_generator(prefetch):
     assert not wait_no_threads()
 
 
-def test_default_is_reproducible_from_manual_seed_and_spares_the_global_rng():
+def test_prefetching_is_reproducible_from_manual_seed_and_spares_the_global_rng():
     data = make_data()
-    loader = TemporalDataLoader(data, 32, 1.0, neighbor_loader=None)
+    loader = TemporalDataLoader(data, 32, 1.0, neighbor_loader=None, prefetch=2)
     torch.manual_seed(3)
     first = list(loader)
     after_first = torch.rand(1)
@@ -125,7 +125,7 @@ def test_run_ahead_falls_back_when_the_loop_diverges():
     data = make_data()
     nl = LastNeighborLoader(50, 4)
     ref_nl = LastNeighborLoader(50, 4)
-    for i, batch in enumerate(TemporalDataLoader(data, 25, 1.0, neighbor_loader=nl)):
+    for i, batch in enumerate(TemporalDataLoader(data, 25, 1.0, neighbor_loader=nl, prefetch=2)):
         if i == 3:  # an extra, foreign insert: prepared samples no longer apply
             nl.insert(torch.tensor([1]), torch.tensor([2]))
             ref_nl.insert(torch.tensor([1]), torch.tensor([2]))
@@ -140,7 +140,7 @@ def test_auto_picks_the_only_neighbor_loader():
     gc.collect()  # neighbour loaders of earlier tests
     data = make_data()
     nl = LastNeighborLoader(50, 4)
-    loader = TemporalDataLoader(data, 25, 1.0)  # neighbor_loader="auto"
+    loader = TemporalDataLoader(data, 25, 1.0, prefetch=2)  # neighbor_loader="auto"
     it = iter(loader)
     batch = next(it)
     assert nl._prepared is not None and nl._prepared[0] is batch.n_id
@@ -163,7 +163,7 @@ def test_break_leaves_no_thread():
 def test_new_epoch_restarts_cleanly():
     data = make_data()
     loader = TemporalDataLoader(data, 32, 1.0, generator=torch.Generator().manual_seed(0),
-                                neighbor_loader=None)
+                                neighbor_loader=None, prefetch=2)
     it = iter(loader)
     next(it)
     next(it)
@@ -182,7 +182,7 @@ def test_worker_exception_surfaces_promptly_with_traceback(monkeypatch):
         return original(self, start, generator)
 
     monkeypatch.setattr(TemporalDataLoader, "_make_batch", poisoned)
-    loader = TemporalDataLoader(data, 32, 1.0, neighbor_loader=None)
+    loader = TemporalDataLoader(data, 32, 1.0, neighbor_loader=None, prefetch=2)
     seen = 0
     start = time.monotonic()
     with pytest.raises(ZeroDivisionError, match="injected fault") as info:
@@ -204,7 +204,7 @@ def test_sampler_exception_in_worker_surfaces(monkeypatch):
 
     monkeypatch.setattr(LastNeighborLoader, "_insert", broken)
     with pytest.raises(RuntimeError, match="injected sampler fault"):
-        for _ in TemporalDataLoader(data, 32, 1.0, neighbor_loader=nl):
+        for _ in TemporalDataLoader(data, 32, 1.0, neighbor_loader=nl, prefetch=2):
             pass
     assert not wait_no_threads()
 
@@ -236,6 +236,7 @@ def test_slow_consumer_does_not_block_shutdown():
     (dict(neg_sampling_ratio=-1.0), ValueError, "neg_sampling_ratio"),
     (dict(prefetch=-1), ValueError, "prefetch"),
     (dict(prefetch=2, num_workers=2), ValueError, "num_workers"),
+    (dict(prefetch="yes"), TypeError, "prefetch"),
     (dict(neighbor_loader="yes"), TypeError, "neighbor_loader"),
 ])
 def test_bad_arguments(kwargs, exc, match):
@@ -263,15 +264,15 @@ def test_module_exports():
 def test_edge_data_must_cover_sampled_event_ids():
     data = make_data()
     nl = LastNeighborLoader(50, 4)
-    for batch in TemporalDataLoader(data[:100], 25, neighbor_loader=nl):
+    for batch in TemporalDataLoader(data[:100], 25, neighbor_loader=nl, prefetch=2):
         nl.insert(batch.src, batch.dst)
     later = data[100:200]
     with pytest.raises(IndexError, match="whole stream"):
-        for batch in TemporalDataLoader(later, 25, neighbor_loader=nl, edge_data=later):
+        for batch in TemporalDataLoader(later, 25, neighbor_loader=nl, edge_data=later, prefetch=2):
             nl(batch.n_id)
             nl.insert(batch.src, batch.dst)
     assert not wait_no_threads()
-    for batch in TemporalDataLoader(later, 25, neighbor_loader=nl, edge_data=data):
+    for batch in TemporalDataLoader(later, 25, neighbor_loader=nl, edge_data=data, prefetch=2):
         assert torch.equal(batch.neighbor_t, data.t[nl(batch.n_id)[2]])
         nl.insert(batch.src, batch.dst)
 
@@ -293,7 +294,7 @@ def test_memory_update_prepared_ahead_and_identical():
         return real_plan(*args)
 
     mem._plan_update = counting
-    loader = TemporalDataLoader(data, 25, 1.0, memory=mem, neighbor_loader=None)
+    loader = TemporalDataLoader(data, 25, 1.0, memory=mem, neighbor_loader=None, prefetch=2)
     for batch in loader:
         n_id = batch.n_id
         torch.testing.assert_close(mem(n_id), ref(n_id), rtol=0, atol=0)
@@ -308,3 +309,14 @@ def test_memory_update_prepared_ahead_and_identical():
     batch.t = batch.t + 10**6
     mem.update_state(batch.src, batch.dst, batch.t, batch.msg)
     assert on_main
+
+
+def test_auto_prefetch_follows_spare_cores(monkeypatch):
+    data = make_data()
+    loader = TemporalDataLoader(data, 32, neighbor_loader=None, memory=None)
+    monkeypatch.setattr(pyg_mspipe.loader, "_usable_cores", lambda: torch.get_num_threads())
+    assert loader.resolve_prefetch() == 0  # every core busy in the training thread
+    monkeypatch.setattr(pyg_mspipe.loader, "_usable_cores",
+                        lambda: torch.get_num_threads() + 2)
+    assert loader.resolve_prefetch() == 2
+    assert TemporalDataLoader(data, 32, prefetch=3).resolve_prefetch() == 3
