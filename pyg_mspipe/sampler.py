@@ -139,11 +139,13 @@ class LastNeighborLoader:
     def sample(self, n_id: Tensor, assoc: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         r"""Samples from the current state (never uses a prepared result)."""
         assoc = self._assoc if assoc is None else assoc
-        neighbors = self.neighbors.index_select(0, n_id)
-        nodes = n_id.view(-1, 1).repeat(1, self.size)
-        e_id = self.e_id.index_select(0, n_id)
-        mask = e_id >= 0
-        neighbors, nodes, e_id = neighbors[mask], nodes[mask], e_id[mask]
+        size = self.size
+        e_id = self.e_id.index_select(0, n_id).view(-1)
+        # Valid slots in row-major order: PyG's mask order.
+        valid = (e_id >= 0).nonzero().view(-1)
+        e_id = e_id.index_select(0, valid)
+        neighbors = self.neighbors.index_select(0, n_id).view(-1).index_select(0, valid)
+        nodes = n_id.index_select(0, torch.div(valid, size, rounding_mode="floor"))
         n_id = torch.cat([n_id, neighbors]).unique()
         assoc[n_id] = torch.arange(n_id.size(0), device=n_id.device)
         neighbors, nodes = assoc.index_select(0, neighbors), assoc.index_select(0, nodes)
@@ -182,20 +184,22 @@ class LastNeighborLoader:
         size = self.size
         neighbors = torch.cat([src, dst])
         nodes = torch.cat([dst, src])
-        e_id = torch.arange(self.cur_e_id, self.cur_e_id + num, device=src.device).repeat(2)
+        event = torch.arange(num, device=src.device).repeat(2)  # position in the batch
+        e_id = event + self.cur_e_id
         self.cur_e_id += num
 
-        # Group by node, newest first within a node (a stable sort on
-        # (node, -e_id) by sorting on -e_id first, then stably on node).
-        order = torch.argsort(e_id, descending=True, stable=True)
-        order = order.index_select(0, torch.argsort(nodes.index_select(0, order), stable=True))
+        # Group by node, newest first within a node: one sort on a combined
+        # key (equal keys only for a self-loop's two entries, which are alike).
+        order = torch.argsort(nodes * num + (num - 1 - event))
         nodes = nodes.index_select(0, order)
         neighbors = neighbors.index_select(0, order)
         e_id = e_id.index_select(0, order)
         # Rank from the newest event of each node; only the newest `size` kept.
         rank = torch.arange(nodes.numel(), device=nodes.device) - torch.searchsorted(nodes, nodes)
-        keep = rank < size
-        nodes, neighbors, e_id, rank = nodes[keep], neighbors[keep], e_id[keep], rank[keep]
+        if bool(rank.max() >= size):  # some node got more than `size` events
+            keep = (rank < size).nonzero().view(-1)
+            nodes, neighbors = nodes.index_select(0, keep), neighbors.index_select(0, keep)
+            e_id, rank = e_id.index_select(0, keep), rank.index_select(0, keep)
 
         n_id = nodes.unique_consecutive()
         self._assoc[n_id] = torch.arange(n_id.numel(), device=n_id.device)
