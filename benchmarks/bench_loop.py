@@ -1,6 +1,6 @@
 """PyG's examples/tgn.py training loop versus the same loop with only its
 imports swapped to pyg_mspipe (TGNMemory, TemporalDataLoader with its default
-prefetching, LastNeighborLoader sampled ahead in the background).
+prefetch="auto", LastNeighborLoader; --prefetch N forces a depth).
 
 One process, the contenders alternate (order flipped every round), each epoch
 starts from the same seed. PyG draws negatives from the global RNG, ours from
@@ -41,7 +41,9 @@ def contender(classes, data, args, device):
             model = build_tgn(data.num_nodes, data.msg.size(-1), memory_cls=memory_cls,
                               device=device)
             neighbor_loader = nl_cls(data.num_nodes, size=10, device=device)
-            extra = {"prefetch": args.prefetch} if loader_cls is OURS[1] else {}
+            extra = {}
+            if loader_cls is OURS[1] and args.prefetch is not None:
+                extra["prefetch"] = args.prefetch
             loader = loader_cls(train_data, batch_size=args.batch_size, neg_sampling_ratio=1.0,
                                 **extra)
             return model, loader, neighbor_loader
@@ -51,7 +53,8 @@ def contender(classes, data, args, device):
 
 def main(argv=None):
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--prefetch", type=int, default=2, help="our loader's prefetch depth")
+    parser.add_argument("--prefetch", type=int, default=None,
+                        help="our loader's prefetch depth (default: its own 'auto')")
     args = parser.parse_args(argv)
     device, data, train_data = prepare(args)
     compare({"pyg": contender(PYG, data, args, device),

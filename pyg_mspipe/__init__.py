@@ -1,5 +1,6 @@
 r"""pyg-mspipe: fast, pipelined memory-based temporal GNN training for PyG."""
 from pyg_mspipe.aggregators import LastAggregator, MeanAggregator
+from pyg_mspipe.checkpoint import load_checkpoint, save_checkpoint
 from pyg_mspipe.loader import TemporalDataLoader
 from pyg_mspipe.mailbox import MessageStore
 from pyg_mspipe.memory import TGNMemory
@@ -18,5 +19,7 @@ __all__ = [
     "LastAggregator",
     "MeanAggregator",
     "TimeEncoder",
+    "save_checkpoint",
+    "load_checkpoint",
     "__version__",
 ]

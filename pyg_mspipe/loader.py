@@ -157,7 +157,8 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         # (not `self.generator`: DataLoader.__init__ sets that one to None)
         self.neg_generator = generator
         self.edge_data = edge_data
-        self._epoch_generator: torch.Generator | None = None
+        self._position: dict | None = None  # where the current epoch stands
+        self._resume: dict | None = None  # where the next epoch starts
 
         if neg_sampling_ratio > 0:
             self.min_dst = int(data.dst.min())
@@ -172,7 +173,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
 
     # -------------------------------------------------------------- batches
     def __call__(self, arange: list[int]) -> TemporalData:
-        return self._make_batch(arange[0], self._epoch_generator or self.neg_generator)
+        return self._make_batch(arange[0], self.neg_generator)
 
     def _make_batch(self, start: int, generator: torch.Generator | None) -> TemporalData:
         batch = self.data[start:start + self.events_per_batch]
@@ -213,21 +214,86 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
 
     def __iter__(self):
         prefetch = self.resolve_prefetch()
-        if prefetch == 0:
-            self._epoch_generator = None
+        resume, self._resume = self._resume, None
+        if self.num_workers > 0:  # torch's multi-process loading, as in PyG
+            if resume is not None:
+                raise RuntimeError("resuming mid-epoch needs num_workers=0")
             it = super().__iter__()
-            if self.device is None:
-                return it
-            return (batch.to(self.device) for batch in it)
-        # The one draw of the global RNG a torch DataLoader iterator takes (its
-        # base seed), on this thread: prefetching consumes the global RNG
-        # exactly as prefetch=0 does, so dropout masks stay the same.
-        seed = int(torch.empty((), dtype=torch.int64).random_())
+            return it if self.device is None else (b.to(self.device) for b in it)
+        if resume is None:
+            # The one draw of the global RNG a torch DataLoader iterator takes
+            # (its base seed), on this thread: the global RNG (dropout) sees
+            # the same draws with and without prefetching, and as in PyG.
+            seed = int(torch.empty((), dtype=torch.int64).random_())
+            first = 0
+        else:  # that draw was taken when the interrupted epoch started
+            seed, first = resume["seed"], resume["next_batch"]
         generator = self.neg_generator
-        if generator is None:
+        if generator is None and prefetch > 0:
             generator = torch.Generator(device=self.data.dst.device).manual_seed(seed)
+        if resume is not None and resume["generator"] is not None:
+            if generator is None:
+                raise RuntimeError("the checkpoint was taken with a negatives generator, "
+                                   "this loader has none")
+            generator.set_state(resume["generator"])
+        self._position = {"seed": seed, "next_batch": first,
+                          "generator": None if generator is None else generator.get_state()}
+        if prefetch == 0:
+            return _SyncEpoch(self, generator, first)
         return _PrefetchEpoch(self, generator, self._resolve_neighbor_loader(),
-                              self._resolve_memory(), prefetch)
+                              self._resolve_memory(), prefetch, first)
+
+    # ------------------------------------------------------------ position
+    def state_dict(self) -> dict:
+        r"""The loader's position in the current epoch (next batch, state of
+        the negatives generator after the batches delivered so far), or
+        :obj:`None` fields between epochs. With :meth:`load_state_dict`, the
+        next iteration resumes exactly there."""
+        return {"position": None if self._position is None else dict(self._position)}
+
+    def load_state_dict(self, state: dict):
+        r"""Makes the next iteration resume at a position saved by
+        :meth:`state_dict` (a no-op for a position between epochs)."""
+        position = state.get("position")
+        if position is not None and not 0 <= position["next_batch"] <= len(self._starts):
+            raise ValueError(f"checkpoint position {position['next_batch']} is outside this "
+                             f"loader's {len(self._starts)} batches")
+        self._resume = position
+
+    def _delivered(self, index: int, generator_state: Tensor | None):
+        if self._position is not None:
+            self._position["next_batch"] = index + 1
+            self._position["generator"] = generator_state
+        if index + 1 == len(self._starts):
+            self._position = None  # the epoch is complete
+
+
+class _SyncEpoch:
+    r"""One epoch of a non-prefetching :class:`TemporalDataLoader`."""
+
+    def __init__(self, loader: TemporalDataLoader, generator: torch.Generator | None,
+                 first: int):
+        self.loader = loader
+        self.generator = generator
+        self.index = first
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> TemporalData:
+        loader = self.loader
+        if self.index >= len(loader._starts):
+            raise StopIteration
+        batch = loader._make_batch(loader._starts[self.index], self.generator)
+        if loader.device is not None:
+            batch = batch.to(loader.device)
+        loader._delivered(self.index,
+                          None if self.generator is None else self.generator.get_state())
+        self.index += 1
+        return batch
+
+    def close(self):
+        r"""Nothing to stop (for symmetry with the prefetching epoch)."""
 
 
 class _PrefetchEpoch:
@@ -235,7 +301,8 @@ class _PrefetchEpoch:
 
     def __init__(self, loader: TemporalDataLoader, generator: torch.Generator,
                  neighbor_loader: LastNeighborLoader | None, memory: TGNMemory | None,
-                 depth: int):
+                 depth: int, first: int = 0):
+        self.loader = loader
         self.neighbor_loader = neighbor_loader
         self.memory = memory
         device = loader.device
@@ -255,8 +322,9 @@ class _PrefetchEpoch:
         starts = list(loader._starts)
 
         def produce(emit):
-            for start in starts:
-                batch = loader._make_batch(start, generator)
+            for index in range(first, len(starts)):
+                batch = loader._make_batch(starts[index], generator)
+                gen_state = generator.get_state()  # for checkpoints
                 prepared = None
                 if shadow is not None:
                     expected = token[:2] + (shadow.cur_e_id,)
@@ -274,7 +342,7 @@ class _PrefetchEpoch:
                         plan = memory.prepare_update(batch.src, batch.dst, batch.t, batch.msg)
                         if event is not None:
                             event.record(stream)
-                emit((batch, prepared, plan, event))
+                emit((index, gen_state, batch, prepared, plan, event))
 
         self._it = BackgroundIterator(produce, depth=depth)
 
@@ -282,7 +350,7 @@ class _PrefetchEpoch:
         return self
 
     def __next__(self) -> TemporalData:
-        batch, prepared, plan, event = next(self._it)
+        index, gen_state, batch, prepared, plan, event = next(self._it)
         if event is not None:
             current = torch.cuda.current_stream(self.device)
             current.wait_event(event)
@@ -295,6 +363,7 @@ class _PrefetchEpoch:
             expected, sample, delta = prepared
             self.neighbor_loader._offer(batch.n_id, expected, sample, batch.src, batch.dst,
                                         delta)
+        self.loader._delivered(index, gen_state)
         return batch
 
     def close(self):

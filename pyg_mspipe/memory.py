@@ -394,6 +394,25 @@ class TGNMemory(torch.nn.Module):
         new_gate = i_n.add(h_n.mul_(reset_gate)).tanh_()
         return (h - new_gate).mul_(input_gate).add_(new_gate)
 
+    # ---------------------------------------------------------- persistence
+    def get_extra_state(self) -> dict:
+        return {"version": 1, "last_t": self._last_t.clone()}
+
+    def set_extra_state(self, state: dict):
+        if not isinstance(state, dict) or state.get("version") != 1:
+            raise RuntimeError("TGNMemory: unsupported extra state in checkpoint")
+        self._last_t.copy_(state["last_t"])
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        # PyG's TGNMemory has no extra state: its checkpoints load too.
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)
+        key = prefix + "_extra_state"
+        if key in missing_keys:
+            missing_keys.remove(key)
+        self._touch()
+
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(num_nodes={self.num_nodes}, "
                 f"raw_msg_dim={self.raw_msg_dim}, memory_dim={self.memory_dim}, "

@@ -54,7 +54,9 @@ class LastNeighborLoader:
         self.num_nodes = num_nodes
         self.size = size
         self.validate = validate
-        self.neighbors = torch.empty((num_nodes, size), dtype=torch.long, device=device)
+        # Unused slots (e_id -1) hold 0 rather than garbage: deterministic
+        # checkpoints.
+        self.neighbors = torch.zeros((num_nodes, size), dtype=torch.long, device=device)
         self.e_id = torch.empty((num_nodes, size), dtype=torch.long, device=device)
         self._assoc = torch.empty(num_nodes, dtype=torch.long, device=device)
         # A sample prepared ahead by a TemporalDataLoader: (n_id, state token
@@ -87,6 +89,7 @@ class LastNeighborLoader:
         r"""Forgets all interactions."""
         self.cur_e_id = 0
         self.e_id.fill_(-1)
+        self.neighbors.zero_()
         self._prepared = None
         self._resets += 1
 
@@ -206,7 +209,7 @@ class LastNeighborLoader:
         dense_id = self._assoc.index_select(0, nodes) * size + rank
         dense_e_id = e_id.new_full((n_id.numel() * size,), -1)
         dense_e_id[dense_id] = e_id
-        dense_neighbors = e_id.new_empty(n_id.numel() * size)
+        dense_neighbors = e_id.new_zeros(n_id.numel() * size)
         dense_neighbors[dense_id] = neighbors
 
         # Merge with the stored neighbours and keep the `size` newest.
