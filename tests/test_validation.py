@@ -124,3 +124,15 @@ def test_bad_constructor_arguments(kwargs, match):
 def test_huge_but_finite_messages_are_accepted():
     mem, t_max = memory_with_state()
     mem.update_state(**batch(t_max + 1, raw_msg=torch.full((4, D), 3e38)))
+
+
+def test_device_mismatch_rejected():
+    mem, t_max = memory_with_state()
+    meta = torch.empty(3, dtype=torch.long, device="meta")
+    with pytest.raises(ValueError, match="is on meta but the module is on cpu"):
+        mem(meta)
+    before = snapshot(mem)
+    with pytest.raises(ValueError, match="is on meta"):
+        mem.update_state(**batch(t_max + 1, src=torch.empty(4, dtype=torch.long,
+                                                             device="meta")))
+    assert_unchanged(before, mem)
