@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
+import torch_geometric.typing
 from torch import Tensor
 from torch.nn import GRUCell
+from torch_geometric.nn.models import tgn as pyg_tgn
 
 from pyg_mspipe._registry import LiveInstances
 from pyg_mspipe._scatter import scatter_max_long
@@ -34,27 +36,14 @@ class _UpdatePlan(NamedTuple):
 
 
 def _is_last_aggregator(module) -> bool:
-    if isinstance(module, LastAggregator):
-        return True
-    try:
-        from torch_geometric.nn.models.tgn import LastAggregator as PyGLast
-    except ImportError:  # pragma: no cover
-        return False
     # PyG's LastAggregator equals ours only with torch_scatter; without it,
     # PyG's fallback breaks ties differently, so we keep calling it as is.
-    import torch_geometric.typing
-
-    return isinstance(module, PyGLast) and torch_geometric.typing.WITH_TORCH_SCATTER
+    return isinstance(module, LastAggregator) or (
+        isinstance(module, pyg_tgn.LastAggregator) and torch_geometric.typing.WITH_TORCH_SCATTER)
 
 
 def _is_identity_message(module) -> bool:
-    if isinstance(module, IdentityMessage):
-        return True
-    try:
-        from torch_geometric.nn.models.tgn import IdentityMessage as PyGIdentity
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(module, PyGIdentity)
+    return isinstance(module, (IdentityMessage, pyg_tgn.IdentityMessage))
 
 
 class TGNMemory(torch.nn.Module):
