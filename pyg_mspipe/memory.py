@@ -345,23 +345,37 @@ class TGNMemory(torch.nn.Module):
         row = torch.where(use_s, row_slot[:num], row_slot[num:])
         t_win = torch.where(use_s, t_s, t_d)
 
-        mem_n = self.memory.index_select(0, n_id)
-        raw = store.msg.index_select(0, row).to(mem_n.dtype)
         t_rel = t_win - self.last_update.index_select(0, n_id)
-        t_enc = self.time_enc(t_rel.to(raw.dtype))
-        z_other = self.memory.index_select(0, store.other.index_select(0, row))
+        t_enc = self.time_enc(t_rel.to(self.memory.dtype))
+        other = store.other.index_select(0, row)
         last_update = torch.where(has, t_win, t_win.new_zeros(()))
         # Nodes without any pending message get a zero GRU input (as in PyG).
-        if mem_n.is_cuda:  # no host sync: mask every row; fused GRU kernel
-            msg = torch.cat([mem_n, z_other, raw, t_enc], dim=-1)
+        if self.memory.is_cuda:  # no host sync: mask every row; fused GRU kernel
+            mem_n = self.memory.index_select(0, n_id)
+            raw = store.msg.index_select(0, row).to(mem_n.dtype)
+            msg = torch.cat([mem_n, self.memory.index_select(0, other), raw, t_enc], dim=-1)
             msg = torch.where(has.unsqueeze(-1), msg, msg.new_zeros(()))
             return self.gru(msg, mem_n), last_update
-        plain = torch.cat([mem_n, z_other, raw], dim=-1)  # needs no gradient
+        # CPU: [memory, other's memory, raw message] (an input that needs no
+        # gradient), gathered straight into one buffer when possible.
+        dim = self.memory_dim
+        if store.msg.dtype == self.memory.dtype and not self.memory.requires_grad:
+            plain = self.memory.new_empty(num, 2 * dim + store.msg.size(1))
+            torch.index_select(self.memory, 0, n_id, out=plain[:, :dim])
+            torch.index_select(self.memory, 0, other, out=plain[:, dim:2 * dim])
+            torch.index_select(store.msg, 0, row, out=plain[:, 2 * dim:])
+        else:  # (out= does not record gradients)
+            plain = torch.cat([self.memory.index_select(0, n_id),
+                               self.memory.index_select(0, other),
+                               store.msg.index_select(0, row).to(self.memory.dtype)], dim=-1)
+        h = plain[:, :dim]
         missing = (~has).nonzero().view(-1)  # usually few rows: zero in place
         if missing.numel():
-            plain.index_fill_(0, missing, 0.0)
+            h = h.clone()  # the hidden state keeps its memory
+            plain = plain.index_fill(0, missing, 0.0) if plain.requires_grad \
+                else plain.index_fill_(0, missing, 0.0)
             t_enc = t_enc.index_fill(0, missing, 0.0)
-        return self._gru_split(plain, t_enc, mem_n), last_update
+        return self._gru_split(plain, t_enc, h), last_update
 
     def _gru_split(self, plain: Tensor, t_enc: Tensor, h: Tensor) -> Tensor:
         # GRUCell(cat([plain, t_enc]), h) with the input projection split in
