@@ -354,9 +354,8 @@ class _PrefetchEpoch:
         if event is not None:
             current = torch.cuda.current_stream(self.device)
             current.wait_event(event)
-            _record_stream(batch, prepared, current)
-            if plan is not None:
-                _record_tensors(plan, current)
+            _record_tensors([[value for _, value in batch.items()],
+                             None if prepared is None else prepared[1:], plan], current)
         if self.memory is not None:
             self.memory._offer_update(plan)
         if prepared is not None and self.neighbor_loader is not None:
@@ -424,23 +423,11 @@ def _on(stream):
 
 
 def _record_tensors(obj: Any, stream):
+    # Tensors allocated on the side stream are used on `stream` from now on:
+    # keep the caching allocator from reusing their memory too early.
     if isinstance(obj, Tensor):
         if obj.is_cuda:
             obj.record_stream(stream)
     elif isinstance(obj, (tuple, list)):
         for x in obj:
             _record_tensors(x, stream)
-
-
-def _record_stream(batch: TemporalData, prepared: Any, stream):
-    # Tensors allocated on the side stream are used on `stream` from now on:
-    # keep the caching allocator from reusing their memory too early.
-    for _, value in batch.items():
-        if isinstance(value, Tensor) and value.is_cuda:
-            value.record_stream(stream)
-    if prepared is not None:
-        for xs in prepared[1:]:
-            for x in xs or ():
-                if x.is_cuda:
-                    x.record_stream(stream)
-
