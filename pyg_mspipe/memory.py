@@ -107,7 +107,8 @@ class TGNMemory(torch.nn.Module):
 
         self.register_buffer("memory", torch.empty(num_nodes, memory_dim))
         self.register_buffer("last_update", torch.empty(num_nodes, dtype=torch.long))
-        self.register_buffer("_assoc", torch.empty(num_nodes, dtype=torch.long))
+        # (scratch space; zeros rather than garbage: deterministic checkpoints)
+        self.register_buffer("_assoc", torch.zeros(num_nodes, dtype=torch.long))
         # Largest timestamp stored so far (for the "sorted across batches" check).
         self.register_buffer("_last_t", torch.zeros((), dtype=torch.long), persistent=False)
 
