@@ -132,17 +132,14 @@ class MessageStore(torch.nn.Module):
         # The same (not stable) sort PyG uses, so that a node's messages are
         # listed in PyG's order: this decides LastAggregator's tie-breaking.
         key_sorted, perm = key.sort()
-        self.insert_sorted(key_sorted, other[perm], t[perm], msg[perm])
-
-    def insert_sorted(self, key_sorted: Tensor, other: Tensor, t: Tensor, msg: Tensor):
-        r"""Like :meth:`insert`, for rows already grouped by slot
-        (:obj:`key_sorted` non-decreasing)."""
-        self.insert_planned(self.plan(key_sorted, other, t, msg))
+        self.insert_planned(self.plan(key_sorted, other.index_select(0, perm),
+                                      t.index_select(0, perm), msg.index_select(0, perm)))
 
     @staticmethod
     def plan(key_sorted: Tensor, other: Tensor, t: Tensor, msg: Tensor) -> tuple:
-        r"""Everything :meth:`insert_sorted` computes from the rows alone (no
-        state is read, so a background thread may call it ahead of time)."""
+        r"""Everything storing rows already grouped by slot (:obj:`key_sorted`
+        non-decreasing) computes from the rows alone (no state is read, so a
+        background thread may call it ahead of time)."""
         num = key_sorted.numel()
         # Per row, where its slot's group of rows starts and ends (rows are
         # grouped by slot); rows of one slot all write the same values, so the

@@ -202,9 +202,7 @@ class TGNMemory(torch.nn.Module):
         plan = self._take_update(src, dst, t, raw_msg)
         if plan is None or (self.validate and bool(plan.t_min < self._last_t)):
             if self.validate:
-                check_events(src, dst, t, raw_msg, num_nodes=self.num_nodes,
-                             msg_dim=self.raw_msg_dim, device=self.memory.device,
-                             last_t=self._last_t)
+                self._check_events(src, dst, t, raw_msg, last_t=self._last_t)
             if src.numel() == 0:
                 return
             plan = self._plan_update(src, dst, t, raw_msg)
@@ -227,11 +225,14 @@ class TGNMemory(torch.nn.Module):
         reject (it then raises there)."""
         if self.validate:
             try:
-                check_events(src, dst, t, raw_msg, num_nodes=self.num_nodes,
-                             msg_dim=self.raw_msg_dim, device=self.memory.device)
+                self._check_events(src, dst, t, raw_msg)
             except (ValueError, TypeError):
                 return None
         return self._plan_update(src, dst, t, raw_msg)
+
+    def _check_events(self, src, dst, t, raw_msg, last_t: Tensor | None = None):
+        check_events(src, dst, t, raw_msg, num_nodes=self.num_nodes,
+                     msg_dim=self.raw_msg_dim, device=self.memory.device, last_t=last_t)
 
     def _offer_update(self, plan: _UpdatePlan | None):
         self._offered = plan
