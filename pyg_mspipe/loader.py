@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 from typing import Any
 
 import torch
@@ -11,6 +12,8 @@ from torch import Tensor
 from torch_geometric.data import TemporalData
 
 from pyg_mspipe.memory import TGNMemory
+from pyg_mspipe.pipeline import MemoryPipeline, PipelineStats, StalenessMitigation
+from pyg_mspipe.pipeline.scheduler import StalenessScheduler
 from pyg_mspipe.prefetch import BackgroundIterator
 from pyg_mspipe.sampler import LastNeighborLoader
 from pyg_mspipe.validation import check_positive_int
@@ -107,6 +110,27 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             neighbour loader's event ids index (PyG's ``data``, of which
             :obj:`data` is a split). If given, :obj:`batch.neighbor_t` and
             :obj:`batch.neighbor_msg` are gathered ahead. (default: :obj:`None`)
+        staleness_bound (int, optional): Switches on the MSPipe pipeline
+            (needs :obj:`memory`): each batch's memory fetch (the memory rows,
+            last updates and pending messages :obj:`memory(n_id)` needs) is
+            also prepared ahead, reading a state that may miss the updates of
+            at most this many preceding iterations, and
+            :meth:`~pyg_mspipe.TGNMemory.update_state` hands its write-back to
+            the pipeline, which applies it to the current state in order (no
+            update is lost). :obj:`0` gives exactly the sequential results.
+            Per-iteration records in :attr:`stats`. :obj:`None` switches the
+            pipeline off. (default: :obj:`None`)
+        schedule (str, optional): :obj:`"online"`: an online scheduler
+            profiles the stages, enforces :math:`\min(s_{min}, s)` and delays
+            each fetch to the latest moment that does not stall training, so
+            the realised staleness is as low as the timing allows.
+            :obj:`"fixed"`: every fetch exactly :obj:`staleness_bound`
+            iterations stale (deterministic, whatever the timing; resumes
+            bit-identically). See :class:`~pyg_mspipe.pipeline.StalenessScheduler`.
+            (default: :obj:`"online"`)
+        mitigation (bool or StalenessMitigation, optional): MSPipe's
+            similarity-based staleness mitigation on each fetch (:obj:`True`:
+            default parameters). (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch.utils.data.DataLoader` (only with :obj:`prefetch=0`
             for :obj:`num_workers > 0`).
@@ -118,7 +142,9 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
                  memory: TGNMemory | str | None = _AUTO,
                  device: torch.device | str | None = None,
                  generator: torch.Generator | None = None,
-                 edge_data: TemporalData | None = None, **kwargs):
+                 edge_data: TemporalData | None = None,
+                 staleness_bound: int | None = None, schedule: str = "online",
+                 mitigation: bool | StalenessMitigation = False, **kwargs):
         # Remove for PyTorch Lightning (as PyG does):
         kwargs.pop("dataset", None)
         kwargs.pop("collate_fn", None)
@@ -146,6 +172,23 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             raise TypeError("'generator' must be a torch.Generator")
         if edge_data is not None:
             _validate_data(edge_data)
+        if staleness_bound is not None:
+            check_positive_int("staleness_bound", staleness_bound, allow_zero=True)
+            if memory is None:
+                raise ValueError("'staleness_bound' pipelines the memory: pass 'memory' "
+                                 "(a pyg_mspipe.TGNMemory, or 'auto')")
+            if prefetch == 0 or kwargs.get("num_workers", 0) > 0:
+                raise ValueError("'staleness_bound' prepares batches in a background thread: "
+                                 "it needs 'prefetch' >= 1 (or 'auto') and 'num_workers=0'")
+        if schedule not in StalenessScheduler.MODES:
+            raise ValueError(f"'schedule' must be one of {StalenessScheduler.MODES} "
+                             f"(got {schedule!r})")
+        if not isinstance(mitigation, (bool, StalenessMitigation)):
+            raise TypeError("'mitigation' must be a bool or a StalenessMitigation "
+                            f"(got {type(mitigation).__name__})")
+        if mitigation is not False and staleness_bound is None:
+            raise ValueError("'mitigation' corrects stale memory reads of the pipeline: "
+                             "it needs 'staleness_bound'")
 
         self.data = data
         self.events_per_batch = batch_size
@@ -157,6 +200,12 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         # (not `self.generator`: DataLoader.__init__ sets that one to None)
         self.neg_generator = generator
         self.edge_data = edge_data
+        self.staleness_bound = staleness_bound
+        self.schedule = schedule
+        self.mitigation = (StalenessMitigation() if mitigation is True
+                           else mitigation or None)
+        self._pipeline: MemoryPipeline | None = None
+        self._stats: PipelineStats | None = None
         self._position: dict | None = None  # where the current epoch stands
         self._resume: dict | None = None  # where the next epoch starts
 
@@ -200,6 +249,10 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
     # ------------------------------------------------------------ iteration
     def resolve_prefetch(self) -> int:
         r"""The prefetch depth this loader uses (resolves :obj:`"auto"`)."""
+        if self.staleness_bound is not None:
+            # (a fixed schedule fetches up to `staleness_bound` batches ahead)
+            depth = 2 if self.prefetch == _AUTO else self.prefetch
+            return max(depth, self.staleness_bound if self.schedule == "fixed" else 1)
         if self.prefetch != _AUTO:
             return self.prefetch
         if self.num_workers > 0:
@@ -240,8 +293,38 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
                           "generator": None if generator is None else generator.get_state()}
         if prefetch == 0:
             return _SyncEpoch(self, generator, first)
-        return _PrefetchEpoch(self, generator, self._resolve_neighbor_loader(),
-                              self._resolve_memory(), prefetch, first)
+        memory = self._resolve_memory()
+        pipeline = None
+        if self.staleness_bound is not None:
+            pipeline = self._start_pipeline(memory, first, resume)
+        return _PrefetchEpoch(self, generator, self._resolve_neighbor_loader(), memory,
+                              prefetch, first, pipeline)
+
+    def _start_pipeline(self, memory: TGNMemory | None, first: int,
+                        resume: dict | None) -> MemoryPipeline:
+        if memory is None:
+            raise RuntimeError("'staleness_bound' needs the TGNMemory, but memory='auto' "
+                               "found none or several live ones: pass 'memory'")
+        if not memory.training:
+            raise RuntimeError("the pipeline runs training epochs: call memory.train() "
+                               "before iterating over a loader with 'staleness_bound'")
+        if memory._pipeline is not None:  # an earlier epoch left unfinished
+            memory._pipeline.close()
+        if self.mitigation is not None and first == 0:
+            self.mitigation.reset()
+        state = None if resume is None else resume.get("pipeline")
+        self._pipeline = MemoryPipeline(memory, self.staleness_bound, len(self._starts),
+                                        first=first, schedule=self.schedule,
+                                        mitigation=self.mitigation, resume=state)
+        self._stats = self._pipeline.stats
+        return self._pipeline
+
+    @property
+    def stats(self) -> PipelineStats | None:
+        r"""Per-iteration records of the current (or last) pipelined epoch:
+        realised staleness, stage timings, stalls (:obj:`None` without
+        :obj:`staleness_bound`). See :class:`~pyg_mspipe.pipeline.PipelineStats`."""
+        return self._stats
 
     # ------------------------------------------------------------ position
     def state_dict(self) -> dict:
@@ -249,7 +332,11 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         the negatives generator after the batches delivered so far), or
         :obj:`None` fields between epochs. With :meth:`load_state_dict`, the
         next iteration resumes exactly there."""
-        return {"position": None if self._position is None else dict(self._position)}
+        position = None if self._position is None else dict(self._position)
+        pipeline = self._pipeline
+        if position is not None and pipeline is not None and pipeline.memory._pipeline is pipeline:
+            position["pipeline"] = pipeline.state_dict()
+        return {"position": position}
 
     def load_state_dict(self, state: dict):
         r"""Makes the next iteration resume at a position saved by
@@ -301,8 +388,9 @@ class _PrefetchEpoch:
 
     def __init__(self, loader: TemporalDataLoader, generator: torch.Generator,
                  neighbor_loader: LastNeighborLoader | None, memory: TGNMemory | None,
-                 depth: int, first: int = 0):
+                 depth: int, first: int = 0, pipeline: MemoryPipeline | None = None):
         self.loader = loader
+        self.pipeline = pipeline
         self.neighbor_loader = neighbor_loader
         self.memory = memory
         device = loader.device
@@ -323,6 +411,7 @@ class _PrefetchEpoch:
 
         def produce(emit):
             for index in range(first, len(starts)):
+                begin = time.perf_counter()
                 batch = loader._make_batch(starts[index], generator)
                 gen_state = generator.get_state()  # for checkpoints
                 prepared = None
@@ -331,6 +420,8 @@ class _PrefetchEpoch:
                     sample = shadow.sample(batch.n_id.to(shadow.device))
                     delta = shadow._insert(batch.src.to(shadow.device),
                                            batch.dst.to(shadow.device))
+                sampled = time.perf_counter()
+                if shadow is not None:
                     if edge_data is not None:
                         _gather_edges(batch, edge_data, sample[2])
                     prepared = (expected, sample, delta)
@@ -342,6 +433,12 @@ class _PrefetchEpoch:
                         plan = memory.prepare_update(batch.src, batch.dst, batch.t, batch.msg)
                         if event is not None:
                             event.record(stream)
+                if pipeline is not None:
+                    end = time.perf_counter()
+                    pipeline.stats.span(index, "sample", begin, sampled)
+                    pipeline.stats.span(index, "feature", sampled, end)
+                    n_id = batch.n_id if prepared is None else prepared[1][0]
+                    pipeline.request(index, n_id, batch.t.max())
                 emit((index, gen_state, batch, prepared, plan, event))
 
         self._it = BackgroundIterator(produce, depth=depth)
@@ -350,7 +447,18 @@ class _PrefetchEpoch:
         return self
 
     def __next__(self) -> TemporalData:
-        index, gen_state, batch, prepared, plan, event = next(self._it)
+        begin = time.perf_counter()
+        try:
+            item = next(self._it)
+        except StopIteration:
+            if self.pipeline is not None:
+                self.pipeline.finish()
+            raise
+        except BaseException:
+            if self.pipeline is not None:
+                self.pipeline.close()
+            raise
+        index, gen_state, batch, prepared, plan, event = item
         if event is not None:
             current = torch.cuda.current_stream(self.device)
             current.wait_event(event)
@@ -363,16 +471,24 @@ class _PrefetchEpoch:
             self.neighbor_loader._offer(batch.n_id, expected, sample, batch.src, batch.dst,
                                         delta)
         self.loader._delivered(index, gen_state)
+        if self.pipeline is not None:
+            self.pipeline.begin(index, time.perf_counter() - begin)
         return batch
 
     def close(self):
-        r"""Stops the background thread."""
+        r"""Stops the background threads (committing the memory write-backs
+        already handed to the pipeline)."""
         self._it.close()
+        if self.pipeline is not None:
+            self.pipeline.close()
 
     def __del__(self):
         it = getattr(self, "_it", None)
         if it is not None:
             it.close()
+        pipeline = getattr(self, "pipeline", None)
+        if pipeline is not None:
+            pipeline.close()
 
 
 def _gather_edges(batch: TemporalData, edge_data: TemporalData, e_id: Tensor):

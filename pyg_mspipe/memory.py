@@ -35,6 +35,56 @@ class _UpdatePlan(NamedTuple):
     t_max: Tensor
 
 
+class _LastInputs(NamedTuple):
+    # What the memory update of nodes reads from the state, LastAggregator +
+    # IdentityMessage: [memory, other endpoint's memory, raw message] of each
+    # node's kept message, its time relative to the node's last update,
+    # whether it has one, and the resulting last update.
+    plain: Tensor
+    t_rel: Tensor
+    has: Tensor
+    last_update: Tensor
+    dim: int
+
+
+class _GeneralInputs(NamedTuple):
+    # Same for any message module and aggregator: every pending message.
+    mem_n: Tensor
+    owner: Tensor
+    num_s: int
+    t: Tensor
+    lu_key: Tensor
+    z_other: Tensor
+    raw: Tensor
+
+
+def _move(inputs, device: torch.device, non_blocking: bool = False):
+    if inputs[0].device == device:
+        return inputs
+    return type(inputs)(*(x.to(device, non_blocking=non_blocking) if isinstance(x, Tensor)
+                          else x for x in inputs))
+
+
+def _gru_split(gru, plain: Tensor, t_enc: Tensor, h: Tensor) -> Tensor:
+    # GRUCell(cat([plain, t_enc]), h) with the input projection split in
+    # two: only the time-encoding block needs an input gradient, so the
+    # backward pass skips most of the input-gradient GEMM. The gate
+    # arithmetic is ATen's CPU gru_cell, op for op.
+    if not isinstance(gru, torch.nn.GRUCell) or gru.bias_ih is None:
+        return gru(torch.cat([plain, t_enc], dim=-1), h)
+    k = plain.size(-1)
+    w_ih = gru.weight_ih
+    igates = torch.addmm(torch.addmm(gru.bias_ih, t_enc, w_ih[:, k:].t()),
+                         plain, w_ih[:, :k].t())
+    hgates = torch.addmm(gru.bias_hh, h, gru.weight_hh.t())
+    i_r, i_z, i_n = igates.unsafe_chunk(3, 1)
+    h_r, h_z, h_n = hgates.unsafe_chunk(3, 1)
+    reset_gate = h_r.add_(i_r).sigmoid_()
+    input_gate = h_z.add_(i_z).sigmoid_()
+    new_gate = i_n.add(h_n.mul_(reset_gate)).tanh_()
+    return (h - new_gate).mul_(input_gate).add_(new_gate)
+
+
 def _is_last_aggregator(module) -> bool:
     # PyG's LastAggregator equals ours only with torch_scatter; without it,
     # PyG's fallback breaks ties differently, so we keep calling it as is.
@@ -80,11 +130,20 @@ class TGNMemory(torch.nn.Module):
             shapes, finite messages, timestamps sorted within and across
             batches) before touching any state. On a GPU this costs one host
             synchronisation per call. (default: :obj:`True`)
+        storage (str or torch.device, optional): Where the state (memory,
+            last update, pending messages) lives. :obj:`None` keeps it with
+            the parameters (moved by :meth:`to`). :obj:`"cpu"` keeps it in host
+            memory (pinned when CUDA is available) wherever :meth:`to` moves
+            the parameters, so a graph whose memory exceeds GPU memory trains
+            on the GPU: each call gathers the rows it needs and writes back the
+            rows it changed. With a pipelined
+            :class:`~pyg_mspipe.TemporalDataLoader` those transfers overlap
+            training. (default: :obj:`None`)
     """
 
     def __init__(self, num_nodes: int, raw_msg_dim: int, memory_dim: int, time_dim: int,
                  message_module: Callable, aggregator_module: Callable, *,
-                 validate: bool = True):
+                 validate: bool = True, storage: str | torch.device | None = None):
         super().__init__()
         for name, value in (("num_nodes", num_nodes), ("raw_msg_dim", raw_msg_dim),
                             ("memory_dim", memory_dim), ("time_dim", time_dim)):
@@ -98,6 +157,11 @@ class TGNMemory(torch.nn.Module):
         self.memory_dim = memory_dim
         self.time_dim = time_dim
         self.validate = validate
+        if storage is not None:
+            storage = torch.device(storage)
+            if storage.type != "cpu":
+                raise ValueError(f"'storage' must be None or 'cpu' (got {storage!r})")
+        self.storage = storage
 
         self.msg_s_module = message_module
         self.msg_d_module = copy.deepcopy(message_module)
@@ -119,6 +183,7 @@ class TGNMemory(torch.nn.Module):
         self._cache: tuple | None = None
         self._state_version = 0
         self._offered: _UpdatePlan | None = None  # prepared by a loader
+        self._pipeline = None  # the MemoryPipeline of a pipelined epoch, if any
         _LIVE.add(self)
 
         self.reset_parameters()
@@ -149,6 +214,7 @@ class TGNMemory(torch.nn.Module):
 
     def reset_state(self):
         r"""Resets the memory to its initial state (O(1) Python work)."""
+        self._sync()
         self.memory.detach_()
         self.memory.zero_()
         self.last_update.zero_()
@@ -161,8 +227,16 @@ class TGNMemory(torch.nn.Module):
 
     def detach(self):
         r"""Detaches the memory from gradient computation."""
-        self.memory.detach_()
+        if self.memory.requires_grad:  # (never while a pipeline writes it)
+            self.memory.detach_()
         self._cache = None
+
+    def _sync(self):
+        # Commit the pending write-backs of a pipelined epoch before the state
+        # is read or changed from outside the pipeline.
+        pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.drain()
 
     def _touch(self):
         self._state_version += 1
@@ -178,9 +252,14 @@ class TGNMemory(torch.nn.Module):
             n_id (torch.Tensor): Node ids, :obj:`[n]`.
         """
         if self.validate:
-            check_index("n_id", n_id, self.num_nodes, device=self.memory.device)
+            check_index("n_id", n_id, self.num_nodes, device=self.device)
+        if self._pipeline is not None and self.training:
+            return self._pipeline.forward(n_id)
+        self._sync()
         if not self.training:
-            return self.memory.index_select(0, n_id), self.last_update.index_select(0, n_id)
+            state_id = n_id.to(self.memory.device)
+            return (self.memory.index_select(0, state_id).to(n_id.device),
+                    self.last_update.index_select(0, state_id).to(n_id.device))
         memory, last_update = self._get_updated_memory(n_id)
         self._cache = (self._cache_key(), n_id, memory, last_update)
         return memory, last_update
@@ -199,6 +278,9 @@ class TGNMemory(torch.nn.Module):
             t (torch.Tensor): Timestamps, :obj:`[B]`.
             raw_msg (torch.Tensor): Raw messages, :obj:`[B, raw_msg_dim]`.
         """
+        if self._pipeline is not None and self.training:
+            return self._pipeline.update_state(src, dst, t, raw_msg)
+        self._sync()
         plan = self._take_update(src, dst, t, raw_msg)
         if plan is None or (self.validate and bool(plan.t_min < self._last_t)):
             if self.validate:
@@ -232,7 +314,7 @@ class TGNMemory(torch.nn.Module):
 
     def _check_events(self, src, dst, t, raw_msg, last_t: Tensor | None = None):
         check_events(src, dst, t, raw_msg, num_nodes=self.num_nodes,
-                     msg_dim=self.raw_msg_dim, device=self.memory.device, last_t=last_t)
+                     msg_dim=self.raw_msg_dim, device=self.device, last_t=last_t)
 
     def _offer_update(self, plan: _UpdatePlan | None):
         self._offered = plan
@@ -263,8 +345,9 @@ class TGNMemory(torch.nn.Module):
     def train(self, mode: bool = True):
         r"""Sets the module in training mode. Leaving training mode flushes all
         pending messages into the memory (as PyG does)."""
+        self._sync()
         if self.training and not mode:
-            n_id = torch.arange(self.num_nodes, device=self.memory.device)
+            n_id = torch.arange(self.num_nodes, device=self.device)
             memory, last_update = self._get_updated_memory(n_id)
             self._write(n_id, memory, last_update)
             self._reset_message_store()
@@ -287,10 +370,16 @@ class TGNMemory(torch.nn.Module):
         return self._get_updated_memory(n_id)
 
     def _store(self, plan: _UpdatePlan):
-        self.msg_store.insert_planned(plan.store_plan)
+        store_plan = plan.store_plan
+        if store_plan[0].device != self.memory.device:
+            store_plan = tuple(x.to(self.memory.device) for x in store_plan)
+        self.msg_store.insert_planned(store_plan)
         self._last_t.copy_(torch.maximum(self._last_t, plan.t_max))
 
     def _write(self, n_id: Tensor, memory: Tensor, last_update: Tensor):
+        device = self.memory.device
+        if n_id.device != device:
+            n_id, memory, last_update = (x.to(device) for x in (n_id, memory, last_update))
         self.memory[n_id] = memory
         self.last_update[n_id] = last_update
 
@@ -300,8 +389,45 @@ class TGNMemory(torch.nn.Module):
                 and _is_identity_message(self.msg_d_module))
 
     def _get_updated_memory(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
+        inputs = self._gather(n_id.to(self.memory.device))
+        return self._compute(_move(inputs, n_id.device), self)
+
+    # The memory update of a set of nodes in two halves: `_gather` reads
+    # everything it needs from the state (memory rows, pending messages, the
+    # other endpoints' memory), `_compute` turns that into the new memory with
+    # the module's parameters and reads no state. The pipeline gathers ahead
+    # of time (possibly from a stale state) and computes on the training
+    # thread; the sequential path does both at once.
+    def _gather(self, n_id: Tensor):
         if self._uses_last_identity():
-            return self._get_updated_memory_last(n_id)
+            return self._gather_last(n_id)
+        return self._gather_general(n_id)
+
+    @staticmethod
+    def _compute(inputs, mods) -> tuple[Tensor, Tensor]:
+        if isinstance(inputs, _LastInputs):
+            return TGNMemory._compute_last(inputs, mods)
+        return TGNMemory._compute_general(inputs, mods)
+
+    def _message_partners(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
+        # The other endpoints of the pending messages that the memory update
+        # of `n_id` reads, and the position in `n_id` of the node each
+        # belongs to: that update also depends on their memory.
+        store = self.msg_store
+        num = n_id.numel()
+        slots = torch.cat([n_id, n_id + self.num_nodes])
+        if self._uses_last_identity():
+            has_slot = store.cnt.index_select(0, slots) > 0
+            row_slot = store.last.index_select(0, slots)
+            t_slot = store.t.index_select(0, row_slot)
+            use_s = has_slot[:num] & (~has_slot[num:] | (t_slot[:num] >= t_slot[num:]))
+            row = torch.where(use_s, row_slot[:num], row_slot[num:])
+            pos = (has_slot[:num] | has_slot[num:]).nonzero().view(-1)
+            return pos, store.other.index_select(0, row.index_select(0, pos))
+        rows, owner = store.locate(slots)
+        return (owner.remainder(num) if num else owner), store.other.index_select(0, rows)
+
+    def _gather_general(self, n_id: Tensor) -> _GeneralInputs:
         num = n_id.numel()
         store = self.msg_store
         slots = torch.cat([n_id, n_id + self.num_nodes])
@@ -310,23 +436,29 @@ class TGNMemory(torch.nn.Module):
         # PyG's concatenation order.
         rows, owner = store.locate(slots, cnt)
         owner = owner.remainder(num) if num else owner
-        t = store.t.index_select(0, rows)
         mem_n = self.memory.index_select(0, n_id)
-        num_s = int(cnt[:num].sum())
-        other = store.other.index_select(0, rows)
-        raw = store.msg.index_select(0, rows).to(mem_n.dtype)
-        lu_key = self.last_update.index_select(0, n_id).index_select(0, owner)
-        t_enc = self.time_enc((t - lu_key).to(raw.dtype))
-        z_key, z_other = mem_n.index_select(0, owner), self.memory.index_select(0, other)
-        msg_s = self.msg_s_module(z_key[:num_s], z_other[:num_s], raw[:num_s], t_enc[:num_s])
-        msg_d = self.msg_d_module(z_key[num_s:], z_other[num_s:], raw[num_s:], t_enc[num_s:])
+        return _GeneralInputs(
+            mem_n=mem_n, owner=owner, num_s=int(cnt[:num].sum()),
+            t=store.t.index_select(0, rows),
+            lu_key=self.last_update.index_select(0, n_id).index_select(0, owner),
+            z_other=self.memory.index_select(0, store.other.index_select(0, rows)),
+            raw=store.msg.index_select(0, rows).to(mem_n.dtype))
+
+    @staticmethod
+    def _compute_general(inputs: _GeneralInputs, mods) -> tuple[Tensor, Tensor]:
+        mem_n, owner, num_s, t, lu_key, z_other, raw = inputs
+        num = mem_n.size(0)
+        t_enc = mods.time_enc((t - lu_key).to(raw.dtype))
+        z_key = mem_n.index_select(0, owner)
+        msg_s = mods.msg_s_module(z_key[:num_s], z_other[:num_s], raw[:num_s], t_enc[:num_s])
+        msg_d = mods.msg_d_module(z_key[num_s:], z_other[num_s:], raw[num_s:], t_enc[num_s:])
         msg = torch.cat([msg_s, msg_d], dim=0)
-        aggr = self.aggr_module(msg, owner, t, num)
-        memory = self.gru(aggr, mem_n)
+        aggr = mods.aggr_module(msg, owner, t, num)
+        memory = mods.gru(aggr, mem_n)
         last_update = scatter_max_long(t, owner, num)
         return memory, last_update
 
-    def _get_updated_memory_last(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
+    def _gather_last(self, n_id: Tensor) -> _LastInputs:
         # LastAggregator keeps one message per node and IdentityMessage works
         # row by row (both directions alike), so only the kept message of each
         # node is built: same values, same gradients (PyG's dropped rows get
@@ -346,60 +478,69 @@ class TGNMemory(torch.nn.Module):
         has = has_s | has_d
         row = torch.where(use_s, row_slot[:num], row_slot[num:])
         t_win = torch.where(use_s, t_s, t_d)
-
         t_rel = t_win - self.last_update.index_select(0, n_id)
-        t_enc = self.time_enc(t_rel.to(self.memory.dtype))
         other = store.other.index_select(0, row)
         last_update = torch.where(has, t_win, t_win.new_zeros(()))
-        # Nodes without any pending message get a zero GRU input (as in PyG).
-        if self.memory.is_cuda:  # no host sync: mask every row; fused GRU kernel
-            mem_n = self.memory.index_select(0, n_id)
-            raw = store.msg.index_select(0, row).to(mem_n.dtype)
-            msg = torch.cat([mem_n, self.memory.index_select(0, other), raw, t_enc], dim=-1)
-            msg = torch.where(has.unsqueeze(-1), msg, msg.new_zeros(()))
-            return self.gru(msg, mem_n), last_update
-        # CPU: [memory, other's memory, raw message] (an input that needs no
-        # gradient), gathered straight into one buffer when possible.
+        # [memory, other's memory, raw message]: the part of the GRU input
+        # that needs no gradient, gathered straight into one buffer when
+        # possible (out= does not record gradients).
         dim = self.memory_dim
         if store.msg.dtype == self.memory.dtype and not self.memory.requires_grad:
             plain = self.memory.new_empty(num, 2 * dim + store.msg.size(1))
             torch.index_select(self.memory, 0, n_id, out=plain[:, :dim])
             torch.index_select(self.memory, 0, other, out=plain[:, dim:2 * dim])
             torch.index_select(store.msg, 0, row, out=plain[:, 2 * dim:])
-        else:  # (out= does not record gradients)
+        else:
             plain = torch.cat([self.memory.index_select(0, n_id),
                                self.memory.index_select(0, other),
                                store.msg.index_select(0, row).to(self.memory.dtype)], dim=-1)
+        return _LastInputs(plain, t_rel, has, last_update, dim)
+
+    @staticmethod
+    def _compute_last(inputs: _LastInputs, mods) -> tuple[Tensor, Tensor]:
+        plain, t_rel, has, last_update, dim = inputs
+        t_enc = mods.time_enc(t_rel.to(plain.dtype))
         h = plain[:, :dim]
+        # Nodes without any pending message get a zero GRU input (as in PyG).
+        if plain.is_cuda:  # no host sync: mask every row; fused GRU kernel
+            msg = torch.cat([plain, t_enc], dim=-1)
+            msg = torch.where(has.unsqueeze(-1), msg, msg.new_zeros(()))
+            return mods.gru(msg, h), last_update
         missing = (~has).nonzero().view(-1)  # usually few rows: zero in place
         if missing.numel():
             h = h.clone()  # the hidden state keeps its memory
             plain = plain.index_fill(0, missing, 0.0) if plain.requires_grad \
                 else plain.index_fill_(0, missing, 0.0)
             t_enc = t_enc.index_fill(0, missing, 0.0)
-        return self._gru_split(plain, t_enc, h), last_update
-
-    def _gru_split(self, plain: Tensor, t_enc: Tensor, h: Tensor) -> Tensor:
-        # GRUCell(cat([plain, t_enc]), h) with the input projection split in
-        # two: only the time-encoding block needs an input gradient, so the
-        # backward pass skips most of the input-gradient GEMM. The gate
-        # arithmetic is ATen's CPU gru_cell, op for op.
-        gru = self.gru
-        if not isinstance(gru, torch.nn.GRUCell) or gru.bias_ih is None:
-            return gru(torch.cat([plain, t_enc], dim=-1), h)
-        k = plain.size(-1)
-        w_ih = gru.weight_ih
-        igates = torch.addmm(torch.addmm(gru.bias_ih, t_enc, w_ih[:, k:].t()),
-                             plain, w_ih[:, :k].t())
-        hgates = torch.addmm(gru.bias_hh, h, gru.weight_hh.t())
-        i_r, i_z, i_n = igates.unsafe_chunk(3, 1)
-        h_r, h_z, h_n = hgates.unsafe_chunk(3, 1)
-        reset_gate = h_r.add_(i_r).sigmoid_()
-        input_gate = h_z.add_(i_z).sigmoid_()
-        new_gate = i_n.add(h_n.mul_(reset_gate)).tanh_()
-        return (h - new_gate).mul_(input_gate).add_(new_gate)
+        return _gru_split(mods.gru, plain, t_enc, h), last_update
 
     # ---------------------------------------------------------- persistence
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        self._sync()
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    _STATE_BUFFERS = ("memory", "last_update")
+
+    def _apply(self, fn, recurse=True):
+        self._sync()
+        if self.storage is None:
+            return super()._apply(fn, recurse)
+        # The state stays in host memory; only a dtype change applies to it.
+        held = [(self, name, self._buffers.pop(name)) for name in self._STATE_BUFFERS]
+        held += [(self.msg_store, name, self.msg_store._buffers.pop(name))
+                 for name in list(self.msg_store._buffers)]
+        try:
+            super()._apply(fn, recurse)
+        finally:
+            for module, name, buf in held:
+                dtype = fn(torch.empty(0, dtype=buf.dtype)).dtype
+                buf = buf.to(self.storage, dtype)
+                if torch.cuda.is_available() and not buf.is_pinned():
+                    buf = buf.pin_memory()
+                module._buffers[name] = buf
+        self._touch()
+        return self
+
     def get_extra_state(self) -> dict:
         return {"version": 1, "last_t": self._last_t.clone()}
 
@@ -411,6 +552,7 @@ class TGNMemory(torch.nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
                               missing_keys, unexpected_keys, error_msgs):
         # PyG's TGNMemory has no extra state: its checkpoints load too.
+        self._sync()
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
                                       missing_keys, unexpected_keys, error_msgs)
         key = prefix + "_extra_state"
@@ -421,4 +563,5 @@ class TGNMemory(torch.nn.Module):
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(num_nodes={self.num_nodes}, "
                 f"raw_msg_dim={self.raw_msg_dim}, memory_dim={self.memory_dim}, "
-                f"time_dim={self.time_dim})")
+                f"time_dim={self.time_dim}"
+                + ("" if self.storage is None else f", storage='{self.storage}'") + ")")

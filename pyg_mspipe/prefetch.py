@@ -18,9 +18,38 @@ from typing import Any
 
 import torch
 
-__all__ = ["BackgroundIterator", "ProducerStopped"]
+__all__ = ["BackgroundIterator", "ProducerStopped", "start_thread"]
 
 _POLL = 0.05  # seconds between stop-flag checks in blocking calls
+
+
+def start_thread(target: Callable[[], None], name: str,
+                 num_threads: int | None = 1) -> threading.Thread:
+    r"""Starts :obj:`target` in a daemon thread whose PyTorch operations use
+    :obj:`num_threads` intra-op threads (:obj:`None`: leave the default),
+    without changing the caller's."""
+    # torch.set_num_threads is per thread with OpenMP, but it also sets a
+    # process-wide default that threads adopt when they first initialise:
+    # the worker initialises itself, sets its count and signals; then the
+    # caller restores the default (its own count is unchanged).
+    caller_threads = torch.get_num_threads()  # also initialises this thread
+    configured = threading.Event()
+
+    def run():
+        try:
+            if num_threads is not None:
+                torch.get_num_threads()  # initialise this thread first
+                torch.set_num_threads(num_threads)
+        finally:
+            configured.set()
+        target()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    if num_threads is not None:
+        configured.wait(timeout=5.0)
+        torch.set_num_threads(caller_threads)
+    return thread
 
 
 class ProducerStopped(Exception):
@@ -72,35 +101,19 @@ class BackgroundIterator:
                 except queue.Full:
                     continue
 
-        # torch.set_num_threads is per thread with OpenMP, but it also sets a
-        # process-wide default that threads adopt when they first initialise:
-        # the worker initialises itself, sets its count and signals; then the
-        # caller restores the default (its own count is unchanged).
-        caller_threads = torch.get_num_threads()  # also initialises this thread
-        configured = threading.Event()
-
         def run():
             try:
-                if num_threads is not None:
-                    torch.get_num_threads()  # initialise this thread first
-                    torch.set_num_threads(num_threads)
-                configured.set()
                 producer(emit)
                 emit(_End())
             except ProducerStopped:
                 return
             except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-                configured.set()
                 try:
                     emit(_Failure(exc))
                 except ProducerStopped:
                     return
 
-        self._thread = threading.Thread(target=run, name=name, daemon=True)
-        self._thread.start()
-        if num_threads is not None:
-            configured.wait(timeout=5.0)
-            torch.set_num_threads(caller_threads)
+        self._thread = start_thread(run, name, num_threads)
         # Stop the thread when this iterator is dropped (e.g. `break`).
         self._finalizer = weakref.finalize(self, BackgroundIterator._shutdown, stop,
                                            self._thread)

@@ -1,0 +1,537 @@
+r"""Stages 3 and 5 of MSPipe: staleness-bounded memory fetch and in-order
+write-back, in a worker thread that owns every access to the memory state
+while a pipelined epoch runs."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import threading
+import time
+from collections import deque
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from pyg_mspipe.pipeline.mitigation import StalenessMitigation
+from pyg_mspipe.pipeline.scheduler import StalenessScheduler
+from pyg_mspipe.pipeline.stats import PipelineStats
+from pyg_mspipe.prefetch import start_thread
+
+__all__ = ["MemoryPipeline", "PipelineError"]
+
+_POLL = 0.05  # seconds between checks of the worker's health in waits
+
+
+class PipelineError(RuntimeError):
+    r"""Raised when the pipeline cannot go on (a stage failed earlier)."""
+
+
+class _Fetched(NamedTuple):
+    n_id: Tensor  # the nodes it was fetched for (as delivered to the loop)
+    inputs: Any  # TGNMemory._gather output, on the compute device
+    committed: int  # write-backs committed when it was read
+    mitigated: Tensor | None  # rows changed by staleness mitigation
+    event: Any  # CUDA event after the copy, or None
+
+
+class _WriteBack(NamedTuple):
+    index: int
+    plan: Any  # TGNMemory._UpdatePlan, or None: nothing to write
+    cache: tuple | None  # (n_id, memory, last_update) computed by forward
+    committed: int  # write-backs committed when the forward's memory was read
+    mitigated: Tensor | None
+    params: dict | None  # the memory module's parameters at update_state
+    event: Any
+
+
+class _Modules(torch.nn.Module):
+    # The memory's learnable submodules, a private copy for write-backs that
+    # recompute with the parameters of their own iteration.
+    def __init__(self, memory):
+        super().__init__()
+        for name in ("msg_s_module", "msg_d_module", "aggr_module", "time_enc", "gru"):
+            setattr(self, name, copy.deepcopy(getattr(memory, name)))
+
+
+class MemoryPipeline:
+    r"""The memory side of a pipelined epoch (created by
+    :class:`~pyg_mspipe.TemporalDataLoader` with :obj:`staleness_bound`; not
+    usually built by hand).
+
+    A worker thread runs, in one FIFO order, the memory fetch of each
+    iteration (the rows :meth:`TGNMemory.forward` needs, read from the
+    committed state) and the write-back of each iteration (what
+    :meth:`TGNMemory.update_state` does, applied to the *current* state in
+    iteration order). The fetch of iteration :math:`i` is only taken after
+    the write-back of iteration :math:`i - b - 1` is committed, :math:`b` the
+    bound in force (:class:`StalenessScheduler`), so it misses the updates of
+    at most :math:`b \le s` iterations. A write-back reuses the memory
+    :meth:`TGNMemory.forward` computed only for nodes nothing changed since
+    their fetch, and recomputes the others from the current state with the
+    parameters of its own iteration: no update is lost, and with frozen
+    parameters the memory after an epoch equals the sequential run's.
+
+    Args:
+        memory (TGNMemory): The memory.
+        staleness_bound (int): The largest staleness allowed.
+        num_iterations (int): Batches in the epoch.
+        first (int, optional): Index of the first batch. (default: :obj:`0`)
+        schedule (str, optional): :obj:`"online"` or :obj:`"fixed"` (see
+            :class:`StalenessScheduler`). (default: :obj:`"online"`)
+        mitigation (StalenessMitigation, optional): Staleness mitigation on
+            each fetch. (default: :obj:`None`)
+        profile_iterations (int, optional): Iterations profiled before the
+            scheduler uses :math:`s_{min}`. (default: :obj:`10`)
+        resume (dict, optional): :meth:`state_dict` of an interrupted epoch.
+            (default: :obj:`None`)
+    """
+
+    def __init__(self, memory, staleness_bound: int, num_iterations: int, *, first: int = 0,
+                 schedule: str = "online", mitigation: StalenessMitigation | None = None,
+                 profile_iterations: int = 10, resume: dict | None = None):
+        self.memory = memory
+        self.staleness_bound = staleness_bound
+        self.scheduler = StalenessScheduler(staleness_bound, schedule, profile_iterations)
+        self.stats = PipelineStats(staleness_bound)
+        self.mitigation = mitigation
+        self.end = num_iterations
+        self.first = first
+        self.device = memory.device
+        self._cuda = self.device.type == "cuda"
+        self._stream = torch.cuda.Stream(self.device) if self._cuda else None
+        self._writer = _Modules(memory)
+        self._version = torch.zeros(memory.num_nodes, dtype=torch.long,
+                                    device=memory.memory.device)
+        self._assoc = torch.zeros(memory.num_nodes, dtype=torch.long, device=self.device)
+
+        self._cond = threading.Condition()
+        self._requests: dict[int, tuple] = {}
+        self._fetched: dict[int, _Fetched] = {}
+        self._writebacks: deque[_WriteBack] = deque()
+        self._committed = first  # iterations < this have their write-back applied
+        self._submitted = first  # iterations < this have their write-back submitted
+        self._next_fetch = first
+        self._current = first - 1  # the iteration the training loop is in
+        self._waiting = None  # the iteration whose fetch the loop waits for
+        self._closing = False
+        self._stopped = False
+        self._error: BaseException | None = None
+        self._reported = False
+        self._fwd: tuple | None = None
+        self._last_t = memory._last_t.clone()
+        self._train_begin: float | None = None
+        self._stall = 0.0
+        if resume is not None:
+            self._load(resume)
+
+        self._thread = start_thread(self._run, "pyg-mspipe-memory", num_threads=1)
+        memory._pipeline = self
+
+    # ================================================== producer thread side
+    def request(self, index: int, n_id: Tensor, t_now: Tensor):
+        r"""Iteration :obj:`index` will read the memory of :obj:`n_id`;
+        :obj:`t_now` is its latest event time (for mitigation)."""
+        with self._cond:
+            if index >= self._next_fetch:
+                self._requests[index] = (n_id, t_now)
+                self._cond.notify_all()
+
+    # ================================================== training thread side
+    def begin(self, index: int, load_stall: float = 0.0):
+        r"""The training loop received batch :obj:`index`."""
+        self._raise_if_failed()
+        now = time.perf_counter()
+        with self._cond:
+            self._end_iteration(now, load_stall)
+            self._current = index
+            self._train_begin = now
+            self._stall = 0.0
+            self.stats.record(index).stall += load_stall
+
+    def _end_iteration(self, now: float, load_stall: float = 0.0):
+        # (under the lock) close the training span of the current iteration,
+        # and submit an empty write-back if the loop did not call update_state
+        i = self._current
+        if i < self.first:
+            return
+        if self._submitted <= i:
+            self._writebacks.append(_WriteBack(i, None, None, 0, None, None, None))
+            self._submitted = i + 1
+            self._cond.notify_all()
+        if self._train_begin is not None:
+            self.stats.span(i, "train", self._train_begin, now)
+            self.scheduler.observe("train", max(now - self._train_begin - self._stall
+                                                - load_stall, 0.0))
+            self._train_begin = None
+
+    def forward(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
+        r""":meth:`TGNMemory.forward` of the current iteration: the updated
+        memory of :obj:`n_id` computed from the fetched rows."""
+        self._raise_if_failed()
+        memory = self.memory
+        i = self._current
+        fetched = self._take_fetch(i) if i >= self.first else None
+        if fetched is not None and not _same(fetched.n_id, n_id):
+            fetched = None
+        if fetched is None:  # other nodes than prepared: read the committed state
+            self.drain()
+            inputs = memory._gather(n_id.to(memory.memory.device))
+            fetched = _Fetched(n_id, _move(inputs, n_id.device), self._committed, None, None)
+            if i >= self.first:
+                rec = self.stats.record(i)
+                rec.fallback, rec.staleness = True, 0
+        elif fetched.event is not None:
+            stream = torch.cuda.current_stream(self.device)
+            stream.wait_event(fetched.event)
+            _record_stream(fetched.inputs, stream)
+        out, last_update = memory._compute(fetched.inputs, memory)
+        self._fwd = (i, n_id, out.detach(), last_update, _param_versions(memory),
+                     fetched.committed, fetched.mitigated)
+        return out, last_update
+
+    def _take_fetch(self, i: int) -> _Fetched | None:
+        begin = time.perf_counter()
+        self.scheduler.needed(begin)
+        with self._cond:
+            self._waiting = i
+            self._cond.notify_all()
+            try:
+                while i not in self._fetched:
+                    self._check_worker()
+                    if self._next_fetch > i:  # fetched and taken already
+                        return None
+                    self._cond.wait(_POLL)
+                return self._fetched.pop(i)
+            finally:
+                self._waiting = None
+                stall = time.perf_counter() - begin
+                self._stall += stall
+                self.stats.record(i).stall += stall
+
+    def update_state(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor):
+        r""":meth:`TGNMemory.update_state` of the current iteration: validates
+        the events and hands the write-back to the worker."""
+        self._raise_if_failed()
+        memory = self.memory
+        i = self._current
+        if i < self.first:
+            raise RuntimeError("update_state() of a TGNMemory in a pipelined epoch must be "
+                               "called inside the loop over the loader's batches")
+        if self._submitted > i:
+            raise RuntimeError(
+                f"update_state() was already called in iteration {i} of this pipelined epoch; "
+                "the pipeline commits one write-back per batch")
+        plan = memory._take_update(src, dst, t, raw_msg)
+        if plan is None or (memory.validate and bool(plan.t_min < self._last_t)):
+            if memory.validate:
+                memory._check_events(src, dst, t, raw_msg, last_t=self._last_t)
+            plan = memory._plan_update(src, dst, t, raw_msg) if src.numel() else None
+        cache, committed, mitigated = None, 0, None
+        fwd = self._fwd
+        if fwd is not None and fwd[0] == i and fwd[4] == _param_versions(memory):
+            cache, committed, mitigated = (fwd[1], fwd[2], fwd[3]), fwd[5], fwd[6]
+        self._fwd = None
+        params = None
+        event = None
+        if plan is not None:
+            with torch.no_grad():
+                params = {k: v.detach().clone() for k, v in
+                          self._writer_state(memory).items()}
+            self._last_t = torch.maximum(self._last_t, plan.t_max)
+            if self._cuda:
+                event = torch.cuda.Event()
+                event.record(torch.cuda.current_stream(self.device))
+                _record_stream([cache, params, plan], self._stream)
+        with self._cond:
+            self._writebacks.append(_WriteBack(i, plan, cache, committed, mitigated, params,
+                                               event))
+            self._submitted = i + 1
+            self._cond.notify_all()
+
+    def drain(self):
+        r"""Waits until every submitted write-back is committed."""
+        if threading.current_thread() is self._thread:
+            return
+        with self._cond:
+            while self._committed < self._submitted and self._error is None \
+                    and not self._stopped:
+                self._check_worker()
+                self._cond.wait(_POLL)
+        self._raise_if_failed()
+        if self._cuda:
+            torch.cuda.current_stream(self.device).wait_stream(self._stream)
+
+    def finish(self):
+        r"""End of the epoch: commits everything, stops the worker."""
+        with self._cond:
+            self._end_iteration(time.perf_counter())
+        self.close()
+
+    def close(self):
+        r"""Commits the submitted write-backs (writes are never lost) unless a
+        stage failed, stops the worker and detaches from the memory."""
+        with self._cond:
+            self._closing = True  # no more gating of write-backs on fetches
+            self._cond.notify_all()
+        try:
+            if self._error is None and self._thread.is_alive():
+                with contextlib.suppress(BaseException):
+                    self.drain()
+        finally:
+            with self._cond:
+                self._stopped = True
+                self._cond.notify_all()
+            if self._thread is not threading.current_thread():
+                self._thread.join(5.0)
+            if self.memory._pipeline is self:
+                self.memory._pipeline = None
+            if self._cuda:
+                torch.cuda.current_stream(self.device).wait_stream(self._stream)
+
+    @property
+    def alive(self) -> bool:
+        r"""Whether the worker thread runs."""
+        return self._thread.is_alive()
+
+    def _check_worker(self):
+        # (under the lock)
+        if self._error is not None:
+            self._raise_if_failed()
+        if not self._thread.is_alive() and not self._stopped:
+            raise PipelineError("the memory pipeline's worker thread died")
+        if self._stopped:
+            raise PipelineError("the memory pipeline was closed")
+
+    def _raise_if_failed(self):
+        error = self._error
+        if error is not None and not self._reported:
+            self._reported = True
+            self.close()
+            raise error
+        if error is not None:
+            raise PipelineError("the memory pipeline failed earlier (see the first error); "
+                                "the memory holds the last committed iteration") from error
+
+    # ======================================================== worker thread
+    def _run(self):
+        try:
+            with torch.no_grad(), _on(self._stream):
+                while True:
+                    action = self._next_action()
+                    if action is None:
+                        return
+                    kind, arg = action
+                    if kind == "fetch":
+                        self._fetch(*arg)
+                    else:
+                        self._write_back(arg)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the training loop
+            with self._cond:
+                self._error = exc
+                self._cond.notify_all()
+
+    def _next_action(self):
+        with self._cond:
+            while True:
+                if self._stopped:
+                    return None
+                fixed = self.scheduler.mode == "fixed"
+                i = self._next_fetch
+                bound = self.scheduler.bound()
+                can_fetch = (i < self.end and i in self._requests and not self._closing
+                             and self._committed >= i - bound)
+                wb = self._writebacks[0] if self._writebacks else None
+                if can_fetch:
+                    if fixed or self._committed >= i or self._waiting == i:
+                        return "fetch", (i, bound)
+                    now = time.perf_counter()
+                    if wb is not None:
+                        # (no profile yet: commit first, staleness as low as can be)
+                        if self.scheduler.deadline() == -math.inf \
+                                or self.scheduler.write_fits(now):
+                            self._writebacks.popleft()
+                            return "write", wb
+                        return "fetch", (i, bound)
+                    deadline = self.scheduler.deadline()
+                    if now >= deadline:
+                        return "fetch", (i, bound)
+                    self._cond.wait(min(deadline - now, _POLL))
+                    continue
+                if wb is not None and (not fixed or self._closing or wb.index + bound < i
+                                       or wb.index + bound >= self.end):
+                    self._writebacks.popleft()
+                    return "write", wb
+                self._cond.wait(_POLL)
+
+    def _fetch(self, i: int, bound: int):
+        begin = time.perf_counter()
+        memory = self.memory
+        with self._cond:
+            n_id, t_now = self._requests.pop(i)
+            committed = self._committed
+        state_id = n_id.to(memory.memory.device)
+        inputs = memory._gather(state_id)
+        mitigated = None
+        if self.mitigation is not None:
+            mitigated = self.mitigation(_rows(inputs), state_id, memory.memory,
+                                        memory.last_update, t_now)
+        event = None
+        if inputs[0].device != self.device:
+            inputs = _move(inputs, self.device, pin=self._cuda)
+            mitigated = None if mitigated is None else mitigated.to(self.device)
+        if self._cuda:
+            event = torch.cuda.Event()
+            event.record(self._stream)
+        end = time.perf_counter()
+        self.scheduler.observe("fetch", end - begin)
+        self.stats.span(i, "fetch", begin, end)
+        rec = self.stats.record(i)
+        rec.staleness, rec.bound = i - committed, bound
+        self.stats.s_min = self.scheduler.s_min
+        self.stats.taus = dict(self.scheduler.tau)
+        if i - committed > bound:  # cannot happen: the scheduler's own invariant
+            raise PipelineError(f"iteration {i} read memory {i - committed} iterations stale, "
+                                f"over the bound {bound}")
+        with self._cond:
+            self._fetched[i] = _Fetched(n_id, inputs, committed, mitigated, event)
+            self._next_fetch = i + 1
+            self._cond.notify_all()
+
+    def _write_back(self, wb: _WriteBack):
+        begin = time.perf_counter()
+        memory = self.memory
+        if wb.plan is not None:
+            if wb.event is not None:
+                self._stream.wait_event(wb.event)
+            new_mem, new_lu = self._transition(wb)
+            # Nothing above changed any state; now commit it in one go.
+            memory._store(wb.plan)
+            memory._write(wb.plan.n_id, new_mem, new_lu)
+            self._version.index_fill_(0, wb.plan.n_id.to(self._version.device), wb.index + 1)
+            memory._touch()
+        end = time.perf_counter()
+        if wb.plan is not None:
+            self.scheduler.observe("write", end - begin)
+            self.stats.span(wb.index, "write", begin, end)
+        with self._cond:
+            self._committed = wb.index + 1
+            self._cond.notify_all()
+
+    def _transition(self, wb: _WriteBack) -> tuple[Tensor, Tensor]:
+        # The new memory of the batch's nodes from the *current* state: the
+        # forward's result where nothing changed since its fetch (and no
+        # mitigation touched it), recomputed with this iteration's
+        # parameters elsewhere.
+        memory = self.memory
+        n_id = wb.plan.n_id
+        reuse = torch.zeros(n_id.numel(), dtype=torch.bool, device=n_id.device)
+        pos = None
+        if wb.cache is not None:
+            c_nid, c_mem, c_lu = wb.cache
+            self._assoc.index_copy_(0, c_nid, torch.arange(c_nid.numel(), device=c_nid.device))
+            pos = self._assoc.index_select(0, n_id).clamp_(0, max(c_nid.numel() - 1, 0))
+            if c_nid.numel():
+                # v's own state, and the memory of the other endpoints of its
+                # pending messages, unchanged since the fetch
+                version = self._version
+                state_id = n_id.to(version.device)
+                reuse = c_nid.index_select(0, pos) == n_id
+                reuse &= (version.index_select(0, state_id) <= wb.committed).to(reuse.device)
+                owner, partner = memory._message_partners(state_id)
+                moved = version.index_select(0, partner) > wb.committed
+                reuse.index_fill_(0, owner[moved].to(reuse.device), False)
+                if wb.mitigated is not None:
+                    reuse &= ~wb.mitigated.index_select(0, pos)
+        redo = (~reuse).nonzero().view(-1)
+        if pos is not None and redo.numel() == 0:
+            return wb.cache[1].index_select(0, pos), wb.cache[2].index_select(0, pos)
+        self._load_params(wb.params)
+        sub = n_id.index_select(0, redo)
+        inputs = memory._gather(sub.to(memory.memory.device))
+        r_mem, r_lu = memory._compute(_move(inputs, self.device), self._writer)
+        if pos is None or redo.numel() == n_id.numel():
+            return r_mem, r_lu
+        new_mem = wb.cache[1].index_select(0, pos).index_copy_(0, redo, r_mem)
+        new_lu = wb.cache[2].index_select(0, pos).index_copy_(0, redo, r_lu)
+        return new_mem, new_lu
+
+    def _writer_state(self, memory) -> dict:
+        return {k: v for k, v in memory.named_parameters()
+                if k.split(".")[0] in _MODULE_NAMES}
+
+    def _load_params(self, params: dict):
+        for name, p in self._writer.named_parameters():
+            p.copy_(params[name])
+
+    # ======================================================== checkpoint
+    def state_dict(self) -> dict:
+        r"""What a mid-epoch checkpoint needs besides the (drained) memory:
+        the fetches already taken for coming iterations and the scheduler's
+        profile."""
+        self.drain()
+        with self._cond:
+            fetched = {i: (f.n_id.cpu(), _move(f.inputs, torch.device("cpu")), f.committed,
+                           None if f.mitigated is None else f.mitigated.cpu())
+                       for i, f in self._fetched.items()}
+            return {"fetched": fetched, "next_fetch": self._next_fetch,
+                    "committed": self._committed, "scheduler": self.scheduler.state_dict(),
+                    "version": self._version.cpu()}
+
+    def _load(self, state: dict):
+        for i, (n_id, inputs, committed, mitigated) in state["fetched"].items():
+            if i >= self.first:
+                self._fetched[i] = _Fetched(
+                    n_id.to(self.device), _move(inputs, self.device), committed,
+                    None if mitigated is None else mitigated.to(self.device), None)
+        self._next_fetch = max(self.first, state["next_fetch"])
+        self._committed = self._submitted = self.first
+        self.scheduler.load_state_dict(state["scheduler"])
+        self._version.copy_(state["version"])
+
+
+_MODULE_NAMES = ("msg_s_module", "msg_d_module", "aggr_module", "time_enc", "gru")
+
+
+def _param_versions(memory) -> tuple:
+    return tuple((id(p), p._version) for p in memory.parameters())
+
+
+def _same(a: Tensor, b: Tensor) -> bool:
+    if a is b:
+        return True
+    return a.shape == b.shape and a.device == b.device and bool(torch.equal(a, b))
+
+
+def _rows(inputs) -> Tensor:
+    # The memory rows of the fetched nodes inside gathered inputs (a view).
+    if hasattr(inputs, "plain"):
+        return inputs.plain[:, :inputs.dim]
+    return inputs.mem_n
+
+
+def _move(inputs, device: torch.device, pin: bool = False):
+    def move(x):
+        if not isinstance(x, Tensor) or x.device == device:
+            return x
+        if pin and x.device.type == "cpu":
+            x = x.pin_memory()
+        return x.to(device, non_blocking=pin)
+    return type(inputs)(*(move(x) for x in inputs))
+
+
+def _on(stream):
+    return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
+
+
+def _record_stream(obj: Any, stream):
+    if isinstance(obj, Tensor):
+        if obj.is_cuda:
+            obj.record_stream(stream)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            _record_stream(x, stream)
+    elif isinstance(obj, (tuple, list)):
+        for x in obj:
+            _record_stream(x, stream)
