@@ -54,7 +54,7 @@ class PyGLoaderSameNegatives(torch_geometric.loader.TemporalDataLoader):
         return batch
 
 
-def run(classes, memory_cls, seed=7, epochs=2):
+def run(classes, memory_cls, seed=7, epochs=2, **train_kwargs):
     loader_cls, nl_cls = classes
     data = stream()
     train_data, val_data, test_data = data.train_val_test_split(val_ratio=0.15,
@@ -71,7 +71,8 @@ def run(classes, memory_cls, seed=7, epochs=2):
         neighbor_loader.sample = lambda *a: sync_samples.append(1) or real_sample(*a)
     gens = [torch.Generator() for _ in range(2)]
     extra = [dict(prefetch=2, generator=g) if ours else dict(generator=g) for g in gens]
-    train_loader = loader_cls(train_data, batch_size=BATCH, neg_sampling_ratio=1.0, **extra[0])
+    train_loader = loader_cls(train_data, batch_size=BATCH, neg_sampling_ratio=1.0, **extra[0],
+                              **train_kwargs)
     test_loader = loader_cls(test_data, batch_size=BATCH, neg_sampling_ratio=1.0, **extra[1])
     losses, aps = [], []
     for _ in range(epochs):
@@ -111,3 +112,23 @@ def test_all_imports_swapped_same_losses_and_ap():
     torch.testing.assert_close(torch.tensor(our_losses), torch.tensor(ref_losses),
                                atol=1e-9, rtol=0)
     torch.testing.assert_close(torch.tensor(our_aps), torch.tensor(ref_aps), atol=1e-9, rtol=0)
+
+
+def test_pipeline_at_staleness_zero_equals_sequential():
+    """staleness_bound=0 (memory fetch and write-back in the pipeline's
+    worker): bit-identical to our sequential loop, and to PyG's up to
+    round-off in float64."""
+    seq_losses, seq_aps = run(OURS, pyg_mspipe.TGNMemory)
+    pipe_losses, pipe_aps = run(OURS, pyg_mspipe.TGNMemory, staleness_bound=0)
+    assert pipe_losses == seq_losses
+    assert pipe_aps == seq_aps
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        ref_losses, ref_aps = run(PYG, torch_geometric.nn.TGNMemory)
+        pipe_losses, pipe_aps = run(OURS, pyg_mspipe.TGNMemory, staleness_bound=0)
+    finally:
+        torch.set_default_dtype(old)
+    torch.testing.assert_close(torch.tensor(pipe_losses), torch.tensor(ref_losses),
+                               atol=1e-9, rtol=0)
+    torch.testing.assert_close(torch.tensor(pipe_aps), torch.tensor(ref_aps), atol=1e-9, rtol=0)

@@ -252,3 +252,31 @@ def test_duplicate_ids_all_updated():
     assert torch.equal(lu[:5], lu[5:])
     z_unique, _ = ours(src[:5])
     torch.testing.assert_close(z[:5], z_unique)
+
+
+@pytest.mark.parametrize("aggr", ["last", "mean"])
+def test_host_storage_same_results(aggr):
+    """storage='cpu' (state in host memory, parameters wherever .to() puts
+    them) computes the same; on this CPU-only path it must be identical."""
+    _, ours = make_pair(aggr)
+    host = TGNMemory(NUM_NODES, MSG_DIM, MEM_DIM, TIME_DIM,
+                     message_module=copy.deepcopy(ours.msg_s_module),
+                     aggregator_module=copy.deepcopy(ours.aggr_module), storage="cpu")
+    host.load_state_dict(ours.state_dict())
+    assert host.storage == torch.device("cpu") and "storage='cpu'" in repr(host)
+    for seed in range(3):
+        src, dst, t, msg = random_stream(NUM_NODES, 25, MSG_DIM, seed=seed, t0=seed * 1000)
+        for m in (ours, host):
+            z, lu = m(torch.cat([src, dst]).unique())
+            m.update_state(src, dst, t, msg)
+        assert torch.equal(host.memory, ours.memory)
+        assert torch.equal(host.last_update, ours.last_update)
+    host = host.double()  # dtype changes apply to the host state too
+    assert host.memory.dtype == torch.float64 and host.msg_store.msg.dtype == torch.float64
+    assert host.memory.device.type == "cpu"
+
+
+def test_bad_storage():
+    with pytest.raises(ValueError, match="storage"):
+        TGNMemory(5, 2, 3, 3, message_module=pyg_mspipe.IdentityMessage(2, 3, 3),
+                  aggregator_module=pyg_mspipe.LastAggregator(), storage="cuda")

@@ -306,13 +306,18 @@ class MemoryPipeline:
 
     def _raise_if_failed(self):
         error = self._error
-        if error is not None and not self._reported:
+        if error is None:
+            return
+        if not self._reported:
             self._reported = True
+            # Keep no reference to the raised exception: its traceback will
+            # hold the caller's frames (and through them, this pipeline).
+            self._error = PipelineError(
+                f"the memory pipeline failed earlier ({error!r}); the memory holds the "
+                "last committed iteration")
             self.close()
             raise error
-        if error is not None:
-            raise PipelineError("the memory pipeline failed earlier (see the first error); "
-                                "the memory holds the last committed iteration") from error
+        raise PipelineError(str(error))
 
     # ======================================================== worker thread
     def _run(self):

@@ -1,0 +1,42 @@
+"""A small TGN training setup driven through the pipelined loader."""
+import gc
+
+import torch
+from torch_geometric.data import TemporalData
+
+from pyg_mspipe import LastNeighborLoader, MeanAggregator, TemporalDataLoader
+from pyg_mspipe.training import build_tgn, train_epoch
+
+from ..helpers import random_stream
+
+NUM_NODES, DIM, MSG_DIM, BATCH = 60, 16, 8, 25
+
+
+def make_data(num_events=600, seed=0, num_nodes=NUM_NODES):
+    src, dst, t, msg = random_stream(num_nodes, num_events, MSG_DIM, seed=seed)
+    return TemporalData(src=src, dst=dst, t=t, msg=msg)
+
+
+def setup(data, lr=1e-3, aggregator="last", seed=0, **loader_kwargs):
+    gc.collect()
+    torch.manual_seed(seed)
+    agg = MeanAggregator if aggregator == "mean" else None
+    model = build_tgn(NUM_NODES, MSG_DIM, aggregator_cls=agg, memory_dim=DIM, time_dim=DIM,
+                      embedding_dim=DIM, lr=lr)
+    neighbor_loader = LastNeighborLoader(NUM_NODES, size=5)
+    loader_kwargs.setdefault("prefetch", 2)
+    loader = TemporalDataLoader(data, batch_size=BATCH, neg_sampling_ratio=1.0,
+                                memory=model.memory, neighbor_loader=neighbor_loader,
+                                generator=torch.Generator().manual_seed(seed + 1),
+                                **loader_kwargs)
+    return model, neighbor_loader, loader
+
+
+def train(data, epochs=1, **kwargs):
+    """Trains; returns (losses, memory, last_update, stats, model)."""
+    model, neighbor_loader, loader = setup(data, **kwargs)
+    losses = []
+    for _ in range(epochs):
+        train_epoch(model, loader, neighbor_loader, data, losses=losses)
+    mem = model.memory
+    return losses, mem.memory.clone(), mem.last_update.clone(), loader.stats, model

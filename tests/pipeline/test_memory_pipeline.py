@@ -1,0 +1,334 @@
+"""The MSPipe pipeline: exactness at s=0, no lost updates at s>0, the
+staleness bound under random delays, order, faults, misuse."""
+import random
+import threading
+import time
+import traceback
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pyg_mspipe.loader
+from pyg_mspipe import TemporalDataLoader
+from pyg_mspipe.pipeline import MemoryPipeline
+from pyg_mspipe.training import train_epoch
+
+from .common import make_data, setup, train
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def threads():
+    return [t for t in threading.enumerate() if t.name.startswith("pyg-mspipe")]
+
+
+def wait_no_threads(timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return threads()
+
+
+@pytest.mark.parametrize("aggregator", ["last", "mean"])
+def test_staleness_zero_equals_sequential(aggregator):
+    data = make_data()
+    ref = train(data, epochs=2, aggregator=aggregator)
+    got = train(data, epochs=2, aggregator=aggregator, staleness_bound=0)
+    assert got[0] == ref[0]  # every batch's loss, bit for bit
+    assert torch.equal(got[1], ref[1]) and torch.equal(got[2], ref[2])
+    assert got[3].summary()["max_staleness"] == 0
+    assert got[3].summary()["iterations"] == len(ref[0]) // 2
+    assert not wait_no_threads()
+
+
+@pytest.mark.parametrize("aggregator", ["last", "mean"])
+@pytest.mark.parametrize("schedule", ["fixed", "online"])
+@pytest.mark.parametrize("bound", [1, 2, 4])
+def test_frozen_parameters_no_update_lost(bound, schedule, aggregator):
+    """lr=0: whatever the staleness of the reads, every event is applied to
+    the memory once, in order: the memory equals the sequential run's."""
+    data = make_data()
+    ref = train(data, lr=0.0, aggregator=aggregator)
+    got = train(data, lr=0.0, aggregator=aggregator, staleness_bound=bound, schedule=schedule)
+    torch.testing.assert_close(got[1], ref[1], atol=1e-6, rtol=0)
+    assert torch.equal(got[2], ref[2])
+    stats = got[3]
+    assert max(stats.staleness()) <= bound
+    if schedule == "fixed":  # exactly min(i, s) stale: the reads really were stale
+        assert stats.staleness() == [min(i, bound) for i in range(len(stats.staleness()))]
+        assert any(a != b for a, b in zip(got[0], ref[0])) or bound == 0
+
+
+def test_fixed_schedule_is_deterministic():
+    data = make_data()
+    a = train(data, staleness_bound=2, schedule="fixed")
+    b = train(data, staleness_bound=2, schedule="fixed")
+    assert a[0] == b[0] and torch.equal(a[1], b[1])
+
+
+def test_online_scheduler_records_and_bounds():
+    data = make_data(num_events=1500)
+    losses, _, _, stats, _ = train(data, staleness_bound=3)
+    summary = stats.summary()
+    assert summary["iterations"] == len(losses)
+    assert summary["max_staleness"] <= 3
+    assert summary["s_min"] is not None and summary["s_min"] >= 0
+    for r in stats.records:
+        assert r.bound is not None and r.staleness <= r.bound
+        assert set(r.spans) == {"sample", "feature", "fetch", "train", "write"}
+        assert r.spans["fetch"][1] <= r.spans["train"][1]
+    assert sum(summary["histogram"].values()) == len(losses)
+
+
+def test_stages_run_in_iteration_order():
+    data = make_data()
+    stats = train(data, staleness_bound=2)[3]
+    records = stats.records
+    writes = [r.spans["write"] for r in records]
+    fetches = [r.spans["fetch"] for r in records]
+    for a, b in zip(writes, writes[1:]):
+        assert a[1] <= b[0]  # one at a time, in order
+    for a, b in zip(fetches, fetches[1:]):
+        assert a[1] <= b[0]
+    for i, r in enumerate(records):  # write-back i after the fetch of i+1-bound
+        assert r.index == i
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(bound=st.integers(0, 3), seed=st.integers(0, 2**16),
+       schedule=st.sampled_from(["online", "fixed"]))
+def test_bound_holds_under_random_stage_delays(bound, seed, schedule):
+    """Random sleeps in the fetch, the write-back and the training step: the
+    realised staleness never exceeds the bound, no update is lost."""
+    data = make_data(num_events=300, seed=seed % 7)
+    rng = random.Random(seed)
+    ref = train(data, lr=0.0)
+
+    def slow(fn):
+        def wrapper(*args, **kwargs):
+            time.sleep(rng.random() * 0.004)
+            return fn(*args, **kwargs)
+        return wrapper
+
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr(MemoryPipeline, "_fetch", slow(MemoryPipeline._fetch))
+        mp.setattr(MemoryPipeline, "_write_back", slow(MemoryPipeline._write_back))
+        mp.setattr(MemoryPipeline, "update_state", slow(MemoryPipeline.update_state))
+        got = train(data, lr=0.0, staleness_bound=bound, schedule=schedule)
+    finally:
+        mp.undo()
+    assert max(got[3].staleness()) <= bound
+    torch.testing.assert_close(got[1], ref[1], atol=1e-6, rtol=0)
+    assert torch.equal(got[2], ref[2])
+
+
+# ------------------------------------------------------------------ faults
+class Boom(RuntimeError):
+    pass
+
+
+def _raise_at(fn, when, calls):
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == when:
+            raise Boom("injected")
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+@pytest.mark.parametrize("stage", ["sample", "feature", "fetch", "write", "user"])
+def test_fault_in_any_stage_surfaces_and_leaves_no_thread(stage, monkeypatch):
+    data = make_data()
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=2,
+                                           edge_data=data)
+    calls = []
+    if stage == "sample":
+        monkeypatch.setattr(type(neighbor_loader), "sample",
+                            _raise_at(type(neighbor_loader).sample, 5, calls))
+    elif stage == "feature":
+        monkeypatch.setattr(pyg_mspipe.loader, "_gather_edges",
+                            _raise_at(pyg_mspipe.loader._gather_edges, 5, calls))
+    elif stage == "fetch":
+        monkeypatch.setattr(MemoryPipeline, "_fetch", _raise_at(MemoryPipeline._fetch, 5, calls))
+    elif stage == "write":
+        monkeypatch.setattr(MemoryPipeline, "_transition",
+                            _raise_at(MemoryPipeline._transition, 5, calls))
+    begin = None
+    with pytest.raises(Boom) as info:
+        try:
+            for i, batch in enumerate(loader):
+                if stage == "user" and i == 4:
+                    raise Boom("injected")
+                begin = time.monotonic()
+                n_id, _, _ = neighbor_loader(batch.n_id)
+                model.memory(n_id)
+                model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
+                neighbor_loader.insert(batch.src, batch.dst)
+                model.memory.detach()
+        finally:
+            elapsed = time.monotonic() - begin if begin is not None else 0.0
+    assert elapsed < 1.0  # surfaced within a second of the failing stage
+    # the original exception, with the frame that raised it
+    assert "wrapper" in "".join(traceback.format_tb(info.value.__traceback__)) or stage == "user"
+    del info
+    import gc
+    gc.collect()
+    assert not wait_no_threads()
+    assert model.memory._pipeline is None
+    # training goes on from the last committed iteration
+    monkeypatch.undo()
+    train_epoch(model, loader, neighbor_loader, data)
+    assert not wait_no_threads()
+
+
+def test_write_back_failure_leaves_last_committed_iteration(monkeypatch):
+    """A failed write-back changes nothing: the memory holds exactly the
+    iterations committed before it (here: 0..4 of a frozen model)."""
+    data = make_data()
+    ref_model, ref_nl, ref_loader = setup(data, lr=0.0)
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=0)
+    calls = []
+    monkeypatch.setattr(MemoryPipeline, "_transition",
+                        _raise_at(MemoryPipeline._transition, 6, calls))
+    for mdl, nl, ldr, limit in ((ref_model, ref_nl, ref_loader, 5),
+                                (model, neighbor_loader, loader, None)):
+        mdl.memory.train()
+        with pytest.raises(Boom) if limit is None else _nothing():
+            for i, batch in enumerate(ldr):
+                if limit is not None and i == limit:
+                    break
+                n_id, _, _ = nl(batch.n_id)
+                mdl.memory(n_id)
+                mdl.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
+                nl.insert(batch.src, batch.dst)
+                mdl.memory.detach()
+    assert len(calls) == 6
+    assert torch.equal(model.memory.memory, ref_model.memory.memory)
+    assert torch.equal(model.memory.last_update, ref_model.memory.last_update)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_break_commits_handed_write_backs_and_stops_threads():
+    data = make_data()
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=3, schedule="fixed")
+    ref_model, ref_nl, ref_loader = setup(data, lr=0.0)
+    for mdl, nl, ldr in ((model, neighbor_loader, loader), (ref_model, ref_nl, ref_loader)):
+        for i, batch in enumerate(ldr):
+            n_id, _, _ = nl(batch.n_id)
+            mdl.memory(n_id)
+            mdl.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
+            nl.insert(batch.src, batch.dst)
+            if i == 6:
+                break
+    import gc
+    gc.collect()
+    assert not wait_no_threads()
+    torch.testing.assert_close(model.memory.memory, ref_model.memory.memory, atol=1e-6, rtol=0)
+    assert torch.equal(model.memory.last_update, ref_model.memory.last_update)
+
+
+def test_state_reads_inside_the_loop_see_committed_writes():
+    """state_dict() in the middle of a pipelined epoch drains the pipeline."""
+    data = make_data()
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=2)
+    ref_model, ref_nl, ref_loader = setup(data, lr=0.0)
+    snaps = []
+    for mdl, nl, ldr in ((model, neighbor_loader, loader), (ref_model, ref_nl, ref_loader)):
+        for i, batch in enumerate(ldr):
+            n_id, _, _ = nl(batch.n_id)
+            mdl.memory(n_id)
+            mdl.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
+            nl.insert(batch.src, batch.dst)
+            if i == 7:
+                snaps.append(mdl.memory.state_dict()["memory"].clone())
+    torch.testing.assert_close(snaps[0], snaps[1], atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------ misuse
+def test_update_state_twice_in_one_iteration_is_an_error():
+    data = make_data()
+    model, neighbor_loader, loader = setup(data, staleness_bound=1)
+    it = iter(loader)
+    batch = next(it)
+    n_id, _, _ = neighbor_loader(batch.n_id)
+    model.memory(n_id)
+    model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
+    before = model.memory.memory.clone()
+    with pytest.raises(RuntimeError, match="already called in iteration 0"):
+        model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
+    it.close()
+    assert not wait_no_threads()
+    assert model.memory._pipeline is None
+    assert model.memory.memory.shape == before.shape
+
+
+def test_bad_events_rejected_without_state_change():
+    data = make_data()
+    model, neighbor_loader, loader = setup(data, staleness_bound=1)
+    it = iter(loader)
+    batch = next(it)
+    n_id, _, _ = neighbor_loader(batch.n_id)
+    model.memory(n_id)
+    with pytest.raises(ValueError, match="node ids outside"):
+        model.memory.update_state(batch.src + 1000, batch.dst, batch.t, batch.msg)
+    # the real update still goes through
+    model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
+    it.close()
+    assert model.memory.msg_store.num_messages() == 2 * batch.num_events
+
+
+def test_other_nodes_fall_back_to_committed_state():
+    """memory(n_id) with other nodes than prepared reads the committed state
+    (staleness 0), recorded as a fallback."""
+    data = make_data()
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=2)
+    ref_model, ref_nl, ref_loader = setup(data, lr=0.0)
+    outs, differ = [], 0
+    for mdl, nl, ldr in ((model, neighbor_loader, loader), (ref_model, ref_nl, ref_loader)):
+        mdl.memory.train()
+        for _i, batch in enumerate(ldr):
+            n_id = nl(batch.n_id)[0]
+            differ += mdl is model and not torch.equal(n_id, batch.n_id)
+            out, _ = mdl.memory(batch.n_id)  # not the sampled n_id
+            mdl.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
+            nl.insert(batch.src, batch.dst)
+            outs.append(out.detach())
+    half = len(outs) // 2
+    for a, b in zip(outs[:half], outs[half:]):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    assert loader.stats.summary()["fallbacks"] == differ > 0
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(staleness_bound=-1), ValueError, "staleness_bound"),
+    (dict(staleness_bound=1.5), TypeError, "staleness_bound"),
+    (dict(staleness_bound=True), TypeError, "staleness_bound"),
+    (dict(staleness_bound=1, memory=None), ValueError, "memory"),
+    (dict(staleness_bound=1, prefetch=0), ValueError, "prefetch"),
+    (dict(staleness_bound=1, schedule="eager"), ValueError, "schedule"),
+    (dict(mitigation=True), ValueError, "staleness_bound"),
+    (dict(staleness_bound=1, mitigation="yes"), TypeError, "mitigation"),
+])
+def test_bad_pipeline_arguments(kwargs, error, match):
+    data = make_data()
+    with pytest.raises(error, match=match):
+        TemporalDataLoader(data, batch_size=10, **kwargs)
+
+
+def test_pipeline_needs_training_mode():
+    data = make_data()
+    model, neighbor_loader, loader = setup(data, staleness_bound=1)
+    model.memory.eval()
+    with pytest.raises(RuntimeError, match="memory.train"):
+        iter(loader)
+    assert not wait_no_threads()
