@@ -351,8 +351,11 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         if self._position is not None:
             self._position["next_batch"] = index + 1
             self._position["generator"] = generator_state
-        if index + 1 == len(self._starts):
-            self._position = None  # the epoch is complete
+
+    def _finished(self):
+        # The loop asked for a batch after the last one: the epoch is over
+        # (a checkpoint taken now starts the next epoch from the beginning).
+        self._position = None
 
 
 class _SyncEpoch:
@@ -370,6 +373,7 @@ class _SyncEpoch:
     def __next__(self) -> TemporalData:
         loader = self.loader
         if self.index >= len(loader._starts):
+            loader._finished()
             raise StopIteration
         batch = loader._make_batch(loader._starts[self.index], self.generator)
         if loader.device is not None:
@@ -453,6 +457,7 @@ class _PrefetchEpoch:
         except StopIteration:
             if self.pipeline is not None:
                 self.pipeline.finish()
+            self.loader._finished()
             raise
         except BaseException:
             if self.pipeline is not None:

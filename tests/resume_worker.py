@@ -1,6 +1,7 @@
 """A training run that checkpoints itself; used by test_checkpoint.py.
 
 python tests/resume_worker.py OUT_DIR [--resume] [--prefetch P] [--every K]
+                             [--staleness S]
 
 Prints "batch EPOCH INDEX" after every training step (flushed), checkpoints to
 OUT_DIR/ckpt.pt every K steps and at the end of every epoch, and writes the
@@ -27,6 +28,8 @@ def main():
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--prefetch", type=int, default=0)
     parser.add_argument("--every", type=int, default=1)
+    parser.add_argument("--staleness", type=int, default=None,
+                        help="pipeline with this staleness bound, fixed schedule")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--events", type=int, default=3000)
     args = parser.parse_args()
@@ -43,7 +46,8 @@ def main():
     neighbor_loader = LastNeighborLoader(data.num_nodes, size=10)
     loader = TemporalDataLoader(data, batch_size=100, neg_sampling_ratio=1.0,
                                 prefetch=args.prefetch, neighbor_loader=neighbor_loader,
-                                memory=memory)
+                                memory=memory, staleness_bound=args.staleness,
+                                schedule="fixed")
     objects = dict(memory=memory, gnn=gnn, link_pred=link_pred, optimizer=optimizer,
                    neighbor_loader=neighbor_loader, loader=loader)
     state = {"epoch": 0, "losses": [], "mid_epoch": False}

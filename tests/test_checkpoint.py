@@ -58,14 +58,19 @@ def same_result(a, b):
                 assert value == other, (part, key)
 
 
-@pytest.mark.parametrize("prefetch", [0, 2])
-def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, prefetch):
+@pytest.mark.parametrize("prefetch, staleness", [(0, None), (2, None), (2, 2), (2, 4)])
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, prefetch, staleness):
+    """Also through the pipeline (s > 0, fixed schedule): the checkpoint holds
+    the memory after every handed write-back and the fetches already taken
+    for the next s iterations."""
     # 3000 events, 100 per batch: 30 batches per epoch, 2 epochs.
-    kill_at = random.Random(prefetch).randrange(5, 55)
+    kill_at = random.Random(prefetch + 10 * (staleness or 0)).randrange(5, 55)
     ref, run = tmp_path / "ref", tmp_path / "run"
     ref.mkdir()
     run.mkdir()
     opts = ["--prefetch", str(prefetch), "--every", "3"]
+    if staleness is not None:
+        opts += ["--staleness", str(staleness)]
     worker(ref, *opts)
     worker(run, *opts, kill_at=kill_at)
     assert (run / "ckpt.pt").exists() and not (run / "result.pt").exists()

@@ -480,9 +480,12 @@ class MemoryPipeline:
             fetched = {i: (f.n_id.cpu(), _move(f.inputs, torch.device("cpu")), f.committed,
                            None if f.mitigated is None else f.mitigated.cpu())
                        for i, f in self._fetched.items()}
+            mitigation = None
+            if self.mitigation is not None:
+                mitigation = self.mitigation.state_dict()
             return {"fetched": fetched, "next_fetch": self._next_fetch,
                     "committed": self._committed, "scheduler": self.scheduler.state_dict(),
-                    "version": self._version.cpu()}
+                    "version": self._version.cpu(), "mitigation": mitigation}
 
     def _load(self, state: dict):
         for i, (n_id, inputs, committed, mitigated) in state["fetched"].items():
@@ -494,6 +497,8 @@ class MemoryPipeline:
         self._committed = self._submitted = self.first
         self.scheduler.load_state_dict(state["scheduler"])
         self._version.copy_(state["version"])
+        if self.mitigation is not None and state.get("mitigation") is not None:
+            self.mitigation.load_state_dict(state["mitigation"])
 
 
 _MODULE_NAMES = ("msg_s_module", "msg_d_module", "aggr_module", "time_enc", "gru")

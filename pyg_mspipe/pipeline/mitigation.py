@@ -34,8 +34,9 @@ class StalenessMitigation:
     (MSPipe, Sec. 4.3), on each memory fetch of the pipeline.
 
     For the fetched nodes, :math:`\Delta t_v = t - \text{last\_update}_v`
-    (:math:`t` the batch's latest event time). Nodes with :math:`\Delta t_v`
-    above the :obj:`quantile` of the batch are *stale*; for each, its
+    (:math:`t` the batch's latest event time). Nodes with :math:`\Delta t_v > 0`
+    at or above the :obj:`quantile` of the batch are *stale* (at, not only
+    above: the stalest nodes often tie, e.g. all never-updated ones); for each, its
     :obj:`k` most similar nodes :math:`u` (cosine similarity of memory
     vectors) with a fresher memory (:math:`\text{last\_update}_u >
     \text{last\_update}_v`) give
@@ -81,6 +82,17 @@ class StalenessMitigation:
         self.neighbors = None
         self._fetches = 0
 
+    def state_dict(self) -> dict:
+        r"""The similarity index and the fetch counter (for exact resume)."""
+        return {"neighbors": None if self.neighbors is None else self.neighbors.cpu(),
+                "fetches": self._fetches, "corrected": self.corrected}
+
+    def load_state_dict(self, state: dict):
+        neighbors = state["neighbors"]
+        self.neighbors = neighbors
+        self._fetches = int(state["fetches"])
+        self.corrected = int(state["corrected"])
+
     def __call__(self, h: Tensor, n_id: Tensor, memory: Tensor, last_update: Tensor,
                  t_now: Tensor) -> Tensor:
         r"""Corrects the rows :obj:`h` (memory of the nodes :obj:`n_id`) in
@@ -88,6 +100,8 @@ class StalenessMitigation:
         mask of corrected rows."""
         if self.neighbors is None or self._fetches % self.refresh_every == 0:
             self.neighbors = similar_nodes(memory, self.k)
+        elif self.neighbors.device != memory.device:
+            self.neighbors = self.neighbors.to(memory.device)
         self._fetches += 1
         mask = torch.zeros(n_id.numel(), dtype=torch.bool, device=h.device)
         if n_id.numel() == 0 or self.neighbors.size(1) == 0:
@@ -95,7 +109,8 @@ class StalenessMitigation:
         lu = last_update.index_select(0, n_id)
         dt = (t_now.to(lu.device) - lu).to(torch.float64)
         threshold = torch.quantile(dt, self.quantile)
-        idx = (dt > threshold).nonzero().view(-1)
+        # (at or above: the stalest nodes often tie, e.g. never updated ones)
+        idx = ((dt >= threshold) & (dt > 0)).nonzero().view(-1)
         if idx.numel() == 0:
             return mask
         nb = self.neighbors.index_select(0, n_id.index_select(0, idx))  # [m, k]

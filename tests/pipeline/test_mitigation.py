@@ -37,7 +37,7 @@ def test_correction_matches_a_loop():
     expected = memory[n_id].clone()
     corrected = []
     for row, v in enumerate(n_id.tolist()):
-        if dt[row] <= threshold:
+        if dt[row] < threshold or dt[row] == 0:
             continue
         fresh = [u for u in nb[v].tolist() if last_update[u] > last_update[v]]
         if fresh:
