@@ -21,12 +21,11 @@ import time
 from pathlib import Path
 
 import torch
+from common import load_dataset
 
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
 from pyg_mspipe.pipeline import StalenessMitigation
 from pyg_mspipe.training import build_tgn, evaluate, train_epoch
-
-from common import load_dataset
 
 CONFIGS = [(s, schedule, mit) for s in (0, 1, 2, 4) for schedule in ("fixed",)
            for mit in (False, True)] + [(4, "online", False)]
