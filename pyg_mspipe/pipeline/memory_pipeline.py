@@ -120,6 +120,8 @@ class MemoryPipeline:
         self._error: BaseException | None = None
         self._reported = False
         self._fwd: tuple | None = None
+        self._handed: float | None = None  # when the last write-back was handed over
+        self._load_stall = 0.0
         self._last_t = memory._last_t.clone()
         self._train_begin: float | None = None
         self._stall = 0.0
@@ -149,6 +151,7 @@ class MemoryPipeline:
             self._train_begin = now
             self._stall = 0.0
             self.stats.record(index).stall += load_stall
+            self._load_stall = load_stall
 
     def _end_iteration(self, now: float, load_stall: float = 0.0):
         # (under the lock) close the training span of the current iteration,
@@ -194,6 +197,9 @@ class MemoryPipeline:
     def _take_fetch(self, i: int) -> _Fetched | None:
         begin = time.perf_counter()
         self.scheduler.needed(begin)
+        if self._handed is not None:  # backward + step of the previous batch
+            self.scheduler.observe("tail", max(begin - self._handed - self._load_stall, 0.0))
+            self._handed = None
         with self._cond:
             self._waiting = i
             self._cond.notify_all()
@@ -249,6 +255,7 @@ class MemoryPipeline:
                                                event))
             self._submitted = i + 1
             self._cond.notify_all()
+        self._handed = time.perf_counter()
 
     def drain(self):
         r"""Waits until every submitted write-back is committed."""

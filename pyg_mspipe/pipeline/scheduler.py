@@ -14,11 +14,22 @@ class StalenessScheduler:
     latest moment it may start.
 
     Profiles, as exponential moving averages, the memory fetch time
-    :math:`\tau_3`, the write-back time :math:`\tau_5` and the training time
+    :math:`\tau_3`, the write-back time :math:`\tau_5`, the training time
     :math:`\tau_4` of an iteration (the training thread's time, stalls
-    excluded). After :obj:`profile_iterations` iterations it computes
-    :math:`s_{min} = \lceil (\tau_3 + \tau_5) / \tau_4 \rceil` and enforces
-    :math:`\min(s_{min}, s)`; it keeps updating the profile.
+    excluded), and the *tail* :math:`\tau_t`: the training thread's time from
+    :meth:`~pyg_mspipe.TGNMemory.update_state` (where the write-back is handed
+    over) to the next iteration's :obj:`memory(n_id)` (where its fetch is
+    needed): the backward pass and optimizer step, which the write-back and
+    the next fetch overlap. After :obj:`profile_iterations` iterations it
+    computes the smallest staleness that keeps training from waiting,
+
+    .. math::
+        s_{min} = \max\left(0, \left\lceil \frac{\tau_3 + \tau_5 - \tau_t}
+        {\tau_4} \right\rceil\right),
+
+    which is MSPipe's :math:`\lceil (\tau_3 + \tau_5) / \tau_4 \rceil` when
+    the write-back only starts once training ends (:math:`\tau_t = 0`), and
+    enforces :math:`\min(s_{min}, s)`; it keeps updating the profile.
 
     In :obj:`"online"` mode a fetch waits for the next write-back as long as
     that still lets it finish before the training thread needs it, so the
@@ -51,14 +62,14 @@ class StalenessScheduler:
         self.profile_iterations = profile_iterations
         self.momentum = momentum
         self.safety = safety
-        self.tau = {"fetch": None, "write": None, "train": None}
+        self.tau = {"fetch": None, "write": None, "train": None, "tail": None}
         self.observed = 0  # training iterations profiled
         self._last_need: float | None = None  # when the last fetch was needed
 
     # ------------------------------------------------------------- profile
     def observe(self, stage: str, seconds: float):
-        r"""Adds one measurement of :obj:`stage` (``"fetch"``, ``"write"`` or
-        ``"train"``)."""
+        r"""Adds one measurement of :obj:`stage` (``"fetch"``, ``"write"``,
+        ``"train"`` or ``"tail"``)."""
         old = self.tau[stage]
         self.tau[stage] = seconds if old is None else (
             self.momentum * old + (1 - self.momentum) * seconds)
@@ -71,12 +82,12 @@ class StalenessScheduler:
 
     @property
     def s_min(self) -> int | None:
-        r""":math:`\lceil (\tau_3 + \tau_5) / \tau_4 \rceil` once profiled, else
-        :obj:`None`."""
+        r""":math:`s_{min}` once profiled, else :obj:`None`."""
         if self.observed < self.profile_iterations or None in self.tau.values():
             return None
         train = max(self.tau["train"], 1e-9)
-        return max(0, math.ceil((self.tau["fetch"] + self.tau["write"]) / train - 1e-9))
+        need = self.tau["fetch"] + self.tau["write"] - self.tau["tail"]
+        return max(0, math.ceil(need / train - 1e-9))
 
     def bound(self) -> int:
         r"""The staleness bound in force: :math:`\min(s_{min}, s)` once

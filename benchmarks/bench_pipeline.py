@@ -1,0 +1,86 @@
+"""Epoch time of PyG's examples/tgn.py loop: PyG sequential, ours without
+the pipeline, ours through the pipeline at s = 0, and ours with the online
+scheduler (bound --bound; it picks min(s_min, bound)).
+
+One process, contenders alternate (order flipped every round), each epoch
+starts from the same seed. For the pipelined contenders the realised
+staleness, the scheduler's s_min and the share of memory fetch/write-back
+time hidden behind training (from loader.stats) are printed too.
+
+    python benchmarks/bench_pipeline.py --dataset wikipedia --rounds 3
+    python benchmarks/bench_pipeline.py --device cuda --storage cpu   # GPU, host memory
+"""
+from __future__ import annotations
+
+import gc
+import sys
+from pathlib import Path
+
+import torch
+import torch_geometric.loader
+import torch_geometric.nn
+import torch_geometric.nn.models.tgn as pyg_tgn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import base_parser, compare, prepare  # noqa: E402
+
+import pyg_mspipe  # noqa: E402
+from pyg_mspipe.training import build_tgn  # noqa: E402
+
+STATS: dict[str, list] = {}
+
+
+def contender(name, data, args, device, pyg=False, **loader_kwargs):
+    def for_data(train_data):
+        def setup():
+            gc.collect()
+            torch.manual_seed(args.seed)
+            if pyg:
+                model = build_tgn(data.num_nodes, data.msg.size(-1),
+                                  memory_cls=torch_geometric.nn.TGNMemory, device=device)
+                neighbor_loader = pyg_tgn.LastNeighborLoader(data.num_nodes, size=10,
+                                                             device=device)
+                loader = torch_geometric.loader.TemporalDataLoader(
+                    train_data, batch_size=args.batch_size, neg_sampling_ratio=1.0)
+                return model, loader, neighbor_loader
+            extra = {} if args.storage is None else {"storage": args.storage}
+            model = build_tgn(data.num_nodes, data.msg.size(-1), device=device, **extra)
+            neighbor_loader = pyg_mspipe.LastNeighborLoader(data.num_nodes, size=10,
+                                                            device=device)
+            loader = pyg_mspipe.TemporalDataLoader(
+                train_data, batch_size=args.batch_size, neg_sampling_ratio=1.0,
+                memory=model.memory, neighbor_loader=neighbor_loader, **loader_kwargs)
+            if loader_kwargs.get("staleness_bound") is not None:
+                STATS.setdefault(name, []).append(loader)
+            return model, loader, neighbor_loader
+        return setup
+    return for_data
+
+
+def main(argv=None):
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--bound", type=int, default=4)
+    parser.add_argument("--storage", default=None, choices=[None, "cpu"])
+    args = parser.parse_args(argv)
+    device, data, train_data = prepare(args)
+    contenders = {
+        "pyg": contender("pyg", data, args, device, pyg=True),
+        "ours": contender("ours", data, args, device),
+        "s=0": contender("s=0", data, args, device, staleness_bound=0),
+        f"online{args.bound}": contender(f"online{args.bound}", data, args, device,
+                                         staleness_bound=args.bound),
+    }
+    compare(contenders, data, train_data, args, device)
+    print("\npipeline statistics (last full epoch of each):")
+    for name, loaders in STATS.items():
+        s = loaders[-1].stats.summary()
+        taus = {k: (None if v is None else round(1e3 * v, 2))
+                for k, v in loaders[-1].stats.taus.items()}
+        print(f"{name}: s_min={s['s_min']} max_staleness={s['max_staleness']} "
+              f"mean_staleness={s['mean_staleness']:.2f} histogram={s['histogram']} "
+              f"stall={s['stall_seconds']:.2f}s hidden_share={100 * s['hidden_share']:.0f}% "
+              f"tau_ms={taus}")
+
+
+if __name__ == "__main__":
+    main()
