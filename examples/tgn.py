@@ -11,6 +11,14 @@ stream (``--dataset wikipedia``, read from ``../shared/data`` or
 ``$PYG_MSPIPE_DATA``; 172-dim seeded random edge features):
 
     python examples/tgn.py --dataset college --epochs 2
+
+With ``--staleness-bound S`` the training loader is pyg_mspipe's, with the
+MSPipe pipeline switched on (memory fetch up to S batches stale, exact
+in-order write-back, online scheduler; ``--schedule fixed`` for a
+deterministic schedule, ``--mitigation`` for staleness mitigation); the
+pipeline's statistics are printed per epoch:
+
+    python examples/tgn.py --dataset college --epochs 2 --staleness-bound 2
 """
 import argparse
 import time
@@ -19,6 +27,7 @@ import torch
 from torch_geometric.loader import TemporalDataLoader
 from torch_geometric.nn.models.tgn import LastNeighborLoader
 
+import pyg_mspipe
 from pyg_mspipe import IdentityMessage, LastAggregator, TGNMemory
 from pyg_mspipe.datasets import load_college_msg, load_wikipedia
 from pyg_mspipe.training import build_tgn, evaluate, train_epoch
@@ -31,6 +40,14 @@ def main():
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--staleness-bound", type=int, default=None,
+                        help="switch on the MSPipe pipeline with this staleness bound")
+    parser.add_argument("--schedule", default="online", choices=["online", "fixed"])
+    parser.add_argument("--mitigation", action="store_true")
+    parser.add_argument("--storage", default=None, choices=["cpu"],
+                        help="keep the memory in host memory (with --device cuda)")
+    parser.add_argument("--timeline", default=None,
+                        help="with --staleness-bound: save the last epoch's Gantt chart here")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
@@ -38,12 +55,22 @@ def main():
     data = load_college_msg() if args.dataset == "college" else load_wikipedia()
     train_data, val_data, test_data = data.train_val_test_split(val_ratio=0.15,
                                                                 test_ratio=0.15)
-    loaders = [TemporalDataLoader(d, batch_size=args.batch_size, neg_sampling_ratio=1.0)
-               for d in (train_data, val_data, test_data)]
-    neighbor_loader = LastNeighborLoader(data.num_nodes, size=10, device=device)
+    pipelined = args.staleness_bound is not None
+    loader_cls = pyg_mspipe.TemporalDataLoader if pipelined else TemporalDataLoader
+    nl_cls = pyg_mspipe.LastNeighborLoader if pipelined else LastNeighborLoader
+    neighbor_loader = nl_cls(data.num_nodes, size=10, device=device)
     model = build_tgn(data.num_nodes, data.msg.size(-1), memory_cls=TGNMemory,
                       message_cls=IdentityMessage, aggregator_cls=LastAggregator,
-                      device=device)
+                      device=device, **({"storage": args.storage} if args.storage else {}))
+    extra = {}
+    if pipelined:
+        extra = dict(memory=model.memory, neighbor_loader=neighbor_loader,
+                     staleness_bound=args.staleness_bound, schedule=args.schedule,
+                     mitigation=args.mitigation, device=device)
+    loaders = [loader_cls(train_data, batch_size=args.batch_size, neg_sampling_ratio=1.0,
+                          **extra)]
+    loaders += [loader_cls(d, batch_size=args.batch_size, neg_sampling_ratio=1.0)
+                for d in (val_data, test_data)]
 
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
@@ -54,6 +81,11 @@ def main():
         print(f"Epoch {epoch:02d}  loss {loss:.4f}  train {seconds:.1f}s  "
               f"val AP {val_ap:.4f} AUC {val_auc:.4f}  test AP {test_ap:.4f} "
               f"AUC {test_auc:.4f}", flush=True)
+        if pipelined:
+            print(f"         pipeline: {loaders[0].stats}", flush=True)
+    if pipelined and args.timeline:
+        loaders[0].stats.plot_timeline(args.timeline)
+        print(f"timeline saved to {args.timeline}")
 
 
 if __name__ == "__main__":

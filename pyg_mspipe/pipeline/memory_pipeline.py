@@ -101,6 +101,8 @@ class MemoryPipeline:
         self.device = memory.device
         self._cuda = self.device.type == "cuda"
         self._stream = torch.cuda.Stream(self.device) if self._cuda else None
+        if self._cuda:  # the state as the training stream left it
+            self._stream.wait_stream(torch.cuda.current_stream(self.device))
         self._writer = _Modules(memory)
         self._version = torch.zeros(memory.num_nodes, dtype=torch.long,
                                     device=memory.memory.device)

@@ -139,9 +139,13 @@ class PipelineStats:
         colors = dict(zip(STAGES, ("#4e79a7", "#59a14f", "#f28e2b", "#e15759", "#b07aa1")))
         fig, ax = plt.subplots(figsize=(12, 0.5 + 0.45 * len(STAGES)))
         rows = {s: len(STAGES) - 1 - k for k, s in enumerate(STAGES)}
+        ends = [e for r in records for _, e in r.spans.values()]
+        begins = [b for r in records for b, _ in r.spans.values()]
+        # (short stages drawn at least 0.2% of the range wide, to be seen)
+        least = 0.002 * (max(ends) - min(begins)) if ends else 0.0
         for r in records:
             for stage, (b, e) in r.spans.items():
-                ax.broken_barh([(b * 1e3, max(e - b, 1e-6) * 1e3)], (rows[stage] - 0.4, 0.8),
+                ax.broken_barh([(b * 1e3, max(e - b, least) * 1e3)], (rows[stage] - 0.4, 0.8),
                                facecolors=colors[stage], edgecolor="white", linewidth=0.5)
                 if e - b > 0:
                     ax.text((b + e) / 2 * 1e3, rows[stage], str(r.index), ha="center",
