@@ -1,5 +1,6 @@
 """The MSPipe pipeline: exactness at s=0, no lost updates at s>0, the
 staleness bound under random delays, order, faults, misuse."""
+import copy
 import random
 import threading
 import time
@@ -332,3 +333,35 @@ def test_pipeline_needs_training_mode():
     with pytest.raises(RuntimeError, match="memory.train"):
         iter(loader)
     assert not wait_no_threads()
+
+
+@pytest.mark.parametrize("bound", [1, 3])
+def test_fixed_schedule_reads_exactly_the_state_after_batch_i_minus_s_minus_1(bound):
+    """The rows memory(n_id) computes from in batch i are those of the
+    sequential state after batch i - s - 1 (frozen parameters)."""
+    data = make_data(num_events=400)
+    ref_model, ref_nl, ref_loader = setup(data, lr=0.0)
+    def snapshot():
+        return copy.deepcopy(ref_model.memory.state_dict())
+
+    snapshots = [snapshot()]  # the state before batch 0
+    ref_model.memory.train()
+    for batch in ref_loader:
+        ref_nl(batch.n_id)
+        ref_model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
+        ref_nl.insert(batch.src, batch.dst)
+        snapshots.append(snapshot())
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=bound,
+                                           schedule="fixed")
+    reader, _, _ = setup(data, lr=0.0)
+    model.memory.train()
+    for i, batch in enumerate(loader):
+        n_id, _, _ = neighbor_loader(batch.n_id)
+        out, last_update = model.memory(n_id)
+        reader.memory.load_state_dict(snapshots[max(i - bound, 0)])
+        expected, expected_lu = reader.memory._get_updated_memory(n_id)
+        torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+        assert torch.equal(last_update, expected_lu)
+        model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
+        neighbor_loader.insert(batch.src, batch.dst)
+    assert loader.stats.staleness()[bound:] == [bound] * (len(snapshots) - 1 - bound)
