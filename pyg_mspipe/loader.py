@@ -313,9 +313,13 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         if self.mitigation is not None and first == 0:
             self.mitigation.reset()
         state = None if resume is None else resume.get("pipeline")
+        previous = self._pipeline
         self._pipeline = MemoryPipeline(memory, self.staleness_bound, len(self._starts),
                                         first=first, schedule=self.schedule,
                                         mitigation=self.mitigation, resume=state)
+        if state is None and previous is not None:
+            # the profile carries over: only the first epoch profiles from scratch
+            self._pipeline.scheduler.load_state_dict(previous.scheduler.state_dict())
         self._stats = self._pipeline.stats
         return self._pipeline
 

@@ -29,7 +29,9 @@ class StalenessScheduler:
 
     which is MSPipe's :math:`\lceil (\tau_3 + \tau_5) / \tau_4 \rceil` when
     the write-back only starts once training ends (:math:`\tau_t = 0`), and
-    enforces :math:`\min(s_{min}, s)`; it keeps updating the profile.
+    enforces :math:`\min(s_{min}, s)`; it keeps updating the profile
+    (a :class:`~pyg_mspipe.TemporalDataLoader` carries it from one epoch to
+    the next).
 
     In :obj:`"online"` mode a fetch waits for the next write-back as long as
     that still lets it finish before the training thread needs it, so the
@@ -114,5 +116,5 @@ class StalenessScheduler:
         return {"tau": dict(self.tau), "observed": self.observed}
 
     def load_state_dict(self, state: dict):
-        self.tau = dict(state["tau"])
+        self.tau = {**self.tau, **state["tau"]}
         self.observed = int(state["observed"])

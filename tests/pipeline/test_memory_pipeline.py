@@ -365,3 +365,18 @@ def test_fixed_schedule_reads_exactly_the_state_after_batch_i_minus_s_minus_1(bo
         model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
         neighbor_loader.insert(batch.src, batch.dst)
     assert loader.stats.staleness()[bound:] == [bound] * (len(snapshots) - 1 - bound)
+
+
+def test_scheduler_profile_carries_over_epochs():
+    data = make_data()
+    model, neighbor_loader, loader = setup(data, staleness_bound=2)
+    train_epoch(model, loader, neighbor_loader, data)
+    first = loader.stats
+    assert first.s_min is not None
+    train_epoch(model, loader, neighbor_loader, data)
+    assert loader.stats is not first
+    # the second epoch starts with the profile, not from scratch
+    # (from scratch, the first batches would run under the user's bound, 2)
+    assert loader.stats.records[0].bound == min(first.s_min, 2) or first.s_min >= 2
+    assert loader.stats.s_min is not None
+    assert loader._pipeline.scheduler.observed >= 2 * len(first.records)
