@@ -42,7 +42,7 @@ def run(dataset: str, seed: int, bound: int, schedule: str, mitigation: bool,
     neighbor_loader = LastNeighborLoader(data.num_nodes, size=10)
     train_loader = TemporalDataLoader(
         train_data, batch_size=200, neg_sampling_ratio=1.0, memory=model.memory,
-        neighbor_loader=neighbor_loader, staleness_bound=bound, schedule=schedule,
+        neighbor_loader=neighbor_loader, staleness_bound=bound, schedule=schedule, prefetch=2,
         mitigation=StalenessMitigation() if mitigation else False)
     eval_loaders = [TemporalDataLoader(d, batch_size=200, neg_sampling_ratio=1.0, prefetch=0)
                     for d in (val_data, test_data)]

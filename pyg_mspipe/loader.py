@@ -119,7 +119,13 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             the pipeline, which applies it to the current state in order (no
             update is lost). :obj:`0` gives exactly the sequential results.
             Per-iteration records in :attr:`stats`. :obj:`None` switches the
-            pipeline off. (default: :obj:`None`)
+            pipeline off. With :obj:`prefetch="auto"` and the online
+            schedule, where no CUDA device is involved and no CPU core is
+            left for the pipeline's threads (they would only slow training
+            down: ``docs/benchmarks.md``), the epoch runs sequentially on the
+            training thread, every batch reading the committed memory
+            (staleness 0, the scheduler's choice there; said in
+            :obj:`stats.mode`). (default: :obj:`None`)
         schedule (str, optional): :obj:`"online"`: an online scheduler
             profiles the stages, enforces :math:`\min(s_{min}, s)` and delays
             each fetch to the latest moment that does not stall training, so
@@ -250,6 +256,8 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
     def resolve_prefetch(self) -> int:
         r"""The prefetch depth this loader uses (resolves :obj:`"auto"`)."""
         if self.staleness_bound is not None:
+            if self.prefetch == _AUTO and self.schedule == "online" and not self._room():
+                return 0  # the pipeline's threads would only slow training down
             # (a fixed schedule fetches up to `staleness_bound` batches ahead)
             depth = 2 if self.prefetch == _AUTO else self.prefetch
             return max(depth, self.staleness_bound if self.schedule == "fixed" else 1)
@@ -257,13 +265,19 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             return self.prefetch
         if self.num_workers > 0:
             return 0
+        return 2 if self._room() else 0
+
+    def _room(self) -> bool:
+        # Whether background threads have room to run: a CUDA device is
+        # involved (the training thread then mostly waits on the GPU), or
+        # this process may use more cores than PyTorch's intra-op threads.
         devices = [self.device, self.data.src.device]
         for other in (self._resolve_neighbor_loader(), self._resolve_memory()):
             if other is not None:
                 devices.append(other.device)
         if any(d is not None and d.type == "cuda" for d in devices):
-            return 2
-        return 2 if _usable_cores() > torch.get_num_threads() else 0
+            return True
+        return _usable_cores() > torch.get_num_threads()
 
     def __iter__(self):
         prefetch = self.resolve_prefetch()
@@ -292,7 +306,17 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         self._position = {"seed": seed, "next_batch": first,
                           "generator": None if generator is None else generator.get_state()}
         if prefetch == 0:
-            return _SyncEpoch(self, generator, first)
+            stats = None
+            if self.staleness_bound is not None:  # (online schedule, no room for threads)
+                memory = self._resolve_memory()
+                if memory is not None and memory._pipeline is not None:
+                    memory._pipeline.close()
+                stats = self._stats = PipelineStats(self.staleness_bound)
+                stats.mode = ("sequential: no CUDA device and no CPU core to spare for the "
+                              "pipeline's threads (prefetch='auto'); every batch reads the "
+                              "committed memory")
+                stats.s_min = 0
+            return _SyncEpoch(self, generator, first, stats)
         memory = self._resolve_memory()
         pipeline = None
         if self.staleness_bound is not None:
@@ -366,10 +390,12 @@ class _SyncEpoch:
     r"""One epoch of a non-prefetching :class:`TemporalDataLoader`."""
 
     def __init__(self, loader: TemporalDataLoader, generator: torch.Generator | None,
-                 first: int):
+                 first: int, stats: PipelineStats | None = None):
         self.loader = loader
         self.generator = generator
         self.index = first
+        self.stats = stats
+        self._begin: float | None = None
 
     def __iter__(self):
         return self
@@ -377,6 +403,9 @@ class _SyncEpoch:
     def __next__(self) -> TemporalData:
         loader = self.loader
         if self.index >= len(loader._starts):
+            if self.stats is not None and self._begin is not None:
+                self.stats.span(self.index - 1, "train", self._begin, time.perf_counter())
+                self._begin = None
             loader._finished()
             raise StopIteration
         batch = loader._make_batch(loader._starts[self.index], self.generator)
@@ -384,6 +413,13 @@ class _SyncEpoch:
             batch = batch.to(loader.device)
         loader._delivered(self.index,
                           None if self.generator is None else self.generator.get_state())
+        if self.stats is not None:
+            now = time.perf_counter()
+            if self._begin is not None:
+                self.stats.span(self.index - 1, "train", self._begin, now)
+            self._begin = now
+            record = self.stats.record(self.index)
+            record.staleness, record.bound = 0, 0
         self.index += 1
         return batch
 

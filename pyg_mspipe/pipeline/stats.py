@@ -51,6 +51,8 @@ class PipelineStats:
         self.staleness_bound = staleness_bound
         self.origin = time.perf_counter()
         self.s_min: int | None = None
+        #: How the epoch ran: "pipelined", or why it ran sequentially.
+        self.mode = "pipelined"
         self.taus: dict[str, float] = {}
         self._records: dict[int, IterationRecord] = {}
         self._lock = threading.Lock()
@@ -100,6 +102,7 @@ class PipelineStats:
         memory_io = stage_time["fetch"] + stage_time["write"]
         return {
             "iterations": len(records),
+            "mode": self.mode,
             "staleness_bound": self.staleness_bound,
             "s_min": self.s_min,
             "max_staleness": max(stal, default=0),

@@ -380,3 +380,20 @@ def test_scheduler_profile_carries_over_epochs():
     assert loader.stats.records[0].bound <= 2
     assert loader._pipeline.scheduler.s_min is not None
     assert loader._pipeline.scheduler.observed >= 2 * len(first.records)
+
+
+def test_auto_runs_sequentially_without_room_for_threads(monkeypatch):
+    """prefetch='auto', online schedule, no CUDA and no spare core: no
+    thread, staleness 0 recorded, results equal the sequential loop's."""
+    monkeypatch.setattr(pyg_mspipe.loader, "_usable_cores", lambda: 1)
+    data = make_data()
+    ref = train(data, prefetch=0)
+    got = train(data, prefetch="auto", staleness_bound=2)
+    assert got[0] == ref[0] and torch.equal(got[1], ref[1])
+    summary = got[3].summary()
+    assert summary["mode"].startswith("sequential")
+    assert summary["max_staleness"] == 0 and summary["iterations"] == len(ref[0])
+    assert all("train" in r.spans for r in got[3].records)
+    monkeypatch.setattr(pyg_mspipe.loader, "_usable_cores", lambda: 64)
+    got = train(data, prefetch="auto", staleness_bound=2)
+    assert got[3].summary()["mode"] == "pipelined"
