@@ -1,5 +1,6 @@
 """Shared fixtures."""
 import pytest
+import torch
 import torch_geometric.typing
 
 import pyg_mspipe._scatter
@@ -16,3 +17,12 @@ def scatter_backends(request, monkeypatch):
         monkeypatch.setattr(pyg_mspipe._scatter, "WITH_TORCH_SCATTER", False)
         monkeypatch.setattr(torch_geometric.typing, "WITH_TORCH_SCATTER", False)
     return request.param
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

@@ -17,17 +17,18 @@ def make_data(num_events=600, seed=0, num_nodes=NUM_NODES):
     return TemporalData(src=src, dst=dst, t=t, msg=msg)
 
 
-def setup(data, lr=1e-3, aggregator="last", seed=0, **loader_kwargs):
+def setup(data, lr=1e-3, aggregator="last", seed=0, memory_kwargs=None, **loader_kwargs):
     gc.collect()
     torch.manual_seed(seed)
+    device = data.src.device
     agg = MeanAggregator if aggregator == "mean" else None
     model = build_tgn(NUM_NODES, MSG_DIM, aggregator_cls=agg, memory_dim=DIM, time_dim=DIM,
-                      embedding_dim=DIM, lr=lr)
-    neighbor_loader = LastNeighborLoader(NUM_NODES, size=5)
+                      embedding_dim=DIM, lr=lr, device=device, **(memory_kwargs or {}))
+    neighbor_loader = LastNeighborLoader(NUM_NODES, size=5, device=device)
     loader_kwargs.setdefault("prefetch", 2)
     loader = TemporalDataLoader(data, batch_size=BATCH, neg_sampling_ratio=1.0,
                                 memory=model.memory, neighbor_loader=neighbor_loader,
-                                generator=torch.Generator().manual_seed(seed + 1),
+                                generator=torch.Generator(device).manual_seed(seed + 1),
                                 **loader_kwargs)
     return model, neighbor_loader, loader
 
@@ -37,6 +38,7 @@ def train(data, epochs=1, **kwargs):
     model, neighbor_loader, loader = setup(data, **kwargs)
     losses = []
     for _ in range(epochs):
-        train_epoch(model, loader, neighbor_loader, data, losses=losses)
+        train_epoch(model, loader, neighbor_loader, data, losses=losses,
+                    device=data.src.device)
     mem = model.memory
     return losses, mem.memory.clone(), mem.last_update.clone(), loader.stats, model

@@ -397,3 +397,15 @@ def test_auto_runs_sequentially_without_room_for_threads(monkeypatch):
     monkeypatch.setattr(pyg_mspipe.loader, "_usable_cores", lambda: 64)
     got = train(data, prefetch="auto", staleness_bound=2)
     assert got[3].summary()["mode"] == "pipelined"
+
+
+def test_pipeline_with_host_storage():
+    """storage='cpu' through the pipeline (on this CPU the same device: the
+    code path that keeps the state where it is and moves what it gathers)."""
+    data = make_data()
+    ref = train(data, lr=0.0)
+    got = train(data, lr=0.0, staleness_bound=2, schedule="fixed",
+                memory_kwargs={"storage": "cpu"})
+    assert got[4].memory.storage == torch.device("cpu")
+    torch.testing.assert_close(got[1], ref[1], atol=1e-6, rtol=0)
+    assert torch.equal(got[2], ref[2])
