@@ -1,6 +1,9 @@
 """Epoch time of PyG's examples/tgn.py loop: PyG sequential, ours without
-the pipeline, ours through the pipeline at s = 0, and ours with the online
-scheduler (bound --bound; it picks min(s_min, bound)).
+the pipeline, ours through the pipeline at s = 0 and with the online
+scheduler (bound --bound; it picks min(s_min, bound)), both with the
+pipeline's threads (prefetch=2), and the online scheduler with the default
+prefetch="auto" (which runs the epoch sequentially where the threads have no
+CPU core to run on).
 
 One process, contenders alternate (order flipped every round), each epoch
 starts from the same seed. For the pipelined contenders the realised
@@ -71,6 +74,8 @@ def main(argv=None):
         "s=0": contender("s=0", data, args, device, staleness_bound=0, prefetch=2),
         f"online{args.bound}": contender(f"online{args.bound}", data, args, device,
                                          staleness_bound=args.bound, prefetch=2),
+        # the default prefetch="auto": sequential where the threads have no room
+        "auto": contender("auto", data, args, device, staleness_bound=args.bound),
     }
     compare(contenders, data, train_data, args, device)
     print("\npipeline statistics (last full epoch of each):")
@@ -78,7 +83,7 @@ def main(argv=None):
         s = loaders[-1].stats.summary()
         taus = {k: (None if v is None else round(1e3 * v, 2))
                 for k, v in loaders[-1].stats.taus.items()}
-        print(f"{name}: s_min={s['s_min']} max_staleness={s['max_staleness']} "
+        print(f"{name}: mode={s['mode'].split(':')[0]} s_min={s['s_min']} max_staleness={s['max_staleness']} "
               f"mean_staleness={s['mean_staleness']:.2f} histogram={s['histogram']} "
               f"stall={s['stall_seconds']:.2f}s hidden_share={100 * s['hidden_share']:.0f}% "
               f"tau_ms={taus}")
