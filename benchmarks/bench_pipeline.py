@@ -85,7 +85,7 @@ def main(argv=None):
                 for k, v in loaders[-1].stats.taus.items()}
         print(f"{name}: mode={s['mode'].split(':')[0]} s_min={s['s_min']} max_staleness={s['max_staleness']} "
               f"mean_staleness={s['mean_staleness']:.2f} histogram={s['histogram']} "
-              f"stall={s['stall_seconds']:.2f}s hidden_share={100 * s['hidden_share']:.0f}% "
+              f"stall={s['stall_seconds']:.2f}s hidden_share={s['hidden_share']} "
               f"tau_ms={taus}")
 
 

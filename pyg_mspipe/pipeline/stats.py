@@ -111,7 +111,7 @@ class PipelineStats:
             "stall_seconds": stall,
             "fallbacks": sum(r.fallback for r in records),
             "stage_seconds": stage_time,
-            "hidden_share": (max(0.0, 1.0 - stall / memory_io) if memory_io > 0 else 1.0),
+            "hidden_share": (max(0.0, 1.0 - stall / memory_io) if memory_io > 0 else None),
         }
 
     def __repr__(self) -> str:
