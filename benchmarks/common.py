@@ -62,6 +62,9 @@ def prepare(args):
 
 Setup = Callable[[], tuple]  # () -> (model, loader, neighbor_loader)
 
+#: The last compare() run's rounds: name -> [(epoch seconds, phases), ...].
+RESULTS: dict[str, list] = {}
+
 
 def timed_epoch(setup: Setup, data, device, phases: bool):
     model, loader, neighbor_loader = setup()
@@ -101,6 +104,8 @@ def compare(contenders: dict[str, Callable[[object], Setup]], data, train_data, 
         return statistics.median(e if key is None else p.get(key, 0.0)
                                  for e, p in results[name])
 
+    RESULTS.clear()
+    RESULTS.update(results)
     base = names[0]
     print("\nmedian seconds per epoch (phase breakdown):")
     keys = sorted({k for n in names for _, p in results[n] for k in p})
