@@ -1,7 +1,6 @@
 r"""A prefetching drop-in for PyG's ``TemporalDataLoader``."""
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -11,6 +10,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import TemporalData
 
+from pyg_mspipe._streams import on_stream, record_stream
 from pyg_mspipe.memory import TGNMemory
 from pyg_mspipe.pipeline import MemoryPipeline, PipelineStats, StalenessMitigation
 from pyg_mspipe.pipeline.scheduler import StalenessScheduler
@@ -473,7 +473,7 @@ class _PrefetchEpoch:
                 if device is not None:
                     batch, prepared, event = _to_device(batch, prepared, device, stream)
                 if memory is not None:
-                    with _on(stream):
+                    with on_stream(stream):
                         plan = memory.prepare_update(batch.src, batch.dst, batch.t, batch.msg)
                         if event is not None:
                             event.record(stream)
@@ -507,7 +507,7 @@ class _PrefetchEpoch:
         if event is not None:
             current = torch.cuda.current_stream(self.device)
             current.wait_event(event)
-            _record_tensors([[value for _, value in batch.items()],
+            record_stream([[value for _, value in batch.items()],
                              None if prepared is None else prepared[1:], plan], current)
         if self.memory is not None:
             self.memory._offer_update(plan)
@@ -579,16 +579,3 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _on(stream):
-    return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
-
-
-def _record_tensors(obj: Any, stream):
-    # Tensors allocated on the side stream are used on `stream` from now on:
-    # keep the caching allocator from reusing their memory too early.
-    if isinstance(obj, Tensor):
-        if obj.is_cuda:
-            obj.record_stream(stream)
-    elif isinstance(obj, (tuple, list)):
-        for x in obj:
-            _record_tensors(x, stream)

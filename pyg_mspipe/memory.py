@@ -58,11 +58,18 @@ class _GeneralInputs(NamedTuple):
     raw: Tensor
 
 
-def _move(inputs, device: torch.device, non_blocking: bool = False):
+def _move(inputs, device: torch.device, pin: bool = False):
+    # Gathered inputs to `device`; with `pin`, host tensors go through pinned
+    # memory and non-blocking copies (a fresh staging buffer per call).
+    def move(x):
+        if not isinstance(x, Tensor) or x.device == device:
+            return x
+        if pin and x.device.type == "cpu":
+            x = x.pin_memory()
+        return x.to(device, non_blocking=pin)
     if inputs[0].device == device:
         return inputs
-    return type(inputs)(*(x.to(device, non_blocking=non_blocking) if isinstance(x, Tensor)
-                          else x for x in inputs))
+    return type(inputs)(*(move(x) for x in inputs))
 
 
 def _gru_split(gru, plain: Tensor, t_enc: Tensor, h: Tensor) -> Tensor:
@@ -417,12 +424,8 @@ class TGNMemory(torch.nn.Module):
         num = n_id.numel()
         slots = torch.cat([n_id, n_id + self.num_nodes])
         if self._uses_last_identity():
-            has_slot = store.cnt.index_select(0, slots) > 0
-            row_slot = store.last.index_select(0, slots)
-            t_slot = store.t.index_select(0, row_slot)
-            use_s = has_slot[:num] & (~has_slot[num:] | (t_slot[:num] >= t_slot[num:]))
-            row = torch.where(use_s, row_slot[:num], row_slot[num:])
-            pos = (has_slot[:num] | has_slot[num:]).nonzero().view(-1)
+            has, row, _ = self._kept_messages(n_id)
+            pos = has.nonzero().view(-1)
             return pos, store.other.index_select(0, row.index_select(0, pos))
         rows, owner = store.locate(slots)
         return (owner.remainder(num) if num else owner), store.other.index_select(0, rows)
@@ -458,14 +461,13 @@ class TGNMemory(torch.nn.Module):
         last_update = scatter_max_long(t, owner, num)
         return memory, last_update
 
-    def _gather_last(self, n_id: Tensor) -> _LastInputs:
-        # LastAggregator keeps one message per node and IdentityMessage works
-        # row by row (both directions alike), so only the kept message of each
-        # node is built: same values, same gradients (PyG's dropped rows get
-        # zero gradient). The store knows each slot's last message already:
-        # node v keeps its source-side last message unless the destination-side
-        # one is strictly newer (ties go to the source side, which PyG lists
-        # first). (index_select: several times faster than x[idx] on the CPU.)
+    def _kept_messages(self, n_id: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        # LastAggregator keeps one message per node. The store knows each
+        # slot's last message already: node v keeps its source-side last
+        # message unless the destination-side one is strictly newer (ties go
+        # to the source side, which PyG lists first). Returns, per node,
+        # whether it has a message, its arena row and its time.
+        # (index_select: several times faster than x[idx] on the CPU.)
         store = self.msg_store
         num = n_id.numel()
         slots = torch.cat([n_id, n_id + self.num_nodes])
@@ -475,9 +477,16 @@ class TGNMemory(torch.nn.Module):
         has_s, has_d = has_slot[:num], has_slot[num:]
         t_s, t_d = t_slot[:num], t_slot[num:]
         use_s = has_s & (~has_d | (t_s >= t_d))
-        has = has_s | has_d
         row = torch.where(use_s, row_slot[:num], row_slot[num:])
-        t_win = torch.where(use_s, t_s, t_d)
+        return has_s | has_d, row, torch.where(use_s, t_s, t_d)
+
+    def _gather_last(self, n_id: Tensor) -> _LastInputs:
+        # IdentityMessage works row by row (both directions alike), so only
+        # the kept message of each node is built: same values, same gradients
+        # (PyG's dropped rows get zero gradient).
+        store = self.msg_store
+        num = n_id.numel()
+        has, row, t_win = self._kept_messages(n_id)
         t_rel = t_win - self.last_update.index_select(0, n_id)
         other = store.other.index_select(0, row)
         last_update = torch.where(has, t_win, t_win.new_zeros(()))

@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from pyg_mspipe._streams import on_stream, record_stream
+from pyg_mspipe.memory import _move
 from pyg_mspipe.pipeline.mitigation import StalenessMitigation
 from pyg_mspipe.pipeline.scheduler import StalenessScheduler
 from pyg_mspipe.pipeline.stats import PipelineStats
@@ -190,7 +192,7 @@ class MemoryPipeline:
         elif fetched.event is not None:
             stream = torch.cuda.current_stream(self.device)
             stream.wait_event(fetched.event)
-            _record_stream(fetched.inputs, stream)
+            record_stream(fetched.inputs, stream)
         out, last_update = memory._compute(fetched.inputs, memory)
         self._fwd = (i, n_id, out.detach(), last_update, _param_versions(memory),
                      fetched.committed, fetched.mitigated)
@@ -251,7 +253,7 @@ class MemoryPipeline:
             if self._cuda:
                 event = torch.cuda.Event()
                 event.record(torch.cuda.current_stream(self.device))
-                _record_stream([cache, params, plan], self._stream)
+                record_stream([cache, params, plan], self._stream)
         with self._cond:
             self._writebacks.append(_WriteBack(i, plan, cache, committed, mitigated, params,
                                                event))
@@ -331,7 +333,7 @@ class MemoryPipeline:
     # ======================================================== worker thread
     def _run(self):
         try:
-            with torch.no_grad(), _on(self._stream):
+            with torch.no_grad(), on_stream(self._stream):
                 while True:
                     action = self._next_action()
                     if action is None:
@@ -530,27 +532,3 @@ def _rows(inputs) -> Tensor:
     return inputs.mem_n
 
 
-def _move(inputs, device: torch.device, pin: bool = False):
-    def move(x):
-        if not isinstance(x, Tensor) or x.device == device:
-            return x
-        if pin and x.device.type == "cpu":
-            x = x.pin_memory()
-        return x.to(device, non_blocking=pin)
-    return type(inputs)(*(move(x) for x in inputs))
-
-
-def _on(stream):
-    return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
-
-
-def _record_stream(obj: Any, stream):
-    if isinstance(obj, Tensor):
-        if obj.is_cuda:
-            obj.record_stream(stream)
-    elif isinstance(obj, dict):
-        for x in obj.values():
-            _record_stream(x, stream)
-    elif isinstance(obj, (tuple, list)):
-        for x in obj:
-            _record_stream(x, stream)
