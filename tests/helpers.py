@@ -1,5 +1,21 @@
-"""Shared test helpers: random event streams."""
+"""Shared test helpers: random event streams, the library's threads."""
+import threading
+import time
+
 import torch
+
+
+def library_threads():
+    """The live threads pyg_mspipe started (prefetch, pipeline)."""
+    return [t for t in threading.enumerate() if t.name.startswith("pyg-mspipe")]
+
+
+def wait_no_threads(timeout=5.0):
+    """Waits up to `timeout` seconds for them to end; returns those left."""
+    deadline = time.monotonic() + timeout
+    while library_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return library_threads()
 
 
 def random_stream(num_nodes, num_events, msg_dim, seed=0, t0=0, tie_prob=0.2,

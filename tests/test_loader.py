@@ -12,7 +12,7 @@ from torch_geometric.loader import TemporalDataLoader as PyGLoader
 import pyg_mspipe.loader
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
 
-from .helpers import random_stream
+from .helpers import random_stream, wait_no_threads
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -20,17 +20,6 @@ pytestmark = pytest.mark.timeout(60)
 def make_data(num_events=300, num_nodes=50, seed=0):
     src, dst, t, msg = random_stream(num_nodes, num_events, 5, seed=seed)
     return TemporalData(src=src, dst=dst, t=t, msg=msg)
-
-
-def prefetch_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("pyg-mspipe")]
-
-
-def wait_no_threads(timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while prefetch_threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return prefetch_threads()
 
 
 def batches_equal(a, b):

@@ -33,6 +33,15 @@ def setup(data, lr=1e-3, aggregator="last", seed=0, memory_kwargs=None, **loader
     return model, neighbor_loader, loader
 
 
+def memory_step(model, neighbor_loader, batch):
+    """The memory side of one step of PyG's loop: sample, read, write back."""
+    n_id, _, _ = neighbor_loader(batch.n_id)
+    model.memory(n_id)
+    model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
+    neighbor_loader.insert(batch.src, batch.dst)
+    model.memory.detach()
+
+
 def train(data, epochs=1, **kwargs):
     """Trains; returns (losses, memory, last_update, stats, model)."""
     model, neighbor_loader, loader = setup(data, **kwargs)

@@ -1,8 +1,9 @@
 """The MSPipe pipeline: exactness at s=0, no lost updates at s>0, the
 staleness bound under random delays, order, faults, misuse."""
+import contextlib
 import copy
+import gc
 import random
-import threading
 import time
 import traceback
 
@@ -16,20 +17,10 @@ from pyg_mspipe import TemporalDataLoader
 from pyg_mspipe.pipeline import MemoryPipeline
 from pyg_mspipe.training import train_epoch
 
-from .common import make_data, setup, train
+from ..helpers import wait_no_threads
+from .common import make_data, memory_step, setup, train
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def threads():
-    return [t for t in threading.enumerate() if t.name.startswith("pyg-mspipe")]
-
-
-def wait_no_threads(timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return threads()
 
 
 @pytest.mark.parametrize("aggregator", ["last", "mean"])
@@ -164,18 +155,13 @@ def test_fault_in_any_stage_surfaces_and_leaves_no_thread(stage, monkeypatch):
                 if stage == "user" and i == 4:
                     raise Boom("injected")
                 begin = time.monotonic()
-                n_id, _, _ = neighbor_loader(batch.n_id)
-                model.memory(n_id)
-                model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
-                neighbor_loader.insert(batch.src, batch.dst)
-                model.memory.detach()
+                memory_step(model, neighbor_loader, batch)
         finally:
             elapsed = time.monotonic() - begin if begin is not None else 0.0
     assert elapsed < 1.0  # surfaced within a second of the failing stage
     # the original exception, with the frame that raised it
     assert "wrapper" in "".join(traceback.format_tb(info.value.__traceback__)) or stage == "user"
     del info
-    import gc
     gc.collect()
     assert not wait_no_threads()
     assert model.memory._pipeline is None
@@ -197,26 +183,14 @@ def test_write_back_failure_leaves_last_committed_iteration(monkeypatch):
     for mdl, nl, ldr, limit in ((ref_model, ref_nl, ref_loader, 5),
                                 (model, neighbor_loader, loader, None)):
         mdl.memory.train()
-        with pytest.raises(Boom) if limit is None else _nothing():
+        with pytest.raises(Boom) if limit is None else contextlib.nullcontext():
             for i, batch in enumerate(ldr):
                 if limit is not None and i == limit:
                     break
-                n_id, _, _ = nl(batch.n_id)
-                mdl.memory(n_id)
-                mdl.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
-                nl.insert(batch.src, batch.dst)
-                mdl.memory.detach()
+                memory_step(mdl, nl, batch)
     assert len(calls) == 6
     assert torch.equal(model.memory.memory, ref_model.memory.memory)
     assert torch.equal(model.memory.last_update, ref_model.memory.last_update)
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_break_commits_handed_write_backs_and_stops_threads():
@@ -225,13 +199,9 @@ def test_break_commits_handed_write_backs_and_stops_threads():
     ref_model, ref_nl, ref_loader = setup(data, lr=0.0)
     for mdl, nl, ldr in ((model, neighbor_loader, loader), (ref_model, ref_nl, ref_loader)):
         for i, batch in enumerate(ldr):
-            n_id, _, _ = nl(batch.n_id)
-            mdl.memory(n_id)
-            mdl.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
-            nl.insert(batch.src, batch.dst)
+            memory_step(mdl, nl, batch)
             if i == 6:
                 break
-    import gc
     gc.collect()
     assert not wait_no_threads()
     torch.testing.assert_close(model.memory.memory, ref_model.memory.memory, atol=1e-6, rtol=0)
@@ -246,10 +216,7 @@ def test_state_reads_inside_the_loop_see_committed_writes():
     snaps = []
     for mdl, nl, ldr in ((model, neighbor_loader, loader), (ref_model, ref_nl, ref_loader)):
         for i, batch in enumerate(ldr):
-            n_id, _, _ = nl(batch.n_id)
-            mdl.memory(n_id)
-            mdl.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
-            nl.insert(batch.src, batch.dst)
+            memory_step(mdl, nl, batch)
             if i == 7:
                 snaps.append(mdl.memory.state_dict()["memory"].clone())
     torch.testing.assert_close(snaps[0], snaps[1], atol=1e-6, rtol=0)
