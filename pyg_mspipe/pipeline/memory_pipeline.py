@@ -48,12 +48,16 @@ class _WriteBack(NamedTuple):
     event: Any
 
 
+# The memory's learnable submodules (what TGNMemory._compute calls).
+_MODULE_NAMES = ("msg_s_module", "msg_d_module", "aggr_module", "time_enc", "gru")
+
+
 class _Modules(torch.nn.Module):
     # The memory's learnable submodules, a private copy for write-backs that
     # recompute with the parameters of their own iteration.
     def __init__(self, memory):
         super().__init__()
-        for name in ("msg_s_module", "msg_d_module", "aggr_module", "time_enc", "gru"):
+        for name in _MODULE_NAMES:
             setattr(self, name, copy.deepcopy(getattr(memory, name)))
 
 
@@ -511,8 +515,6 @@ class MemoryPipeline:
         if self.mitigation is not None and state.get("mitigation") is not None:
             self.mitigation.load_state_dict(state["mitigation"])
 
-
-_MODULE_NAMES = ("msg_s_module", "msg_d_module", "aggr_module", "time_enc", "gru")
 
 
 def _param_versions(memory) -> tuple:
