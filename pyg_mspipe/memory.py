@@ -72,22 +72,37 @@ def _move(inputs, device: torch.device, pin: bool = False):
     return type(inputs)(*(move(x) for x in inputs))
 
 
-def _gru_split(gru, plain: Tensor, t_enc: Tensor, h: Tensor) -> Tensor:
-    # GRUCell(cat([plain, t_enc]), h) with the input projection split in
-    # two: only the time-encoding block needs an input gradient, so the
-    # backward pass skips most of the input-gradient GEMM. The gate
-    # arithmetic is ATen's CPU gru_cell, op for op.
-    if not isinstance(gru, torch.nn.GRUCell) or gru.bias_ih is None:
-        return gru(torch.cat([plain, t_enc], dim=-1), h)
+def _gru_last(gru: GRUCell, plain: Tensor, t_enc: Tensor, missing: Tensor) -> Tensor:
+    # GRUCell(cat([plain, t_enc]), h) where h = plain[:, :d] is the input's
+    # first block (IdentityMessage: [memory, other's memory, raw message,
+    # time encoding]), except in the rows `missing`, whose input is zero (no
+    # pending message). Same function, less work than ATen's gru_cell:
+    # * h is multiplied once by the summed weights of the r and z gates
+    #   (W_ih[:2d, :d] + W_hh[:2d]; ATen multiplies it by both and adds);
+    # * the input projection is split in two, so that the backward pass only
+    #   computes the input gradient of the time-encoding block (the only one
+    #   that needs it);
+    # * the zero-input rows are recomputed from the hidden projection alone.
+    # The gate arithmetic is ATen's CPU gru_cell, op for op.
+    d = gru.hidden_size
     k = plain.size(-1)
-    w_ih = gru.weight_ih
-    igates = torch.addmm(torch.addmm(gru.bias_ih, t_enc, w_ih[:, k:].t()),
-                         plain, w_ih[:, :k].t())
-    hgates = torch.addmm(gru.bias_hh, h, gru.weight_hh.t())
-    i_r, i_z, i_n = igates.unsafe_chunk(3, 1)
-    h_r, h_z, h_n = hgates.unsafe_chunk(3, 1)
-    reset_gate = h_r.add_(i_r).sigmoid_()
-    input_gate = h_z.add_(i_z).sigmoid_()
+    h = plain[:, :d]
+    w_ih, w_hh, b_ih, b_hh = gru.weight_ih, gru.weight_hh, gru.bias_ih, gru.bias_hh
+    weight = w_ih[:, :k].clone()
+    weight[:2 * d, :d] += w_hh[:2 * d]
+    bias = b_ih.clone()
+    bias[:2 * d] += b_hh[:2 * d]
+    # (in place: the backward of addmm needs neither output)
+    gates = torch.addmm(bias, plain, weight.t()).addmm_(t_enc, w_ih[:, k:].t())
+    if missing.numel():
+        h_m = h.index_select(0, missing)
+        gates_m = torch.cat([torch.addmm(bias[:2 * d], h_m, w_hh[:2 * d].t()),
+                             b_ih[2 * d:].expand(missing.numel(), d)], dim=1)
+        gates.index_copy_(0, missing, gates_m)
+    h_n = torch.addmm(b_hh[2 * d:], h, w_hh[2 * d:].t())
+    r, z, i_n = gates.unsafe_chunk(3, 1)
+    reset_gate = r.sigmoid_()
+    input_gate = z.sigmoid_()
     new_gate = i_n.add(h_n.mul_(reset_gate)).tanh_()
     return (h - new_gate).mul_(input_gate).add_(new_gate)
 
@@ -515,13 +530,14 @@ class TGNMemory(torch.nn.Module):
             msg = torch.cat([plain, t_enc], dim=-1)
             msg = torch.where(has.unsqueeze(-1), msg, msg.new_zeros(()))
             return mods.gru(msg, h), last_update
-        missing = (~has).nonzero().view(-1)  # usually few rows: zero in place
+        missing = (~has).nonzero().view(-1)  # usually few rows
+        gru = mods.gru
+        if isinstance(gru, GRUCell) and gru.bias_ih is not None:
+            return _gru_last(gru, plain, t_enc, missing), last_update
+        msg = torch.cat([plain, t_enc], dim=-1)
         if missing.numel():
-            h = h.clone()  # the hidden state keeps its memory
-            plain = plain.index_fill(0, missing, 0.0) if plain.requires_grad \
-                else plain.index_fill_(0, missing, 0.0)
-            t_enc = t_enc.index_fill(0, missing, 0.0)
-        return _gru_split(mods.gru, plain, t_enc, h), last_update
+            msg = msg.index_fill(0, missing, 0.0)
+        return gru(msg, h), last_update
 
     # ---------------------------------------------------------- persistence
     def _save_to_state_dict(self, destination, prefix, keep_vars):

@@ -184,6 +184,31 @@ def test_forward_only_unseen_nodes():
     assert torch.equal(lu_our, lu_ref)
 
 
+@pytest.mark.parametrize("aggr", ["last", "mean"])
+def test_gradients_through_memory_not_yet_detached(aggr, dtype):
+    """Two iterations without detach() in between: the second forward reads
+    memory that still carries the first iteration's graph, so gradients flow
+    through it into the first iteration (nodes with and without pending
+    messages alike)."""
+    ref, ours = make_pair(aggr)
+    src, dst, t, msg = random_stream(NUM_NODES - 5, 60, MSG_DIM, seed=11)
+    for m in (ref, ours):
+        m.update_state(src[:20], dst[:20], t[:20], msg[:20])
+        m.detach()
+    n_id = torch.arange(NUM_NODES)  # the last 5 nodes never get a message
+    losses = []
+    for m in (ref, ours):
+        z1, _ = m(n_id)
+        m.update_state(src[20:40], dst[20:40], t[20:40], msg[20:40])
+        assert m.memory.requires_grad
+        z2, _ = m(n_id)
+        w = torch.linspace(-1, 1, z2.numel()).view_as(z2)
+        losses.append((z2 * w).sum() + z1.pow(2).mean())
+        losses[-1].backward()
+    torch.testing.assert_close(losses[1], losses[0], **tol())
+    assert_same_grads(ref, ours)
+
+
 def test_state_dict_loads_both_ways_with_parameters():
     ref, ours = make_pair("mean")
     our_keys = {k for k in ours.state_dict() if not k.endswith("_extra_state")}
