@@ -50,6 +50,9 @@ class MessageStore(torch.nn.Module):
             on demand. (default: :obj:`1024`)
     """
 
+    #: :attr:`last_t` of a slot without messages (below any timestamp).
+    EMPTY_T = torch.iinfo(torch.long).min
+
     def __init__(self, num_nodes: int, raw_msg_dim: int, capacity: int = 1024):
         super().__init__()
         self.num_nodes = num_nodes
@@ -61,6 +64,9 @@ class MessageStore(torch.nn.Module):
         # (in PyG's order) with the largest timestamp. That is the message
         # LastAggregator keeps, decided once when the batch is stored.
         self.register_buffer("last", torch.zeros(num_nodes, dtype=torch.long), persistent=False)
+        # ... and that message's time, or EMPTY_T for a slot without messages.
+        self.register_buffer("last_t", torch.full((num_nodes,), self.EMPTY_T, dtype=torch.long),
+                             persistent=False)
         self.register_buffer("other", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self.register_buffer("t", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self.register_buffer("msg", torch.zeros(capacity, raw_msg_dim), persistent=False)
@@ -86,6 +92,7 @@ class MessageStore(torch.nn.Module):
         self.cnt.zero_()
         self.ptr.zero_()
         self.last.zero_()
+        self.last_t.fill_(self.EMPTY_T)
         self._size = 0
 
     # --------------------------------------------------------------- queries
@@ -154,11 +161,11 @@ class MessageStore(torch.nn.Module):
         group_win = torch.full_like(local, num).scatter_reduce_(0, group_start, cand,
                                                                 reduce="amin")
         return (key_sorted, other, t, msg, group_start, group_end - group_start,
-                group_win.index_select(0, group_start))
+                group_win.index_select(0, group_start), group_max.index_select(0, group_start))
 
     def insert_planned(self, plan: tuple):
         r"""Writes a batch prepared by :meth:`plan`."""
-        key_sorted, other, t, msg, group_start, group_cnt, group_last = plan
+        key_sorted, other, t, msg, group_start, group_cnt, group_last, group_last_t = plan
         num = key_sorted.numel()
         if num == 0:
             return
@@ -170,6 +177,7 @@ class MessageStore(torch.nn.Module):
         self.cnt.index_put_((key_sorted,), group_cnt)
         self.ptr.index_put_((key_sorted,), group_start + start)
         self.last.index_put_((key_sorted,), group_last + start)
+        self.last_t.index_put_((key_sorted,), group_last_t)
         self._size = start + num
 
     def _reserve(self, num: int):
@@ -244,6 +252,8 @@ class MessageStore(torch.nn.Module):
         self.cnt.copy_(cnt)
         self.ptr.copy_(self.cnt.cumsum(0) - self.cnt)
         self.last.copy_(self.ptr + state["last"].to(device))
+        self.last_t.copy_(torch.where(self.cnt > 0, self.t.index_select(0, self.last),
+                                      self.EMPTY_T))
         self._size = num
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,

@@ -385,10 +385,16 @@ class TGNMemory(torch.nn.Module):
         cache, self._cache = self._cache, None
         if cache is not None and cache[0] == self._cache_key():
             _, c_nid, c_mem, c_lu = cache
-            self._assoc[c_nid] = torch.arange(c_nid.numel(), device=c_nid.device)
-            pos = self._assoc.index_select(0, n_id).clamp_(0, max(c_nid.numel() - 1, 0))
-            if c_nid.numel() > 0 and bool((c_nid.index_select(0, pos) == n_id).all()):
-                return c_mem.index_select(0, pos), c_lu.index_select(0, pos)
+            last = c_nid.numel() - 1
+            if last >= 0:
+                # forward's n_id is usually sorted (LastNeighborLoader's is):
+                # binary search; otherwise look the positions up by node id.
+                pos = torch.searchsorted(c_nid, n_id).clamp_(max=last)
+                if not bool((c_nid.index_select(0, pos) == n_id).all()):
+                    self._assoc[c_nid] = torch.arange(last + 1, device=c_nid.device)
+                    pos = self._assoc.index_select(0, n_id).clamp_(0, last)
+                if bool((c_nid.index_select(0, pos) == n_id).all()):
+                    return c_mem.index_select(0, pos), c_lu.index_select(0, pos)
         return self._get_updated_memory(n_id)
 
     def _store(self, plan: _UpdatePlan):
@@ -478,7 +484,8 @@ class TGNMemory(torch.nn.Module):
 
     def _kept_messages(self, n_id: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         # LastAggregator keeps one message per node. The store knows each
-        # slot's last message already: node v keeps its source-side last
+        # slot's last message and its time already (EMPTY_T, below any time,
+        # for a slot without messages): node v keeps its source-side last
         # message unless the destination-side one is strictly newer (ties go
         # to the source side, which PyG lists first). Returns, per node,
         # whether it has a message, its arena row and its time.
@@ -486,14 +493,13 @@ class TGNMemory(torch.nn.Module):
         store = self.msg_store
         num = n_id.numel()
         slots = torch.cat([n_id, n_id + self.num_nodes])
-        has_slot = store.cnt.index_select(0, slots) > 0
         row_slot = store.last.index_select(0, slots)
-        t_slot = store.t.index_select(0, row_slot)
-        has_s, has_d = has_slot[:num], has_slot[num:]
+        t_slot = store.last_t.index_select(0, slots)
         t_s, t_d = t_slot[:num], t_slot[num:]
-        use_s = has_s & (~has_d | (t_s >= t_d))
+        use_s = t_s >= t_d
         row = torch.where(use_s, row_slot[:num], row_slot[num:])
-        return has_s | has_d, row, torch.where(use_s, t_s, t_d)
+        t_win = torch.maximum(t_s, t_d)
+        return t_win != store.EMPTY_T, row, t_win
 
     def _gather_last(self, n_id: Tensor) -> _LastInputs:
         # IdentityMessage works row by row (both directions alike), so only

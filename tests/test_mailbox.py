@@ -33,7 +33,7 @@ def test_matches_dict_semantics_across_compactions():
         size = int(torch.randint(1, 25, (1,), generator=g))
         key = torch.randint(0, num_nodes, (size,), generator=g)
         other = torch.randint(0, num_nodes, (size,), generator=g)
-        t = torch.full((size,), i)
+        t = i + torch.randint(0, 3, (size,), generator=g).sort().values
         msg = torch.randn(size, dim, generator=g)
         store.insert(key, other, t, msg)
         batches.append((key, other, t, msg))
@@ -43,8 +43,13 @@ def test_matches_dict_semantics_across_compactions():
             if node in ref:
                 assert torch.equal(o, ref[node][0]) and torch.equal(tt, ref[node][1])
                 assert torch.equal(m, ref[node][2])
+                # the kept (last) message: the first one with the largest t
+                first_max = int((tt == tt.max()).nonzero()[0, 0])
+                row = int(store.last[node])
+                assert int(store.t[row]) == int(tt.max()) == int(store.last_t[node])
+                assert torch.equal(store.msg[row], m[first_max])
             else:
-                assert o.numel() == 0
+                assert o.numel() == 0 and int(store.last_t[node]) == MessageStore.EMPTY_T
     assert store.capacity >= store.num_messages()
     live = store.num_messages()
     assert live == sum(v[0].numel() for v in ref.values())
@@ -73,6 +78,7 @@ def test_state_dict_round_trip_and_to():
     for a, b in zip(mem(n_id), other(n_id)):
         assert torch.equal(a, b)
     assert other.msg_store.num_messages() == mem.msg_store.num_messages()
+    assert torch.equal(other.msg_store.last_t, mem.msg_store.last_t)
     moved = other.to(torch.float64)
     assert moved.msg_store.msg.dtype == torch.float64
 

@@ -232,6 +232,8 @@ def test_update_state_reuses_forward_result(monkeypatch):
     stream = random_stream(NUM_NODES, 40, MSG_DIM, seed=6)
     src, dst, t, msg = stream
     ours.update_state(src[:20], dst[:20], t[:20], msg[:20])
+    ours.detach()
+    twin = copy.deepcopy(ours)  # gets the same updates without a forward first
     calls = []
     orig = ours._get_updated_memory
     monkeypatch.setattr(ours, "_get_updated_memory",
@@ -239,13 +241,22 @@ def test_update_state_reuses_forward_result(monkeypatch):
     ours(torch.cat([src[20:], dst[20:]]).unique())
     ours.update_state(src[20:], dst[20:], t[20:], msg[20:])
     assert len(calls) == 1  # forward only: update_state reused it
+    twin.update_state(src[20:], dst[20:], t[20:], msg[20:])
+    torch.testing.assert_close(ours.memory, twin.memory, rtol=0, atol=0)
+    # forward's n_id in any order: still reused, same result as recomputing
+    ours.detach()
+    ours(torch.cat([src[20:], dst[20:], torch.arange(NUM_NODES)]).unique().flip(0))
+    ours.update_state(src[20:], dst[20:], t[20:] + 500, msg[20:])
+    assert len(calls) == 2
+    twin.update_state(src[20:], dst[20:], t[20:] + 500, msg[20:])
+    torch.testing.assert_close(ours.memory, twin.memory, rtol=0, atol=0)
     # A parameter change in between invalidates the reuse.
     ours.detach()
     ours(torch.arange(NUM_NODES))
     with torch.no_grad():
         ours.gru.weight_hh.add_(0.1)
     ours.update_state(src[20:], dst[20:], t[20:] + 1000, msg[20:])
-    assert len(calls) == 3
+    assert len(calls) == 4
 
 
 def test_reset_state_cuts_the_stale_graph():
