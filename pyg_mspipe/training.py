@@ -15,7 +15,7 @@ from pyg_mspipe.metrics import average_precision, roc_auc
 from pyg_mspipe.models import GraphAttentionEmbedding, LinkPredictor
 from pyg_mspipe.timing import NULL_TIMER
 
-__all__ = ["TGNModel", "build_tgn", "train_epoch", "evaluate"]
+__all__ = ["TGNModel", "build_tgn", "train_epoch", "train_steps", "evaluate"]
 
 
 @dataclass
@@ -97,6 +97,23 @@ def train_epoch(model: TGNModel, loader, neighbor_loader, data, *,
         losses (list, optional): If given, each batch's loss is appended.
             (default: :obj:`None`)
     """
+    total_loss, total_events = 0.0, 0
+    for value, num_events in train_steps(model, loader, neighbor_loader, data, device=device,
+                                         timer=timer):
+        if losses is not None:
+            losses.append(value)
+        total_loss += value * num_events
+        total_events += num_events
+    return total_loss / max(total_events, 1)
+
+
+def train_steps(model: TGNModel, loader, neighbor_loader, data, *,
+                device: torch.device | str = "cpu", timer=None):
+    r"""The loop of :func:`train_epoch`, one batch per step: a generator
+    that loads and trains on the next batch each time it is advanced and
+    yields :obj:`(loss, num_events)` of that batch (so that two loops can be
+    driven in lockstep, e.g. by a benchmark). Same arguments as
+    :func:`train_epoch`."""
     timer = timer or NULL_TIMER
     memory, gnn, link_pred = model.memory, model.gnn, model.link_pred
     memory.train()
@@ -105,13 +122,12 @@ def train_epoch(model: TGNModel, loader, neighbor_loader, data, *,
     memory.reset_state()
     neighbor_loader.reset_state()
     assoc = torch.empty(data.num_nodes, dtype=torch.long, device=device)
-    total_loss, total_events = 0.0, 0
     it = iter(loader)
     while True:
         with timer("load"):
             batch = next(it, None)
             if batch is None:
-                break
+                return
             batch = batch.to(device)
         model.optimizer.zero_grad()
         with timer("sample"):
@@ -134,12 +150,7 @@ def train_epoch(model: TGNModel, loader, neighbor_loader, data, *,
             loss.backward()
             model.optimizer.step()
             memory.detach()
-        value = float(loss.detach())
-        if losses is not None:
-            losses.append(value)
-        total_loss += value * batch.num_events
-        total_events += batch.num_events
-    return total_loss / max(total_events, 1)
+        yield float(loss.detach()), batch.num_events
 
 
 @torch.no_grad()
