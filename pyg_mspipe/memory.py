@@ -83,7 +83,7 @@ def _gru_last(gru: GRUCell, plain: Tensor, t_enc: Tensor, missing: Tensor) -> Te
     #   computes the input gradient of the time-encoding block (the only one
     #   that needs it);
     # * the zero-input rows are recomputed from the hidden projection alone.
-    # The gate arithmetic is ATen's CPU gru_cell, op for op.
+    # The gate arithmetic is elementwise that of ATen's CPU gru_cell.
     d = gru.hidden_size
     k = plain.size(-1)
     h = plain[:, :d]
@@ -100,9 +100,8 @@ def _gru_last(gru: GRUCell, plain: Tensor, t_enc: Tensor, missing: Tensor) -> Te
                              b_ih[2 * d:].expand(missing.numel(), d)], dim=1)
         gates.index_copy_(0, missing, gates_m)
     h_n = torch.addmm(b_hh[2 * d:], h, w_hh[2 * d:].t())
-    r, z, i_n = gates.unsafe_chunk(3, 1)
-    reset_gate = r.sigmoid_()
-    input_gate = z.sigmoid_()
+    gates[:, :2 * d].sigmoid_()  # the r and z gates in one pass
+    reset_gate, input_gate, i_n = gates.unsafe_chunk(3, 1)
     new_gate = i_n.add(h_n.mul_(reset_gate)).tanh_()
     return (h - new_gate).mul_(input_gate).add_(new_gate)
 
