@@ -389,10 +389,12 @@ class TGNMemory(torch.nn.Module):
                 # forward's n_id is usually sorted (LastNeighborLoader's is):
                 # binary search; otherwise look the positions up by node id.
                 pos = torch.searchsorted(c_nid, n_id).clamp_(max=last)
-                if not bool((c_nid.index_select(0, pos) == n_id).all()):
+                found = bool((c_nid.index_select(0, pos) == n_id).all())
+                if not found:
                     self._assoc[c_nid] = torch.arange(last + 1, device=c_nid.device)
                     pos = self._assoc.index_select(0, n_id).clamp_(0, last)
-                if bool((c_nid.index_select(0, pos) == n_id).all()):
+                    found = bool((c_nid.index_select(0, pos) == n_id).all())
+                if found:
                     return c_mem.index_select(0, pos), c_lu.index_select(0, pos)
         return self._get_updated_memory(n_id)
 
