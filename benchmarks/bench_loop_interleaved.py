@@ -17,14 +17,13 @@ worker would run during the other loop's steps, so no --prefetch here.
 """
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_loop import OURS, PYG, contender  # noqa: E402
-from common import base_parser, prepare  # noqa: E402
+from common import base_parser, interleaved_rounds, prepare  # noqa: E402
 
 from pyg_mspipe.training import train_steps  # noqa: E402
 
@@ -56,15 +55,12 @@ def main(argv=None):
     warm = train_data[: min(2000, train_data.num_events)]
     epoch({"pyg": contender(PYG, data, args, device)(warm),
            "ours": contender(OURS, data, args, device)(warm)}, data, device)
-    ratios = []
-    for r in range(args.rounds):
-        seconds = epoch({"pyg": contender(PYG, data, args, device)(train_data),
-                         "ours": contender(OURS, data, args, device)(train_data)}, data, device)
-        ratios.append(seconds["pyg"] / seconds["ours"])
-        print(f"round {r}: training epoch pyg={seconds['pyg']:.2f}s ours={seconds['ours']:.2f}s "
-              f"ratio={ratios[-1]:.2f}x", flush=True)
-    print(f"\ntraining epoch speed-up, interleaved per batch (median over epochs): "
-          f"{statistics.median(ratios):.2f}x")
+
+    def run():
+        return epoch({"pyg": contender(PYG, data, args, device)(train_data),
+                      "ours": contender(OURS, data, args, device)(train_data)}, data, device), ""
+
+    interleaved_rounds("training epoch", args.rounds, run)
 
 
 if __name__ == "__main__":

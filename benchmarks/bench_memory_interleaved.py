@@ -13,7 +13,6 @@ memory-module seconds of each and their ratio, and the median over epochs.
 """
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from torch_geometric.nn import TGNMemory as PyGTGNMemory
 from torch_geometric.nn.models.tgn import LastNeighborLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import base_parser, prepare  # noqa: E402
+from common import base_parser, interleaved_rounds, prepare  # noqa: E402
 
 from pyg_mspipe import IdentityMessage, LastAggregator, TGNMemory  # noqa: E402
 from pyg_mspipe.training import build_tgn  # noqa: E402
@@ -89,14 +88,12 @@ def main(argv=None):
     args = base_parser(__doc__.splitlines()[0]).parse_args(argv)
     device, data, train_data = prepare(args)
     epoch(data, train_data[:2000], args, device)  # warm-up
-    ratios = []
-    for r in range(args.rounds):
+
+    def run():
         seconds, max_diff = epoch(data, train_data, args, device)
-        ratios.append(seconds["pyg"] / seconds["ours"])
-        print(f"round {r}: memory module pyg={seconds['pyg']:.2f}s ours={seconds['ours']:.2f}s "
-              f"ratio={ratios[-1]:.2f}x (max |z_pyg - z_ours| = {max_diff:.2g})", flush=True)
-    print(f"\nmemory module speed-up, interleaved per batch (median over epochs): "
-          f"{statistics.median(ratios):.2f}x")
+        return seconds, f" (max |z_pyg - z_ours| = {max_diff:.2g})"
+
+    interleaved_rounds("memory module", args.rounds, run)
 
 
 if __name__ == "__main__":

@@ -130,3 +130,18 @@ def compare(contenders: dict[str, Callable[[object], Setup]], data, train_data, 
               f"{len(diffs)} batches (first batch {diffs[0]:.3g}); mean loss "
               f"{statistics.fmean(losses[base]):.6f} vs {statistics.fmean(losses[other]):.6f}")
     return summary
+
+
+def interleaved_rounds(what: str, rounds: int, run: Callable[[], tuple[dict, str]]) -> float:
+    """Runs `run()` (one epoch of PyG and ours interleaved batch by batch;
+    returns their seconds as {"pyg": s, "ours": s} and a note) `rounds`
+    times, prints each round's ratio and returns the median."""
+    ratios = []
+    for r in range(rounds):
+        seconds, note = run()
+        ratios.append(seconds["pyg"] / seconds["ours"])
+        print(f"round {r}: {what} pyg={seconds['pyg']:.2f}s ours={seconds['ours']:.2f}s "
+              f"ratio={ratios[-1]:.2f}x{note}", flush=True)
+    median = statistics.median(ratios)
+    print(f"\n{what} speed-up, interleaved per batch (median over epochs): {median:.2f}x")
+    return median
