@@ -223,13 +223,18 @@ def test_state_reads_inside_the_loop_see_committed_writes():
 
 
 # ------------------------------------------------------------------ misuse
-def test_update_state_twice_in_one_iteration_is_an_error():
-    data = make_data()
-    model, neighbor_loader, loader = setup(data, staleness_bound=1)
+def first_forward(staleness_bound=1):
+    """A pipelined epoch stopped after the first batch's memory forward."""
+    model, neighbor_loader, loader = setup(make_data(), staleness_bound=staleness_bound)
     it = iter(loader)
     batch = next(it)
     n_id, _, _ = neighbor_loader(batch.n_id)
     model.memory(n_id)
+    return model, it, batch
+
+
+def test_update_state_twice_in_one_iteration_is_an_error():
+    model, it, batch = first_forward()
     model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
     before = model.memory.memory.clone()
     with pytest.raises(RuntimeError, match="already called in iteration 0"):
@@ -241,12 +246,7 @@ def test_update_state_twice_in_one_iteration_is_an_error():
 
 
 def test_bad_events_rejected_without_state_change():
-    data = make_data()
-    model, neighbor_loader, loader = setup(data, staleness_bound=1)
-    it = iter(loader)
-    batch = next(it)
-    n_id, _, _ = neighbor_loader(batch.n_id)
-    model.memory(n_id)
+    model, it, batch = first_forward()
     with pytest.raises(ValueError, match="node ids outside"):
         model.memory.update_state(batch.src + 1000, batch.dst, batch.t, batch.msg)
     # the real update still goes through
