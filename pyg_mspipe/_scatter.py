@@ -4,23 +4,36 @@ Every function here gives the same result with and without
 :obj:`torch_scatter` installed: the pure-PyTorch fallbacks reproduce the
 :obj:`torch_scatter` semantics exactly (ties in :func:`scatter_argmax` go to the
 *first* maximal entry, empty groups get the sentinel ``src.numel()``).
+
+They can be TorchScripted: scripted code always takes the pure-PyTorch path
+(same numbers), the :obj:`torch_scatter` branch is eager-only. (No
+``from __future__ import annotations`` here: TorchScript needs the real
+annotations of the :func:`torch.jit.unused` stubs.)
 """
-from __future__ import annotations
-
-import importlib.util
-
 import torch
 from torch import Tensor
+
+try:
+    import torch_scatter
+except (ImportError, OSError):  # not installed, or built against another torch
+    torch_scatter = None
 
 __all__ = ["WITH_TORCH_SCATTER", "scatter_argmax", "scatter_max_long"]
 
 #: Whether :obj:`torch_scatter` is importable. Tests flip this to exercise the
 #: fallback path in a process where :obj:`torch_scatter` is installed.
-WITH_TORCH_SCATTER: bool = importlib.util.find_spec("torch_scatter") is not None
+WITH_TORCH_SCATTER: bool = torch_scatter is not None
 
 
-def _use_torch_scatter(src: Tensor) -> bool:
+@torch.jit.unused
+def _use_torch_scatter() -> bool:
+    # Read at call time (tests flip WITH_TORCH_SCATTER); eager mode only.
     return WITH_TORCH_SCATTER and not torch.compiler.is_compiling()
+
+
+@torch.jit.unused
+def _torch_scatter_argmax(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
+    return torch_scatter.scatter_max(src, index, dim=0, dim_size=dim_size)[1]
 
 
 def scatter_argmax(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
@@ -37,10 +50,10 @@ def scatter_argmax(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
     numel = src.numel()
     if numel == 0:
         return index.new_full((dim_size,), 0)
-    if _use_torch_scatter(src):
-        import torch_scatter
-
-        return torch_scatter.scatter_max(src, index, dim=0, dim_size=dim_size)[1]
+    # torch.jit.is_scripting() is resolved at scripting time: scripted code
+    # keeps only the pure-PyTorch path below.
+    if not torch.jit.is_scripting() and _use_torch_scatter():
+        return _torch_scatter_argmax(src, index, dim_size)
     src = src.detach()
     group_max = src.new_zeros(dim_size).scatter_reduce_(
         0, index, src, reduce="amax", include_self=False

@@ -1,4 +1,8 @@
 """LastAggregator / MeanAggregator semantics, with and without torch_scatter."""
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch_geometric.nn.models.tgn as pyg_tgn
@@ -85,3 +89,56 @@ def test_mean_aggregator_matches_pyg(seed):
     msg, index, t, n = case(seed)
     torch.testing.assert_close(MeanAggregator()(msg, index, t, n),
                                pyg_tgn.MeanAggregator()(msg, index, t, n), rtol=0, atol=0)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+@pytest.mark.parametrize("cls", [LastAggregator, MeanAggregator])
+def test_aggregators_are_scriptable_with_the_same_numbers(cls, scatter_backends):
+    """torch.jit.script works (PyG's aggregators can be scripted) and the
+    scripted module gives the eager numbers: ties to the first message, zero
+    rows for nodes without messages, on the torch_scatter and fallback paths."""
+    scripted = torch.jit.script(cls())
+    eager = cls()
+    for seed in range(5):
+        msg, index, t, n = case(seed)
+        out = scripted(msg, index, t, n)
+        assert torch.equal(out, eager(msg, index, t, n))
+        assert torch.count_nonzero(out[-3:]) == 0
+        if cls is LastAggregator:
+            assert torch.equal(out, reference_last(msg, index, t, n))
+            if scatter_backends == "torch_scatter":
+                assert torch.equal(out, pyg_tgn.LastAggregator()(msg, index, t, n))
+        else:
+            assert torch.equal(out, pyg_tgn.MeanAggregator()(msg, index, t, n))
+    empty = (torch.zeros(0, 4), torch.zeros(0, dtype=torch.long),
+             torch.zeros(0, dtype=torch.long), 3)
+    assert torch.equal(scripted(*empty), torch.zeros(3, 4))
+    msg, index, t, n = case(7)
+    msg.requires_grad_()
+    scripted(msg, index, t, n).sum().backward()
+    grad = msg.grad.clone()
+    msg.grad = None
+    eager(msg, index, t, n).sum().backward()
+    assert torch.equal(grad, msg.grad)
+
+
+def test_scriptable_without_torch_scatter_installed():
+    """With torch_scatter not importable at all, the aggregators still script
+    and keep the torch_scatter semantics."""
+    code = (
+        "import sys; sys.modules['torch_scatter'] = None\n"
+        "import torch\n"
+        "import pyg_mspipe._scatter as s\n"
+        "from pyg_mspipe import LastAggregator, MeanAggregator\n"
+        "assert not s.WITH_TORCH_SCATTER\n"
+        "msg = torch.arange(8.0).view(4, 2)\n"
+        "index = torch.tensor([0, 0, 1, 1])\n"
+        "t = torch.tensor([5, 5, 1, 2])\n"
+        "out = torch.jit.script(LastAggregator())(msg, index, t, 3)\n"
+        "assert torch.equal(out, torch.tensor([[0.0, 1.0], [6.0, 7.0], [0.0, 0.0]])), out\n"
+        "out = torch.jit.script(MeanAggregator())(msg, index, t, 3)\n"
+        "assert torch.equal(out, torch.tensor([[1.0, 2.0], [5.0, 6.0], [0.0, 0.0]])), out\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert res.returncode == 0, res.stderr
