@@ -13,10 +13,15 @@ time hidden behind training (from loader.stats) are printed too.
 
     python benchmarks/bench_pipeline.py --dataset wikipedia --rounds 3
     python benchmarks/bench_pipeline.py --device cuda --storage cpu   # GPU, host memory
+
+--timeline PREFIX saves a Gantt chart of each pipelined contender's last
+epoch (batches 100 to 119, or the first 20 of a shorter epoch) to
+PREFIX<name>.png (needs matplotlib; a failure to draw is printed, not fatal).
 """
 from __future__ import annotations
 
 import gc
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -112,6 +117,8 @@ def main(argv=None):
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--bound", type=int, default=4)
     parser.add_argument("--storage", default=None, choices=[None, "cpu"])
+    parser.add_argument("--timeline", default=None, metavar="PREFIX",
+                        help="save each pipelined contender's Gantt chart to PREFIX<name>.png")
     args = parser.parse_args(argv)
     device, data, train_data = prepare(args)
     contenders = {
@@ -143,6 +150,23 @@ def main(argv=None):
               f"mean_staleness={s['mean_staleness']:.2f} histogram={s['histogram']} "
               f"stall={s['stall_seconds']:.2f}s hidden_share={share} "
               f"tau_ms={taus}")
+    if args.timeline:
+        save_timelines(args.timeline)
+
+
+def save_timelines(prefix: str):
+    """Gantt chart of each pipelined contender's last epoch (20 batches)."""
+    for name, loaders in STATS.items():
+        stats = loaders[-1].stats
+        first = 100 if len(stats.records) >= 120 else 0
+        path = prefix + re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".png"
+        try:
+            fig = stats.plot_timeline(path, first=first, count=20)
+            import matplotlib.pyplot as plt
+            plt.close(fig)
+            print(f"timeline {name}: {path}")
+        except Exception as exc:  # (drawing is optional)
+            print(f"timeline {name}: not drawn ({type(exc).__name__}: {exc})")
 
 
 if __name__ == "__main__":
