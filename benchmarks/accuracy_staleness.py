@@ -24,8 +24,8 @@ import torch
 from common import load_dataset
 
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
+from pyg_mspipe.engine.training import build_tgn, evaluate, train_epoch
 from pyg_mspipe.pipeline import StalenessMitigation
-from pyg_mspipe.training import build_tgn, evaluate, train_epoch
 
 CONFIGS = [(s, schedule, mit) for s in (0, 1, 2, 4) for schedule in ("fixed",)
            for mit in (False, True)] + [(4, "online", False)]

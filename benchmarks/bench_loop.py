@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import base_parser, compare, prepare  # noqa: E402
 
 import pyg_mspipe  # noqa: E402
-from pyg_mspipe.training import build_tgn  # noqa: E402
+from pyg_mspipe.engine.training import build_tgn  # noqa: E402
 
 PYG = (torch_geometric.nn.TGNMemory, torch_geometric.loader.TemporalDataLoader,
        pyg_tgn.LastNeighborLoader)

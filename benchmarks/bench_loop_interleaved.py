@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_loop import OURS, PYG, contender  # noqa: E402
 from common import base_parser, interleaved_rounds, prepare  # noqa: E402
 
-from pyg_mspipe.training import train_steps  # noqa: E402
+from pyg_mspipe.engine.training import train_steps  # noqa: E402
 
 
 def epoch(setups, data, device) -> dict[str, float]:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import base_parser, compare, prepare  # noqa: E402
 
 from pyg_mspipe import TGNMemory  # noqa: E402
-from pyg_mspipe.training import build_tgn  # noqa: E402
+from pyg_mspipe.engine.training import build_tgn  # noqa: E402
 
 
 def contender(memory_cls, data, args, device):

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import base_parser, interleaved_rounds, prepare  # noqa: E402
 
 from pyg_mspipe import IdentityMessage, LastAggregator, TGNMemory  # noqa: E402
-from pyg_mspipe.training import build_tgn  # noqa: E402
+from pyg_mspipe.engine.training import build_tgn  # noqa: E402
 
 
 def epoch(data, train_data, args, device):

@@ -6,23 +6,41 @@ ratios are medians of per-round ratios: these machines are noisy.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 from pyg_mspipe.datasets import load_college_msg, load_wikipedia
-from pyg_mspipe.timing import PhaseTimer
-from pyg_mspipe.training import train_epoch
+from pyg_mspipe.engine.timing import PhaseTimer
+from pyg_mspipe.engine.training import train_epoch
+
+WIKIPEDIA_FILE = "wikipedia_edges.csv.gz"
+
+
+def find_wikipedia() -> Path | None:
+    """The Wikipedia file in $PYG_MSPIPE_DATA, else in ./shared/data or
+    ../shared/data of the working directory or of the repository (the project
+    layout); None if it is nowhere."""
+    candidates = []
+    if os.environ.get("PYG_MSPIPE_DATA"):
+        candidates.append(Path(os.environ["PYG_MSPIPE_DATA"]) / WIKIPEDIA_FILE)
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidates += [base / "shared" / "data" / WIKIPEDIA_FILE,
+                       base.parent / "shared" / "data" / WIKIPEDIA_FILE]
+    return next((path for path in candidates if path.is_file()), None)
 
 
 def load_dataset(name: str):
-    """Wikipedia with seeded random 172-dim features, or the bundled
-    CollegeMsg with seeded random 16-dim features."""
+    """Wikipedia with seeded random 172-dim features (found with
+    find_wikipedia), or the bundled CollegeMsg with seeded random 16-dim
+    features."""
     if name == "wikipedia":
-        return load_wikipedia(msg_dim=172, features="random", seed=0)
+        return load_wikipedia(find_wikipedia(), msg_dim=172, features="random", seed=0)
     if name == "college":
         return load_college_msg(msg_dim=16, features="random", seed=0)
     raise ValueError(name)

@@ -19,7 +19,7 @@ from pyg_mspipe import (
     save_checkpoint,
 )
 from pyg_mspipe.datasets import load_college_msg
-from pyg_mspipe.training import build_tgn
+from pyg_mspipe.engine.training import build_tgn
 
 
 def main():

@@ -18,7 +18,7 @@ from torch_geometric.data import TemporalData
 from torch_geometric.nn.models import tgn as pyg_tgn
 
 import pyg_mspipe
-from pyg_mspipe.training import build_tgn, evaluate, train_epoch
+from pyg_mspipe.engine.training import build_tgn, evaluate, train_epoch
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -4,7 +4,7 @@ import torch_geometric.nn.models.tgn as pyg_tgn
 
 from pyg_mspipe import IdentityMessage, TimeEncoder
 from pyg_mspipe._registry import LiveInstances
-from pyg_mspipe.timing import PhaseTimer
+from pyg_mspipe.engine.timing import PhaseTimer
 
 
 def test_identity_message_matches_pyg():

@@ -11,24 +11,9 @@ from torch_geometric.data import TemporalData
 
 from pyg_mspipe.datasets._features import edge_features
 
-__all__ = ["load_wikipedia", "find_wikipedia"]
+__all__ = ["load_wikipedia"]
 
 _FILE = "wikipedia_edges.csv.gz"
-
-
-def find_wikipedia() -> Path | None:
-    r"""Looks for :obj:`wikipedia_edges.csv.gz` in :obj:`$PYG_MSPIPE_DATA`, then
-    in :obj:`./shared/data` and :obj:`../shared/data` (the project layout).
-    Returns :obj:`None` if it is nowhere."""
-    candidates = []
-    if os.environ.get("PYG_MSPIPE_DATA"):
-        candidates.append(Path(os.environ["PYG_MSPIPE_DATA"]) / _FILE)
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        candidates += [base / "shared" / "data" / _FILE, base.parent / "shared" / "data" / _FILE]
-    for path in candidates:
-        if path.is_file():
-            return path
-    return None
 
 
 def load_wikipedia(path: str | os.PathLike | None = None, msg_dim: int = 172,
@@ -42,18 +27,18 @@ def load_wikipedia(path: str | os.PathLike | None = None, msg_dim: int = 172,
 
     Args:
         path (str, optional): The :obj:`wikipedia_edges.csv.gz` file (header
-            :obj:`u,i,ts,label`). Found with :func:`find_wikipedia` if not
-            given. (default: :obj:`None`)
+            :obj:`u,i,ts,label`). If not given, the file of that name in the
+            folder :obj:`$PYG_MSPIPE_DATA`. (default: :obj:`None`)
         msg_dim (int, optional): Edge feature size. (default: :obj:`172`)
         features (str, optional): :obj:`"random"` (seeded standard normals)
             or :obj:`"zeros"`. (default: :obj:`"random"`)
         seed (int, optional): Seed of the random features. (default: :obj:`0`)
     """
     if path is None:
-        path = find_wikipedia()
-        if path is None:
+        if not os.environ.get("PYG_MSPIPE_DATA"):
             raise FileNotFoundError(
-                f"'{_FILE}' not found: pass its path or set PYG_MSPIPE_DATA to its folder")
+                f"'{_FILE}': pass its path or set PYG_MSPIPE_DATA to its folder")
+        path = Path(os.environ["PYG_MSPIPE_DATA"]) / _FILE
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: '{path}'")

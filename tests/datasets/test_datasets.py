@@ -4,7 +4,9 @@ import gzip
 import pytest
 import torch
 
-from pyg_mspipe.datasets import find_wikipedia, load_college_msg, load_wikipedia
+from pyg_mspipe.datasets import load_college_msg
+
+from ..shared_data import find_wikipedia, load_wikipedia
 
 
 def test_college_msg_is_bundled_and_sane():

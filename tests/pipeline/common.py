@@ -5,7 +5,7 @@ import torch
 from torch_geometric.data import TemporalData
 
 from pyg_mspipe import LastNeighborLoader, MeanAggregator, TemporalDataLoader
-from pyg_mspipe.training import build_tgn, train_epoch
+from pyg_mspipe.engine.training import build_tgn, train_epoch
 
 from ..helpers import random_stream
 

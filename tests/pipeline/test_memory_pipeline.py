@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import pyg_mspipe.loader
 from pyg_mspipe import TemporalDataLoader
+from pyg_mspipe.engine.training import train_epoch
 from pyg_mspipe.pipeline import MemoryPipeline
-from pyg_mspipe.training import train_epoch
 
 from ..helpers import wait_no_threads
 from .common import make_data, memory_step, setup, train

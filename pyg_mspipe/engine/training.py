@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from pyg_mspipe.metrics import average_precision, roc_auc
-from pyg_mspipe.models import GraphAttentionEmbedding, LinkPredictor
-from pyg_mspipe.timing import NULL_TIMER
+from pyg_mspipe import IdentityMessage, LastAggregator, TGNMemory
+from pyg_mspipe.engine.metrics import average_precision, roc_auc
+from pyg_mspipe.engine.models import GraphAttentionEmbedding, LinkPredictor
+from pyg_mspipe.engine.timing import NULL_TIMER
 
 __all__ = ["TGNModel", "build_tgn", "train_epoch", "train_steps", "evaluate"]
 
@@ -56,8 +57,6 @@ def build_tgn(num_nodes: int, msg_dim: int, *, memory_cls=None, message_cls=None
         device (torch.device, optional): Device. (default: :obj:`"cpu"`)
         **memory_kwargs: Extra keyword arguments of the memory class.
     """
-    from pyg_mspipe import IdentityMessage, LastAggregator, TGNMemory
-
     memory_cls = memory_cls or TGNMemory
     message_cls = message_cls or IdentityMessage
     aggregator_cls = aggregator_cls or LastAggregator

@@ -4,8 +4,8 @@ import torch
 
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
 from pyg_mspipe.datasets import load_college_msg
-from pyg_mspipe.timing import PhaseTimer
-from pyg_mspipe.training import build_tgn, evaluate, train_epoch, train_steps
+from pyg_mspipe.engine.timing import PhaseTimer
+from pyg_mspipe.engine.training import build_tgn, evaluate, train_epoch, train_steps
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pyg_mspipe.metrics import average_precision, roc_auc
+from pyg_mspipe.engine.metrics import average_precision, roc_auc
 
 sklearn = pytest.importorskip("sklearn.metrics")
 

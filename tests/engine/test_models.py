@@ -2,7 +2,7 @@
 import torch
 
 from pyg_mspipe import TimeEncoder
-from pyg_mspipe.models import GraphAttentionEmbedding, LinkPredictor
+from pyg_mspipe.engine.models import GraphAttentionEmbedding, LinkPredictor
 
 
 def test_embedding_and_predictor_shapes_and_reset():

@@ -1,0 +1,31 @@
+r"""The training engine: PyG's ``examples/tgn.py`` loops, models and metrics,
+and a per-phase timer for benchmarks.
+
+Not part of the library proper (:mod:`pyg_mspipe` does not export any of
+it): the example, the benchmarks, the tests and the command-line job build
+on it. The loops take the memory, loaders and models as arguments, so the very
+same loop runs with PyG's classes or with pyg_mspipe's.
+"""
+from pyg_mspipe.engine.metrics import average_precision, roc_auc
+from pyg_mspipe.engine.models import GraphAttentionEmbedding, LinkPredictor
+from pyg_mspipe.engine.timing import PhaseTimer
+from pyg_mspipe.engine.training import (
+    TGNModel,
+    build_tgn,
+    evaluate,
+    train_epoch,
+    train_steps,
+)
+
+__all__ = [
+    "TGNModel",
+    "build_tgn",
+    "train_epoch",
+    "train_steps",
+    "evaluate",
+    "GraphAttentionEmbedding",
+    "LinkPredictor",
+    "average_precision",
+    "roc_auc",
+    "PhaseTimer",
+]
