@@ -1,54 +1,143 @@
-r"""A background producer thread with a bounded queue that never hangs.
+r"""A background producer thread with a bounded buffer that never hangs.
 
 :class:`BackgroundIterator` runs a producer in a daemon thread and hands its
 items to the consuming thread in order. An exception in the producer is
 re-raised in the consumer (the original exception object, with its original
-traceback) as soon as the consumer asks for the next item. Stopping (break out
-of the loop, an exception or KeyboardInterrupt in the consumer, garbage
-collection, or :meth:`close`) ends the thread promptly: every blocking call in
-the producer waits in short slices and checks the stop flag.
+traceback) as soon as the consumer asks for the next item. The two threads
+share one :class:`threading.Condition` that guards the buffered items and the
+stop and end flags; every change of them notifies it, so neither thread's
+waits poll or time out. Stopping (break out of the loop, an exception or KeyboardInterrupt
+in the consumer, garbage collection, or :meth:`BackgroundIterator.close`)
+wakes a producer waiting for room, which then ends.
+
+:func:`start_thread` starts a worker whose PyTorch operations use a given
+number of intra-op threads without touching the process-wide setting; see
+:func:`set_thread_num_threads` for exactly what holds.
 """
 from __future__ import annotations
 
-import queue
+import ctypes
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 
-__all__ = ["BackgroundIterator", "ProducerStopped", "start_thread"]
+__all__ = ["BackgroundIterator", "ProducerStopped", "start_thread",
+           "set_thread_num_threads"]
 
-_POLL = 0.05  # seconds between stop-flag checks in blocking calls
+_JOIN_TIMEOUT = 10.0  # seconds close() waits for a stopped producer to end
+
+_native = None  # (omp_set_num_threads, MKL_Set_Num_Threads_Local or None), or ()
+_native_lock = threading.Lock()
+
+
+def _native_setters():
+    global _native
+    with _native_lock:
+        if _native is None:
+            _native = ()
+            if "parallel backend: OpenMP" not in torch.__config__.parallel_info():
+                return _native  # native or TBB: one process-wide intra-op pool
+            try:
+                # dlsym on the handle of an already loaded library searches it
+                # and its dependencies: this finds the OpenMP runtime (and the
+                # MKL that libtorch_cpu links statically) that PyTorch uses.
+                lib = ctypes.CDLL(torch._C.__file__)
+                omp = lib.omp_set_num_threads
+                omp.argtypes, omp.restype = [ctypes.c_int], None
+                try:
+                    # The C interface (by value); the lower-case names are
+                    # MKL's Fortran interface, which takes a pointer.
+                    mkl = lib.MKL_Set_Num_Threads_Local
+                    mkl.argtypes, mkl.restype = [ctypes.c_int], ctypes.c_int
+                except AttributeError:
+                    mkl = None
+                _native = (omp, mkl)
+            except (OSError, AttributeError, TypeError):
+                pass
+        return _native
+
+
+def _check_num_threads(num_threads: int | None, allow_none: bool = True):
+    if num_threads is None and allow_none:
+        return
+    if not isinstance(num_threads, int) or isinstance(num_threads, bool) or num_threads < 1:
+        raise ValueError(f"'num_threads' must be a positive integer"
+                         f"{' or None' if allow_none else ''} (got {num_threads!r})")
+
+
+def set_thread_num_threads(num_threads: int) -> bool:
+    r"""Makes the PyTorch operations of the calling thread use
+    :obj:`num_threads` intra-op threads, without changing the count of any
+    other thread or the process-wide default.
+
+    :func:`torch.set_num_threads` cannot do this: besides the calling thread's
+    OpenMP and MKL counts it sets a process-wide default, which every thread
+    adopts at its first PyTorch operation afterwards, and the size of the
+    process-wide pthreadpool (QNNPACK, XNNPACK). This function initialises the
+    calling thread's PyTorch thread settings (adopting that default, as any
+    thread's first PyTorch operation does) and then sets only the calling
+    thread's OpenMP ICV (:obj:`omp_set_num_threads`) and MKL count
+    (:obj:`MKL_Set_Num_Threads_Local`), in the runtimes PyTorch links.
+    Afterwards :func:`torch.get_num_threads` in this thread returns
+    :obj:`num_threads`, and its operations' OpenMP, MKL and oneDNN thread
+    teams have that size. :func:`torch.get_num_threads` in every other thread,
+    the default new threads adopt (also threads started by this one) and the
+    pthreadpool stay as they are, at every moment.
+
+    It needs PyTorch's OpenMP parallel backend (see
+    :func:`torch.__config__.parallel_info`): with the native or TBB backend
+    the intra-op pool is process-wide, and nothing is changed (the thread
+    keeps the default).
+
+    Args:
+        num_threads (int): Intra-op threads of this thread's operations.
+
+    Returns:
+        :obj:`True` if :func:`torch.get_num_threads` now returns
+        :obj:`num_threads` in this thread, :obj:`False` if PyTorch has no such
+        per-thread count here.
+    """
+    _check_num_threads(num_threads, allow_none=False)
+    torch.get_num_threads()  # initialise this thread's settings first
+    setters = _native_setters()
+    if setters:
+        omp, mkl = setters
+        omp(num_threads)
+        if mkl is not None:
+            mkl(num_threads)
+    return torch.get_num_threads() == num_threads
 
 
 def start_thread(target: Callable[[], None], name: str,
                  num_threads: int | None = 1) -> threading.Thread:
     r"""Starts :obj:`target` in a daemon thread whose PyTorch operations use
-    :obj:`num_threads` intra-op threads (:obj:`None`: leave the default),
-    without changing the caller's."""
-    # torch.set_num_threads is per thread with OpenMP, but it also sets a
-    # process-wide default that threads adopt when they first initialise:
-    # the worker initialises itself, sets its count and signals; then the
-    # caller restores the default (its own count is unchanged).
-    caller_threads = torch.get_num_threads()  # also initialises this thread
-    configured = threading.Event()
+    :obj:`num_threads` intra-op threads, set by the worker for itself with
+    :func:`set_thread_num_threads` (the caller's, other threads' and the
+    process-wide counts never change; where PyTorch's backend has no
+    per-thread count, the worker keeps the default).
+
+    Args:
+        target (callable): Run in the thread, with no arguments. It runs even
+            if setting the thread count fails.
+        name (str): Thread name.
+        num_threads (int, optional): Intra-op threads of the worker's PyTorch
+            operations (:obj:`None`: leave the default). (default: :obj:`1`)
+    """
+    _check_num_threads(num_threads)
 
     def run():
         try:
             if num_threads is not None:
-                torch.get_num_threads()  # initialise this thread first
-                torch.set_num_threads(num_threads)
+                set_thread_num_threads(num_threads)
         finally:
-            configured.set()
-        target()
+            target()
 
     thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
-    if num_threads is not None:
-        configured.wait(timeout=5.0)
-        torch.set_num_threads(caller_threads)
     return thread
 
 
@@ -65,6 +154,24 @@ class _Failure:
         self.exc = exc
 
 
+class _Channel:
+    r"""What the producer and the consumer share, guarded by :obj:`cond`."""
+
+    def __init__(self, depth: int):
+        self.cond = threading.Condition(threading.Lock())
+        self.items: deque = deque()
+        self.depth = depth
+        self.stopped = False  # the consumer has stopped
+        self.finished = False  # the producer thread has ended
+        self.outcome: _End | _Failure | None = None  # None: ended without one
+
+    def stop(self):
+        with self.cond:
+            self.stopped = True
+            self.items.clear()
+            self.cond.notify_all()
+
+
 class BackgroundIterator:
     r"""Iterates over the items that :obj:`producer(emit)` emits, produced in
     a background thread at most :obj:`depth` items ahead.
@@ -77,7 +184,7 @@ class BackgroundIterator:
         depth (int): Maximum number of items produced ahead. (default: :obj:`2`)
         name (str, optional): Thread name. (default: :obj:`"pyg-mspipe-prefetch"`)
         num_threads (int, optional): Intra-op threads of PyTorch operations in
-            the worker (a per-thread setting with PyTorch's OpenMP backend).
+            the worker, set for the worker alone (see :func:`start_thread`).
             One keeps the worker from competing with the training thread's
             own thread team for the cores. (default: :obj:`1`)
     """
@@ -86,41 +193,41 @@ class BackgroundIterator:
                  name: str = "pyg-mspipe-prefetch", num_threads: int | None = 1):
         if depth < 1:
             raise ValueError(f"'depth' must be >= 1 (got {depth})")
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
         self._done = False
-        stop, q = self._stop, self._queue
+        self._channel = ch = _Channel(depth)
 
         def emit(item):
-            while True:
-                if stop.is_set():
+            with ch.cond:
+                while len(ch.items) >= ch.depth and not ch.stopped:
+                    ch.cond.wait()
+                if ch.stopped:
                     raise ProducerStopped()
-                try:
-                    q.put(item, timeout=_POLL)
-                    return
-                except queue.Full:
-                    continue
+                ch.items.append(item)
+                ch.cond.notify_all()
 
         def run():
+            outcome = None  # stays None if the handlers below fail
             try:
                 producer(emit)
-                emit(_End())
+                outcome = _End()
             except ProducerStopped:
-                return
+                pass
             except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-                try:
-                    emit(_Failure(exc))
-                except ProducerStopped:
-                    return
+                outcome = _Failure(exc)
+            finally:
+                with ch.cond:
+                    ch.outcome, ch.finished = outcome, True
+                    ch.cond.notify_all()
 
         self._thread = start_thread(run, name, num_threads)
         # Stop the thread when this iterator is dropped (e.g. `break`).
-        self._finalizer = weakref.finalize(self, BackgroundIterator._shutdown, stop,
-                                           self._thread)
+        self._finalizer = weakref.finalize(self, BackgroundIterator._shutdown, ch,
+                                           self._thread, _JOIN_TIMEOUT)
 
     @staticmethod
-    def _shutdown(stop: threading.Event, thread: threading.Thread, timeout: float = 5.0):
-        stop.set()
+    def _shutdown(ch: _Channel, thread: threading.Thread, timeout: float | None):
+        # The finalizer: stop and wait a bounded time, never raise.
+        ch.stop()
         if thread is not threading.current_thread():
             thread.join(timeout)
 
@@ -130,27 +237,47 @@ class BackgroundIterator:
     def __next__(self):
         if self._done:
             raise StopIteration
-        while True:
-            try:
-                item = self._queue.get(timeout=_POLL)
-                break
-            except queue.Empty:
-                if not self._thread.is_alive() and self._queue.empty():
-                    self.close()
-                    raise RuntimeError(
-                        "the background producer thread died without a result") from None
-        if isinstance(item, _End):
-            self.close()
+        ch = self._channel
+        with ch.cond:
+            while not ch.items and not ch.finished and not ch.stopped:
+                ch.cond.wait()
+            if ch.stopped:  # closed from another thread meanwhile
+                self._done = True
+                raise StopIteration
+            if ch.items:
+                item = ch.items.popleft()
+                ch.cond.notify_all()
+                return item
+            outcome, ch.outcome = ch.outcome, None
+        self.close()
+        if isinstance(outcome, _End):
             raise StopIteration
-        if isinstance(item, _Failure):
-            self.close()
-            raise item.exc
-        return item
+        if isinstance(outcome, _Failure):
+            raise outcome.exc
+        raise RuntimeError("the background producer thread died without a result")
 
-    def close(self):
-        r"""Stops the producer thread and waits for it (at most 5 seconds)."""
+    def close(self, timeout: float | None = _JOIN_TIMEOUT):
+        r"""Stops the producer thread and waits for it to end.
+
+        Args:
+            timeout (float, optional): Seconds to wait (:obj:`None`: no bound).
+                If the thread is still running then (e.g. inside a long
+                operation that does not call :obj:`emit`), a
+                :class:`RuntimeError` is raised; the thread stays stopped and
+                ends at its next :obj:`emit`, and :meth:`close` can be called
+                again to wait for it. (default: :obj:`10.0`)
+        """
         self._done = True
-        self._finalizer()
+        thread = self._thread
+        self._channel.stop()
+        if thread is threading.current_thread():
+            return  # called by the producer itself: it ends at its next emit
+        thread.join(timeout)
+        if thread.is_alive():
+            raise RuntimeError(
+                f"the background producer thread {thread.name!r} is still running "
+                f"{timeout} seconds after it was asked to stop (it has not called "
+                f"'emit' since); call close() again to wait for it")
 
     @property
     def alive(self) -> bool:
