@@ -3,8 +3,8 @@ from pyg_mspipe.aggregators import LastAggregator, MeanAggregator
 from pyg_mspipe.checkpoint import load_checkpoint, save_checkpoint
 from pyg_mspipe.loader import TemporalDataLoader
 from pyg_mspipe.mailbox import MessageStore
-from pyg_mspipe.memory import TGNMemory
 from pyg_mspipe.message import IdentityMessage
+from pyg_mspipe.nn import MemoryState, TGNMemory, WriteBack
 from pyg_mspipe.sampler import LastNeighborLoader
 from pyg_mspipe.time_encoder import TimeEncoder
 
@@ -12,6 +12,8 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "TGNMemory",
+    "MemoryState",
+    "WriteBack",
     "TemporalDataLoader",
     "LastNeighborLoader",
     "MessageStore",

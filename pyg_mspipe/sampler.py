@@ -1,17 +1,40 @@
 r"""Most-recent-neighbour sampling, a drop-in for PyG's ``LastNeighborLoader``."""
 from __future__ import annotations
 
-import threading
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from pyg_mspipe._registry import LiveInstances
 from pyg_mspipe.validation import check_index, check_positive_int
 
-__all__ = ["LastNeighborLoader"]
+__all__ = ["LastNeighborLoader", "NeighborSample", "InsertDelta", "PreparedSample"]
 
-_LIVE = LiveInstances()  # for TemporalDataLoader(neighbor_loader="auto")
+
+class NeighborSample(NamedTuple):
+    r"""What :meth:`LastNeighborLoader.__call__` returns."""
+    n_id: Tensor  #: sorted unique ids of the centre nodes and their neighbours
+    edge_index: Tensor  #: edges neighbour -> centre, in local ids
+    e_id: Tensor  #: the event id of each edge
+
+
+class InsertDelta(NamedTuple):
+    r"""The rows a :meth:`LastNeighborLoader.insert` changed."""
+    n_id: Tensor  #: the nodes whose neighbourhood changed
+    e_id: Tensor  #: their new event ids, :obj:`[n, size]`
+    neighbors: Tensor  #: their new neighbours, :obj:`[n, size]`
+
+
+class PreparedSample(NamedTuple):
+    r"""A batch's neighbourhood sample and insert, computed ahead of time on
+    a copy of a :class:`LastNeighborLoader` (see
+    :meth:`LastNeighborLoader.offer`)."""
+    n_id: Tensor  #: the nodes the sample is for
+    token: tuple  #: :meth:`LastNeighborLoader.state_token` it was sampled at
+    sample: NeighborSample
+    src: Tensor  #: the batch's events (whose insert :obj:`delta` is)
+    dst: Tensor
+    delta: InsertDelta | None
 
 
 def _same(a: Tensor, b: Tensor) -> bool:
@@ -59,20 +82,11 @@ class LastNeighborLoader:
         self.neighbors = torch.zeros((num_nodes, size), dtype=torch.long, device=device)
         self.e_id = torch.empty((num_nodes, size), dtype=torch.long, device=device)
         self._assoc = torch.empty(num_nodes, dtype=torch.long, device=device)
-        # A sample prepared ahead by a TemporalDataLoader: (n_id, state token
-        # it assumes, result, src, dst of its batch).
-        self._prepared: tuple | None = None
-        self._lock = threading.Lock()
+        # A sample prepared ahead by a TemporalDataLoader (see offer()).
+        self._prepared: PreparedSample | None = None
         self._resets = 0  # bumped by reset_state / load_state_dict
         self._foreign = 0  # inserts of anything but the prepared batch
         self.reset_state()
-        _LIVE.add(self)
-
-    @staticmethod
-    def the_only_live_instance() -> LastNeighborLoader | None:
-        r"""The only live :class:`LastNeighborLoader`, or :obj:`None` if there
-        are none or several."""
-        return _LIVE.only()
 
     def state_token(self) -> tuple[int, int, int]:
         r"""Identifies the state: it changes with every :meth:`reset_state`,
@@ -119,12 +133,11 @@ class LastNeighborLoader:
         other._assoc = torch.empty_like(self._assoc)
         other.cur_e_id = self.cur_e_id
         other._prepared = None
-        other._lock = threading.Lock()
         other._resets, other._foreign = self._resets, self._foreign
         return other
 
     # -------------------------------------------------------------- sampling
-    def __call__(self, n_id: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def __call__(self, n_id: Tensor) -> NeighborSample:
         r"""Samples the most recent neighbours of :obj:`n_id`.
 
         Returns:
@@ -139,7 +152,7 @@ class LastNeighborLoader:
             check_index("n_id", n_id, self.num_nodes, device=self.device)
         return self.sample(n_id)
 
-    def sample(self, n_id: Tensor, assoc: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def sample(self, n_id: Tensor, assoc: Tensor | None = None) -> NeighborSample:
         r"""Samples from the current state (never uses a prepared result)."""
         assoc = self._assoc if assoc is None else assoc
         size = self.size
@@ -152,7 +165,7 @@ class LastNeighborLoader:
         n_id = torch.cat([n_id, neighbors]).unique()
         assoc[n_id] = torch.arange(n_id.size(0), device=n_id.device)
         neighbors, nodes = assoc.index_select(0, neighbors), assoc.index_select(0, nodes)
-        return n_id, torch.stack([neighbors, nodes]), e_id
+        return NeighborSample(n_id, torch.stack([neighbors, nodes]), e_id)
 
     def insert(self, src: Tensor, dst: Tensor):
         r"""Inserts the interactions :obj:`(src, dst)` (both directions), with
@@ -164,12 +177,12 @@ class LastNeighborLoader:
                 raise ValueError(f"'src' and 'dst' must have the same length "
                                  f"(got {src.numel()} and {dst.numel()})")
         prepared = self._prepared
-        if prepared is None or not (_same(prepared[3], src) and _same(prepared[4], dst)):
+        if prepared is None or not (_same(prepared.src, src) and _same(prepared.dst, dst)):
             self._foreign += 1  # prepared samples no longer apply
-            self._insert(src, dst)
+            self.insert_delta(src, dst)
             return
-        token, delta = prepared[1], prepared[5]
-        if delta is not None and token == self.state_token():
+        delta = prepared.delta
+        if delta is not None and prepared.token == self.state_token():
             # The background worker computed this very update from this very
             # state: write its rows instead of recomputing them.
             n_id, e_id, neighbors = (x.to(self.device) for x in delta)
@@ -177,10 +190,13 @@ class LastNeighborLoader:
             self.neighbors[n_id] = neighbors
             self.cur_e_id += src.numel()
         else:
-            self._insert(src, dst)
+            self.insert_delta(src, dst)
 
-    def _insert(self, src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
-        # Returns the update it made: (rows, their new e_id, their neighbours).
+    def insert_delta(self, src: Tensor, dst: Tensor) -> InsertDelta | None:
+        r"""Inserts like :meth:`insert`, without validation or prepared
+        results, and returns the rows it changed (:obj:`None` for no events):
+        a copy of this loader running ahead computes the delta that
+        :meth:`offer` hands over."""
         num = src.numel()
         if num == 0:
             return None
@@ -221,26 +237,29 @@ class LastNeighborLoader:
         top_neighbors = torch.gather(all_neighbors, 1, perm)
         self.e_id[n_id] = top_e_id
         self.neighbors[n_id] = top_neighbors
-        return n_id, top_e_id, top_neighbors
+        return InsertDelta(n_id, top_e_id, top_neighbors)
 
     # ------------------------------------------------ prepared (run-ahead)
-    def _offer(self, n_id: Tensor, token: tuple, sample: tuple, src: Tensor, dst: Tensor,
-               delta: tuple | None = None):
-        with self._lock:
-            self._prepared = (n_id, token, sample, src, dst, delta)
+    def offer(self, prepared: PreparedSample | None):
+        r"""Hands over a sample computed ahead of time (by a
+        :class:`~pyg_mspipe.TemporalDataLoader`): the next :meth:`__call__`
+        returns it if asked for the same nodes (compared by value) while this
+        loader is in the state it was sampled from (:obj:`prepared.token`),
+        and the next :meth:`insert` of the same events writes its delta.
+        Anything else is computed on the spot, so a stale offer is harmless."""
+        self._prepared = prepared
 
-    def _take_prepared(self, n_id: Tensor):
+    def _take_prepared(self, n_id: Tensor) -> NeighborSample | None:
         prepared = self._prepared
-        if prepared is None:
-            return None
-        p_nid, token, sample = prepared[:3]
         # Only for the batch it was prepared for, and only if this loader's
         # state is exactly the one it was sampled from: same resets, no other
         # inserts, the batches before it inserted once each.
-        if token != self.state_token() or not _same(p_nid, n_id):
+        if prepared is None or prepared.token != self.state_token() \
+                or not _same(prepared.n_id, n_id):
             return None
-        if sample[0].device != n_id.device:
-            sample = tuple(x.to(n_id.device) for x in sample)
+        sample = prepared.sample
+        if sample.n_id.device != n_id.device:
+            sample = NeighborSample(*(x.to(n_id.device) for x in sample))
         return sample
 
     def __repr__(self) -> str:

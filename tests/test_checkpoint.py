@@ -93,7 +93,7 @@ def test_checkpoint_round_trip_in_process(tmp_path):
     extra = load_checkpoint(tmp_path / "c.pt", memory=mem2, neighbor_loader=nl2)
     assert extra == {"note": 1}
     assert torch.equal(torch.rand(3), before)  # RNG restored
-    assert torch.equal(mem2._last_t, mem._last_t)
+    assert torch.equal(mem2.state.last_t, mem.state.last_t)
     with pytest.raises(ValueError, match="back in time"):  # validation state restored
         mem2.update_state(src[:5], dst[:5], t[:5], msg[:5])
     for m in (mem, mem2):

@@ -8,7 +8,6 @@ and out around each draw), so the global RNG serves dropout alone in both
 loops (dropout 0.1, as in the example). Our loaders get a generator seeded
 the same way and prefetch and sample ahead in the background (prefetch=2).
 """
-import gc
 
 import pytest
 import torch
@@ -62,7 +61,6 @@ def run(classes, memory_cls, seed=7, epochs=2, **train_kwargs):
     torch.manual_seed(0)
     model = build_tgn(NUM_NODES, data.msg.size(-1), memory_cls=memory_cls,
                       memory_dim=16, time_dim=16, embedding_dim=16, lr=1e-3)
-    gc.collect()  # so that neighbor_loader="auto" finds exactly one
     neighbor_loader = nl_cls(NUM_NODES, size=SIZE)
     ours = loader_cls is pyg_mspipe.TemporalDataLoader
     sync_samples = []
@@ -70,7 +68,11 @@ def run(classes, memory_cls, seed=7, epochs=2, **train_kwargs):
         real_sample = neighbor_loader.sample
         neighbor_loader.sample = lambda *a: sync_samples.append(1) or real_sample(*a)
     gens = [torch.Generator() for _ in range(2)]
-    extra = [dict(prefetch=2, generator=g) if ours else dict(generator=g) for g in gens]
+    extra = [dict(generator=g) for g in gens]
+    if ours:  # the parts to prepare ahead, passed explicitly
+        memory = model.memory if isinstance(model.memory, pyg_mspipe.TGNMemory) else None
+        for kw in extra:
+            kw.update(prefetch=2, neighbor_loader=neighbor_loader, memory=memory)
     train_loader = loader_cls(train_data, batch_size=BATCH, neg_sampling_ratio=1.0, **extra[0],
                               **train_kwargs)
     test_loader = loader_cls(test_data, batch_size=BATCH, neg_sampling_ratio=1.0, **extra[1])

@@ -1,5 +1,4 @@
 """TemporalDataLoader: PyG's batches, prefetching, run-ahead sampling, lifecycle."""
-import gc
 import threading
 import time
 import traceback
@@ -9,8 +8,11 @@ import torch
 from torch_geometric.data import TemporalData
 from torch_geometric.loader import TemporalDataLoader as PyGLoader
 
-import pyg_mspipe.loader
+import pyg_mspipe.loader.epochs
+import pyg_mspipe.loader.temporal
+import pyg_mspipe.nn.update
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
+from pyg_mspipe.loader import TemporalBatches
 
 from .helpers import random_stream, wait_no_threads
 
@@ -125,19 +127,70 @@ def test_run_ahead_falls_back_when_the_loop_diverges():
             ref_nl.insert(batch.src, batch.dst)
 
 
-def test_auto_picks_the_only_neighbor_loader():
-    gc.collect()  # neighbour loaders of earlier tests
+def _main_thread_samples(monkeypatch):
+    # Neighbour samples computed on the training thread (the others run ahead
+    # in the loader's background thread).
+    calls = []
+    real = LastNeighborLoader.sample
+
+    def counting(self, *args, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(LastNeighborLoader, "sample", counting)
+    return calls
+
+
+def test_neighbor_loader_is_explicit(monkeypatch):
+    """Only the neighbour loader passed to the loader is sampled ahead;
+    another one existing in the process changes nothing."""
     data = make_data()
+    calls = _main_thread_samples(monkeypatch)
     nl = LastNeighborLoader(50, 4)
-    loader = TemporalDataLoader(data, 25, 1.0, prefetch=2)  # neighbor_loader="auto"
-    it = iter(loader)
-    batch = next(it)
-    assert nl._prepared is not None and nl._prepared[0] is batch.n_id
-    it.close()
-    second = LastNeighborLoader(50, 4)  # two live: ambiguous, none is used
-    batch = next(iter(loader))
-    assert second._prepared is None
-    del nl, second
+    for batch in TemporalDataLoader(data, 25, 1.0, prefetch=2, neighbor_loader=nl):
+        nl(batch.n_id)
+        nl.insert(batch.src, batch.dst)
+    assert not calls  # every sample was prepared ahead
+    other = LastNeighborLoader(50, 4)  # noqa: F841 - a second live one
+    nl.reset_state()
+    for batch in TemporalDataLoader(data, 25, 1.0, prefetch=2, neighbor_loader=nl):
+        nl(batch.n_id)
+        nl.insert(batch.src, batch.dst)
+    assert not calls
+    nl.reset_state()
+    for batch in TemporalDataLoader(data, 25, 1.0, prefetch=2):  # none given: none prepared
+        nl(batch.n_id)
+        nl.insert(batch.src, batch.dst)
+    assert len(calls) == len(TemporalDataLoader(data, 25, prefetch=0))
+
+
+def test_prepared_sample_survives_a_copy_of_the_batch(monkeypatch):
+    """Prepared work is matched by value: a copy of the batch (PyG's
+    PrefetchLoader, a .to() that copies) still gets it."""
+    data = make_data()
+    calls = _main_thread_samples(monkeypatch)
+    nl = LastNeighborLoader(50, 4)
+    ref = LastNeighborLoader(50, 4)
+    for batch in TemporalDataLoader(data, 25, 1.0, prefetch=2, neighbor_loader=nl):
+        copy_ = batch.clone()
+        for x, y in zip(nl(copy_.n_id), ref.sample(batch.n_id)):
+            assert torch.equal(x, y)
+        nl.insert(copy_.src, copy_.dst)
+        ref.insert(batch.src, batch.dst)
+    assert len(calls) == len(TemporalDataLoader(data, 25, prefetch=0))  # only ref's
+    assert torch.equal(nl.e_id, ref.e_id) and torch.equal(nl.neighbors, ref.neighbors)
+
+
+def test_num_workers_with_default_prefetch():
+    """Valid PyG code: num_workers > 0 with the default prefetch loads in
+    worker processes, as PyG does (it used to raise ValueError)."""
+    data = make_data(200)
+    ours = list(TemporalDataLoader(data, 32, num_workers=2))
+    ref = list(PyGLoader(data, 32))
+    assert len(ours) == len(ref)
+    for a, b in zip(ours, ref):
+        assert torch.equal(a.src, b.src) and torch.equal(a.n_id, b.n_id)
 
 
 def test_break_leaves_no_thread():
@@ -163,14 +216,14 @@ def test_new_epoch_restarts_cleanly():
 
 def test_worker_exception_surfaces_promptly_with_traceback(monkeypatch):
     data = make_data()
-    original = TemporalDataLoader._make_batch
+    original = TemporalBatches.slice
 
     def poisoned(self, start, generator):
         if start >= 64:
             raise ZeroDivisionError("injected fault in batch preparation")
         return original(self, start, generator)
 
-    monkeypatch.setattr(TemporalDataLoader, "_make_batch", poisoned)
+    monkeypatch.setattr(TemporalBatches, "slice", poisoned)
     loader = TemporalDataLoader(data, 32, 1.0, neighbor_loader=None, prefetch=2)
     seen = 0
     start = time.monotonic()
@@ -191,7 +244,7 @@ def test_sampler_exception_in_worker_surfaces(monkeypatch):
     def broken(self, src, dst):
         raise RuntimeError("injected sampler fault")
 
-    monkeypatch.setattr(LastNeighborLoader, "_insert", broken)
+    monkeypatch.setattr(LastNeighborLoader, "insert_delta", broken)
     with pytest.raises(RuntimeError, match="injected sampler fault"):
         for _ in TemporalDataLoader(data, 32, 1.0, neighbor_loader=nl, prefetch=2):
             pass
@@ -266,7 +319,7 @@ def test_edge_data_must_cover_sampled_event_ids():
         nl.insert(batch.src, batch.dst)
 
 
-def test_memory_update_prepared_ahead_and_identical():
+def test_memory_update_prepared_ahead_and_identical(monkeypatch):
     from pyg_mspipe import IdentityMessage, LastAggregator, TGNMemory
 
     data = make_data()
@@ -275,23 +328,25 @@ def test_memory_update_prepared_ahead_and_identical():
     ref = TGNMemory(50, 5, 8, 8, IdentityMessage(5, 8, 8), LastAggregator())
     ref.load_state_dict(mem.state_dict())
     on_main = []
-    real_plan = mem._plan_update
+    real_plan = pyg_mspipe.nn.update.plan_events
 
     def counting(*args):
         if threading.current_thread() is threading.main_thread():
             on_main.append(1)
         return real_plan(*args)
 
-    mem._plan_update = counting
+    monkeypatch.setattr(pyg_mspipe.nn.update, "plan_events", counting)
     loader = TemporalDataLoader(data, 25, 1.0, memory=mem, neighbor_loader=None, prefetch=2)
     for batch in loader:
         n_id = batch.n_id
         torch.testing.assert_close(mem(n_id), ref(n_id), rtol=0, atol=0)
-        mem.update_state(batch.src, batch.dst, batch.t, batch.msg)
+        copy_ = batch.clone()  # a copy of the batch matches the plan by value
+        mem.update_state(copy_.src, copy_.dst, copy_.t, copy_.msg)
+        assert not on_main
         ref.update_state(batch.src, batch.dst, batch.t, batch.msg)
+        on_main.clear()  # (ref plans on the training thread)
         mem.detach()
         ref.detach()
-    assert not on_main
     assert torch.equal(mem.memory, ref.memory) and torch.equal(mem.last_update, ref.last_update)
     # A batch the loader did not prepare (or a modified one) is computed on the spot.
     batch = data[:5]
@@ -303,9 +358,9 @@ def test_memory_update_prepared_ahead_and_identical():
 def test_auto_prefetch_follows_spare_cores(monkeypatch):
     data = make_data()
     loader = TemporalDataLoader(data, 32, neighbor_loader=None, memory=None)
-    monkeypatch.setattr(pyg_mspipe.loader, "_usable_cores", lambda: torch.get_num_threads())
+    monkeypatch.setattr(pyg_mspipe.loader.temporal, "usable_cores", lambda: torch.get_num_threads())
     assert loader.resolve_prefetch() == 0  # every core busy in the training thread
-    monkeypatch.setattr(pyg_mspipe.loader, "_usable_cores",
+    monkeypatch.setattr(pyg_mspipe.loader.temporal, "usable_cores",
                         lambda: torch.get_num_threads() + 2)
     assert loader.resolve_prefetch() == 2
     assert TemporalDataLoader(data, 32, prefetch=3).resolve_prefetch() == 3

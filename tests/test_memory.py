@@ -209,7 +209,7 @@ def test_gradients_through_memory_not_yet_detached(aggr, dtype):
     assert_same_grads(ref, ours)
 
 
-def test_state_dict_loads_both_ways_with_parameters():
+def test_state_dict_keys_and_parameters_match_pyg():
     ref, ours = make_pair("mean")
     our_keys = {k for k in ours.state_dict() if not k.endswith("_extra_state")}
     assert our_keys == set(ref.state_dict())
@@ -235,8 +235,8 @@ def test_update_state_reuses_forward_result(monkeypatch):
     ours.detach()
     twin = copy.deepcopy(ours)  # gets the same updates without a forward first
     calls = []
-    orig = ours._get_updated_memory
-    monkeypatch.setattr(ours, "_get_updated_memory",
+    orig = ours.updated_memory
+    monkeypatch.setattr(ours, "updated_memory",
                         lambda n_id: calls.append(n_id.numel()) or orig(n_id))
     ours(torch.cat([src[20:], dst[20:]]).unique())
     ours.update_state(src[20:], dst[20:], t[20:], msg[20:])
@@ -316,3 +316,46 @@ def test_bad_storage():
     with pytest.raises(ValueError, match="storage"):
         TGNMemory(5, 2, 3, 3, message_module=pyg_mspipe.IdentityMessage(2, 3, 3),
                   aggregator_module=pyg_mspipe.LastAggregator(), storage="cuda")
+
+
+@pytest.mark.parametrize("edit", ["mask_row", "relu_", "last_update"])
+def test_in_place_edit_of_forward_output_keeps_memory_exact(edit):
+    """Issue 10, defect 1: the caller edits what memory(n_id) returned, in
+    place, before update_state(); update_state must not reuse the edited
+    tensor. PyG recomputes from the state, so must we."""
+    ref, ours = make_pair("last")
+    src, dst, t, msg = random_stream(NUM_NODES, 120, MSG_DIM, seed=11)
+    for lo in range(0, 120, 20):
+        batch = (src[lo:lo + 20], dst[lo:lo + 20], t[lo:lo + 20], msg[lo:lo + 20])
+        n_id = torch.cat([batch[0], batch[1]]).unique()
+        for memory in (ref, ours):
+            z, last_update = memory(n_id)
+            with torch.no_grad():
+                if edit == "mask_row":
+                    z[0] = 0.0
+                elif edit == "relu_":
+                    z.relu_()
+                else:
+                    last_update.zero_()
+            memory.update_state(*batch)
+            memory.detach()
+    torch.testing.assert_close(ours.memory, ref.memory, **tol())
+    assert torch.equal(ours.last_update, ref.last_update)
+
+
+def test_state_dict_loads_into_pyg_with_strict_false():
+    """Issue 10, defect 9: our state_dict into PyG's TGNMemory. It holds
+    PyG's keys plus our pending messages (``*_extra_state``), which PyG
+    cannot hold: with ``strict=False`` it loads and reports exactly those as
+    unexpected; the memory, last update and parameters arrive intact."""
+    ref, ours = make_pair("mean")
+    ours.update_state(*random_stream(NUM_NODES, 30, MSG_DIM, seed=12))
+    result = ref.load_state_dict(ours.state_dict(), strict=False)
+    assert not result.missing_keys
+    assert set(result.unexpected_keys) == {"_extra_state", "msg_store._extra_state"}
+    assert torch.equal(ref.memory, ours.memory)
+    assert torch.equal(ref.last_update, ours.last_update)
+    for (name, a), (_, b) in zip(ref.named_parameters(), ours.named_parameters()):
+        assert torch.equal(a, b), name
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        ref.load_state_dict(ours.state_dict())  # strict: PyG has nowhere to put them

@@ -3,7 +3,6 @@ import torch
 import torch_geometric.nn.models.tgn as pyg_tgn
 
 from pyg_mspipe import IdentityMessage, TimeEncoder
-from pyg_mspipe._registry import LiveInstances
 from pyg_mspipe.engine.timing import PhaseTimer
 
 
@@ -33,20 +32,3 @@ def test_phase_timer_accumulates():
         sum(range(1000))
     assert set(timer.seconds) == {"a", "b"} and timer.total() >= timer.seconds["b"] > 0
 
-
-def test_live_instances_only_one():
-    class Thing:
-        pass
-
-    registry = LiveInstances()
-    assert registry.only() is None
-    a = Thing()
-    registry.add(a)
-    assert registry.only() is a
-    b = Thing()
-    registry.add(b)
-    assert registry.only() is None
-    del b
-    import gc
-    gc.collect()
-    assert registry.only() is a

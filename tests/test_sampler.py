@@ -5,6 +5,8 @@ from torch_geometric.nn.models.tgn import LastNeighborLoader as PyGLoader
 
 from pyg_mspipe import LastNeighborLoader
 
+from .helpers import random_stream
+
 N, SIZE = 30, 4
 
 
@@ -112,3 +114,30 @@ def test_bad_input_rejected_state_unchanged(call, match):
 def test_bad_constructor():
     with pytest.raises(ValueError, match="size"):
         LastNeighborLoader(10, 0)
+
+
+def test_can_be_deep_copied_pickled_and_saved(tmp_path):
+    """Issue 10, defect 6: PyG's LastNeighborLoader can be deep-copied,
+    pickled and torch.save'd; ours too (it used to hold a threading.Lock),
+    also while it holds a sample prepared by a prefetching loader."""
+    import copy
+    import pickle
+
+    from torch_geometric.data import TemporalData
+
+    from pyg_mspipe import TemporalDataLoader
+
+    src, dst, t, msg = random_stream(30, 60, 4, seed=3)
+    nl = LastNeighborLoader(30, 4)
+    data = TemporalData(src=src, dst=dst, t=t, msg=msg)
+    for batch in TemporalDataLoader(data, 20, prefetch=2, neighbor_loader=nl):
+        nl.insert(batch.src, batch.dst)  # (a prepared sample stays offered)
+    torch.save(nl, tmp_path / "nl.pt")
+    copies = [copy.deepcopy(nl), pickle.loads(pickle.dumps(nl)),
+              torch.load(tmp_path / "nl.pt", weights_only=False)]
+    n_id = torch.arange(30)
+    for other in copies:
+        for a, b in zip(other(n_id), nl(n_id)):
+            assert torch.equal(a, b)
+        other.insert(src[:5], dst[:5])  # independent state
+    assert nl.cur_e_id == 60 and all(c.cur_e_id == 65 for c in copies)

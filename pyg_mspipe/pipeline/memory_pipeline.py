@@ -15,69 +15,97 @@ import torch
 from torch import Tensor
 
 from pyg_mspipe._streams import on_stream, record_stream
-from pyg_mspipe.memory import _move
+from pyg_mspipe.nn import update
+from pyg_mspipe.nn.memory import tensor_versions
+from pyg_mspipe.nn.state import WriteBack
 from pyg_mspipe.pipeline.mitigation import StalenessMitigation
 from pyg_mspipe.pipeline.scheduler import StalenessScheduler
 from pyg_mspipe.pipeline.stats import PipelineStats
 from pyg_mspipe.prefetch import start_thread
 
-__all__ = ["MemoryPipeline", "PipelineError"]
-
-_POLL = 0.05  # seconds between checks of the worker's health in waits
+__all__ = ["MemoryPipeline", "PipelineError", "FetchRequest"]
 
 
 class PipelineError(RuntimeError):
     r"""Raised when the pipeline cannot go on (a stage failed earlier)."""
 
 
+class FetchRequest(NamedTuple):
+    r"""A batch's memory read, announced ahead by the loader.
+
+    Args:
+        n_id (torch.Tensor): The nodes :obj:`memory(n_id)` will ask for.
+        t_now (torch.Tensor): The batch's latest event time (scalar, for
+            mitigation).
+        event (torch.cuda.Event, optional): Recorded after both were made, on
+            the stream that made them (:obj:`None` on the CPU).
+    """
+    n_id: Tensor
+    t_now: Tensor
+    event: Any = None
+
+
 class _Fetched(NamedTuple):
     n_id: Tensor  # the nodes it was fetched for (as delivered to the loop)
-    inputs: Any  # TGNMemory._gather output, on the compute device
+    inputs: Any  # update.gather output, on the compute device
     committed: int  # write-backs committed when it was read
+    clock: int  # the state's clock when it was read
     mitigated: Tensor | None  # rows changed by staleness mitigation
     event: Any  # CUDA event after the copy, or None
 
 
-class _WriteBack(NamedTuple):
+class _Forward(NamedTuple):
     index: int
-    plan: Any  # TGNMemory._UpdatePlan, or None: nothing to write
+    n_id: Tensor
+    memory: Tensor  # detached
+    last_update: Tensor
+    versions: tuple  # parameters and returned tensors, at forward
+    fetched: _Fetched
+
+
+class _Pending(NamedTuple):
+    index: int
+    plan: Any  # update.EventPlan, or None: nothing to write
     cache: tuple | None  # (n_id, memory, last_update) computed by forward
-    committed: int  # write-backs committed when the forward's memory was read
+    clock: int  # the state's clock when forward's inputs were read
     mitigated: Tensor | None
-    params: dict | None  # the memory module's parameters at update_state
+    params: dict | None  # the memory modules' parameters at update_state
     event: Any
 
 
-# The memory's learnable submodules (what TGNMemory._compute calls).
-_MODULE_NAMES = ("msg_s_module", "msg_d_module", "aggr_module", "time_enc", "gru")
-
-
 class _Modules(torch.nn.Module):
-    # The memory's learnable submodules, a private copy for write-backs that
+    # A private copy of the memory's update modules, for write-backs that
     # recompute with the parameters of their own iteration.
     def __init__(self, memory):
         super().__init__()
-        for name in _MODULE_NAMES:
+        for name in update.MODULE_NAMES:
             setattr(self, name, copy.deepcopy(getattr(memory, name)))
 
 
 class MemoryPipeline:
     r"""The memory side of a pipelined epoch (created by
-    :class:`~pyg_mspipe.TemporalDataLoader` with :obj:`staleness_bound`; not
-    usually built by hand).
+    :class:`~pyg_mspipe.TemporalDataLoader` with :obj:`staleness_bound`, and
+    attached to the memory with :meth:`TGNMemory.attach_pipeline`).
 
     A worker thread runs, in one FIFO order, the memory fetch of each
-    iteration (the rows :meth:`TGNMemory.forward` needs, read from the
-    committed state) and the write-back of each iteration (what
-    :meth:`TGNMemory.update_state` does, applied to the *current* state in
-    iteration order). The fetch of iteration :math:`i` is only taken after
-    the write-back of iteration :math:`i - b - 1` is committed, :math:`b` the
-    bound in force (:class:`StalenessScheduler`), so it misses the updates of
-    at most :math:`b \le s` iterations. A write-back reuses the memory
-    :meth:`TGNMemory.forward` computed only for nodes nothing changed since
-    their fetch, and recomputes the others from the current state with the
-    parameters of its own iteration: no update is lost, and with frozen
-    parameters the memory after an epoch equals the sequential run's.
+    iteration (:func:`~pyg_mspipe.nn.update.gather` of the nodes announced by
+    :meth:`request`, from the committed state) and the write-back of each
+    iteration (what :meth:`TGNMemory.update_state` does, applied to the
+    *current* state in iteration order with :meth:`MemoryState.apply`). The
+    fetch of iteration :math:`i` is only taken after the write-back of
+    iteration :math:`i - b - 1` is committed, :math:`b` the bound in force
+    (:class:`StalenessScheduler`), so it misses the updates of at most
+    :math:`b \le s` iterations. A write-back reuses the memory
+    :meth:`forward` computed only for nodes nothing changed since their fetch
+    (their own state and that of their messages' other endpoints, by the
+    state's write versions), and recomputes the others from the current state
+    with the parameters of its own iteration: no update is lost, and with
+    frozen parameters the memory after an epoch equals the sequential run's.
+
+    Changes of the state from outside (evaluation mode, :meth:`TGNMemory.train`
+    flushing, :meth:`TGNMemory.reset_state`, :meth:`load_state_dict`) run
+    inside :meth:`paused`; fetches taken before such a change are dropped and
+    read again.
 
     Args:
         memory (TGNMemory): The memory.
@@ -92,32 +120,41 @@ class MemoryPipeline:
             scheduler uses :math:`s_{min}`. (default: :obj:`10`)
         resume (dict, optional): :meth:`state_dict` of an interrupted epoch.
             (default: :obj:`None`)
+        close_timeout (float, optional): Seconds :meth:`close` waits for the
+            worker to finish its current stage before it raises.
+            (default: :obj:`60.0`)
     """
 
     def __init__(self, memory, staleness_bound: int, num_iterations: int, *, first: int = 0,
                  schedule: str = "online", mitigation: StalenessMitigation | None = None,
-                 profile_iterations: int = 10, resume: dict | None = None):
+                 profile_iterations: int = 10, resume: dict | None = None,
+                 close_timeout: float = 60.0):
         self.memory = memory
+        self.state = memory.state
         self.staleness_bound = staleness_bound
         self.scheduler = StalenessScheduler(staleness_bound, schedule, profile_iterations)
         self.stats = PipelineStats(staleness_bound)
         self.mitigation = mitigation
         self.end = num_iterations
         self.first = first
+        self.close_timeout = close_timeout
         self.device = memory.device
+        self._kept_only = memory.keeps_one_message
         self._cuda = self.device.type == "cuda"
         self._stream = torch.cuda.Stream(self.device) if self._cuda else None
         if self._cuda:  # the state as the training stream left it
             self._stream.wait_stream(torch.cuda.current_stream(self.device))
         self._writer = _Modules(memory)
-        self._version = torch.zeros(memory.num_nodes, dtype=torch.long,
-                                    device=memory.memory.device)
         self._assoc = torch.zeros(memory.num_nodes, dtype=torch.long, device=self.device)
 
+        # `_cond` guards every field below; `_state_lock` is held by whoever
+        # reads or writes the memory state: the worker for each stage, or
+        # paused() for a change from outside.
         self._cond = threading.Condition()
-        self._requests: dict[int, tuple] = {}
+        self._state_lock = threading.Lock()
+        self._requests: dict[int, FetchRequest] = {}
         self._fetched: dict[int, _Fetched] = {}
-        self._writebacks: deque[_WriteBack] = deque()
+        self._pending: deque[_Pending] = deque()
         self._committed = first  # iterations < this have their write-back applied
         self._submitted = first  # iterations < this have their write-back submitted
         self._next_fetch = first
@@ -125,27 +162,28 @@ class MemoryPipeline:
         self._waiting = None  # the iteration whose fetch the loop waits for
         self._closing = False
         self._stopped = False
+        self._exited = False  # the worker thread returned
         self._error: BaseException | None = None
         self._reported = False
-        self._fwd: tuple | None = None
+        self._fwd: _Forward | None = None
         self._handed: float | None = None  # when the last write-back was handed over
         self._load_stall = 0.0
-        self._last_t = memory._last_t.clone()
+        self._last_t = memory.state.last_t.clone()
         self._train_begin: float | None = None
         self._stall = 0.0
         if resume is not None:
             self._load(resume)
 
         self._thread = start_thread(self._run, "pyg-mspipe-memory", num_threads=1)
-        memory._pipeline = self
+        memory.attach_pipeline(self)
 
     # ================================================== producer thread side
-    def request(self, index: int, n_id: Tensor, t_now: Tensor):
-        r"""Iteration :obj:`index` will read the memory of :obj:`n_id`;
-        :obj:`t_now` is its latest event time (for mitigation)."""
+    def request(self, index: int, request: FetchRequest):
+        r"""Iteration :obj:`index` will read the memory of
+        :obj:`request.n_id`."""
         with self._cond:
             if index >= self._next_fetch:
-                self._requests[index] = (n_id, t_now)
+                self._requests[index] = request
                 self._cond.notify_all()
 
     # ================================================== training thread side
@@ -158,8 +196,9 @@ class MemoryPipeline:
             self._current = index
             self._train_begin = now
             self._stall = 0.0
-            self.stats.record(index).stall += load_stall
             self._load_stall = load_stall
+            self._cond.notify_all()
+        self.stats.update(index, stall=load_stall)
 
     def _end_iteration(self, now: float, load_stall: float = 0.0):
         # (under the lock) close the training span of the current iteration,
@@ -168,7 +207,7 @@ class MemoryPipeline:
         if i < self.first:
             return
         if self._submitted <= i:
-            self._writebacks.append(_WriteBack(i, None, None, 0, None, None, None))
+            self._pending.append(_Pending(i, None, None, 0, None, None, None))
             self._submitted = i + 1
             self._cond.notify_all()
         if self._train_begin is not None:
@@ -188,18 +227,20 @@ class MemoryPipeline:
             fetched = None
         if fetched is None:  # other nodes than prepared: read the committed state
             self.drain()
-            inputs = memory._gather(n_id.to(memory.memory.device))
-            fetched = _Fetched(n_id, _move(inputs, n_id.device), self._committed, None, None)
+            with self._exclusive():
+                inputs = update.gather(self.state, n_id.to(self.state.device), self._kept_only)
+                fetched = _Fetched(n_id, update.move_inputs(inputs, n_id.device),
+                                   self._committed, self.state.clock, None, None)
             if i >= self.first:
-                rec = self.stats.record(i)
-                rec.fallback, rec.staleness = True, 0
+                self.stats.update(i, fallback=True, staleness=0)
         elif fetched.event is not None:
             stream = torch.cuda.current_stream(self.device)
             stream.wait_event(fetched.event)
             record_stream(fetched.inputs, stream)
-        out, last_update = memory._compute(fetched.inputs, memory)
-        self._fwd = (i, n_id, out.detach(), last_update, _param_versions(memory),
-                     fetched.committed, fetched.mitigated)
+        out, last_update = update.compute(fetched.inputs, memory)
+        detached = out.detach()  # (shares out's version counter)
+        self._fwd = _Forward(i, n_id, detached, last_update,
+                             tensor_versions(memory, detached, last_update), fetched)
         return out, last_update
 
     def _take_fetch(self, i: int) -> _Fetched | None:
@@ -208,21 +249,22 @@ class MemoryPipeline:
         if self._handed is not None:  # backward + step of the previous batch
             self.scheduler.observe("tail", max(begin - self._handed - self._load_stall, 0.0))
             self._handed = None
-        with self._cond:
-            self._waiting = i
-            self._cond.notify_all()
-            try:
+        try:
+            with self._cond:
+                self._waiting = i
+                self._cond.notify_all()
                 while i not in self._fetched:
                     self._check_worker()
-                    if self._next_fetch > i:  # fetched and taken already
+                    if self._next_fetch > i:  # fetched and dropped or taken already
                         return None
-                    self._cond.wait(_POLL)
+                    self._cond.wait()
                 return self._fetched.pop(i)
-            finally:
+        finally:
+            with self._cond:
                 self._waiting = None
-                stall = time.perf_counter() - begin
-                self._stall += stall
-                self.stats.record(i).stall += stall
+            stall = time.perf_counter() - begin
+            self._stall += stall
+            self.stats.update(i, stall=stall)
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor):
         r""":meth:`TGNMemory.update_state` of the current iteration: validates
@@ -237,30 +279,25 @@ class MemoryPipeline:
             raise RuntimeError(
                 f"update_state() was already called in iteration {i} of this pipelined epoch; "
                 "the pipeline commits one write-back per batch")
-        plan = memory._take_update(src, dst, t, raw_msg)
-        if plan is None or (memory.validate and bool(plan.t_min < self._last_t)):
-            if memory.validate:
-                memory._check_events(src, dst, t, raw_msg, last_t=self._last_t)
-            plan = memory._plan_update(src, dst, t, raw_msg) if src.numel() else None
-        cache, committed, mitigated = None, 0, None
-        fwd = self._fwd
-        if fwd is not None and fwd[0] == i and fwd[4] == _param_versions(memory):
-            cache, committed, mitigated = (fwd[1], fwd[2], fwd[3]), fwd[5], fwd[6]
-        self._fwd = None
+        plan = memory.plan_update(src, dst, t, raw_msg, last_t=self._last_t)
+        cache, clock, mitigated = None, 0, None
+        fwd, self._fwd = self._fwd, None
+        if fwd is not None and fwd.index == i and \
+                fwd.versions == tensor_versions(memory, fwd.memory, fwd.last_update):
+            cache, clock, mitigated = ((fwd.n_id, fwd.memory, fwd.last_update),
+                                       fwd.fetched.clock, fwd.fetched.mitigated)
         params = None
         event = None
         if plan is not None:
             with torch.no_grad():
-                params = {k: v.detach().clone() for k, v in
-                          self._writer_state(memory).items()}
+                params = {k: v.detach().clone() for k, v in self._writer_state().items()}
             self._last_t = torch.maximum(self._last_t, plan.t_max)
             if self._cuda:
                 event = torch.cuda.Event()
                 event.record(torch.cuda.current_stream(self.device))
                 record_stream([cache, params, plan], self._stream)
         with self._cond:
-            self._writebacks.append(_WriteBack(i, plan, cache, committed, mitigated, params,
-                                               event))
+            self._pending.append(_Pending(i, plan, cache, clock, mitigated, params, event))
             self._submitted = i + 1
             self._cond.notify_all()
         self._handed = time.perf_counter()
@@ -273,10 +310,31 @@ class MemoryPipeline:
             while self._committed < self._submitted and self._error is None \
                     and not self._stopped:
                 self._check_worker()
-                self._cond.wait(_POLL)
+                self._cond.wait()
         self._raise_if_failed()
         if self._cuda:
             torch.cuda.current_stream(self.device).wait_stream(self._stream)
+
+    @contextlib.contextmanager
+    def paused(self, changes: bool = True):
+        r"""Context in which the caller alone reads or changes the memory
+        state: submitted write-backs are committed first and the worker holds
+        still. With :obj:`changes`, fetches already taken are dropped (read
+        again from the changed state when their iteration comes)."""
+        self.drain()
+        with self._exclusive():
+            yield
+            if changes:
+                with self._cond:
+                    self._fetched.clear()
+                    self._fwd = None
+                    self._cond.notify_all()
+
+    def _exclusive(self):
+        # (training thread) the state lock, with the worker's stream caught up
+        if self._cuda:
+            torch.cuda.current_stream(self.device).wait_stream(self._stream)
+        return self._state_lock
 
     def finish(self):
         r"""End of the epoch: commits everything, stops the worker."""
@@ -286,7 +344,10 @@ class MemoryPipeline:
 
     def close(self):
         r"""Commits the submitted write-backs (writes are never lost) unless a
-        stage failed, stops the worker and detaches from the memory."""
+        stage failed, stops the worker and detaches from the memory. Raises
+        :class:`PipelineError` if the worker is still running
+        :obj:`close_timeout` seconds later (the memory then stays attached,
+        and refuses to be used)."""
         with self._cond:
             self._closing = True  # no more gating of write-backs on fetches
             self._cond.notify_all()
@@ -299,9 +360,12 @@ class MemoryPipeline:
                 self._stopped = True
                 self._cond.notify_all()
             if self._thread is not threading.current_thread():
-                self._thread.join(5.0)
-            if self.memory._pipeline is self:
-                self.memory._pipeline = None
+                self._thread.join(self.close_timeout)
+                if self._thread.is_alive():
+                    raise PipelineError(
+                        f"the memory pipeline's worker thread is still running "
+                        f"{self.close_timeout:g} s after close()")
+            self.memory.detach_pipeline(self)
             if self._cuda:
                 torch.cuda.current_stream(self.device).wait_stream(self._stream)
 
@@ -314,10 +378,10 @@ class MemoryPipeline:
         # (under the lock)
         if self._error is not None:
             self._raise_if_failed()
-        if not self._thread.is_alive() and not self._stopped:
-            raise PipelineError("the memory pipeline's worker thread died")
         if self._stopped:
             raise PipelineError("the memory pipeline was closed")
+        if self._exited:
+            raise PipelineError("the memory pipeline's worker thread died")
 
     def _raise_if_failed(self):
         error = self._error
@@ -342,17 +406,24 @@ class MemoryPipeline:
                     action = self._next_action()
                     if action is None:
                         return
-                    kind, arg = action
-                    if kind == "fetch":
-                        self._fetch(*arg)
-                    else:
-                        self._write_back(arg)
+                    with self._state_lock:
+                        if isinstance(action, _Pending):
+                            self._write_back(action)
+                        else:
+                            self._fetch(*action)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the training loop
             with self._cond:
                 self._error = exc
+        finally:
+            with self._cond:
+                self._exited = True
                 self._cond.notify_all()
 
     def _next_action(self):
+        # The next stage to run: a fetch (index, bound) or a write-back
+        # (_Pending); None to stop. Waits on the condition, woken by every
+        # change of what decides (requests, hand-overs, commits, closing)
+        # or by the scheduler's deadline.
         with self._cond:
             while True:
                 if self._stopped:
@@ -362,44 +433,47 @@ class MemoryPipeline:
                 bound = self.scheduler.bound()
                 can_fetch = (i < self.end and i in self._requests and not self._closing
                              and self._committed >= i - bound)
-                wb = self._writebacks[0] if self._writebacks else None
+                wb = self._pending[0] if self._pending else None
                 if can_fetch:
                     if fixed or self._committed >= i or self._waiting == i:
-                        return "fetch", (i, bound)
+                        return i, bound
                     now = time.perf_counter()
                     if wb is not None:
                         # (no profile yet: commit first, staleness as low as can be)
                         if self.scheduler.deadline() == -math.inf \
                                 or self.scheduler.write_fits(now):
-                            self._writebacks.popleft()
-                            return "write", wb
-                        return "fetch", (i, bound)
+                            return self._pending.popleft()
+                        return i, bound
                     deadline = self.scheduler.deadline()
                     if now >= deadline:
-                        return "fetch", (i, bound)
-                    self._cond.wait(min(deadline - now, _POLL))
+                        return i, bound
+                    # until the scheduler's deadline (or a change)
+                    self._cond.wait(deadline - now if math.isfinite(deadline) else None)
                     continue
                 if wb is not None and (not fixed or self._closing or wb.index + bound < i
                                        or wb.index + bound >= self.end):
-                    self._writebacks.popleft()
-                    return "write", wb
-                self._cond.wait(_POLL)
+                    return self._pending.popleft()
+                self._cond.wait()
 
     def _fetch(self, i: int, bound: int):
         begin = time.perf_counter()
-        memory = self.memory
+        state = self.state
         with self._cond:
-            n_id, t_now = self._requests.pop(i)
+            request = self._requests.pop(i)
             committed = self._committed
-        state_id = n_id.to(memory.memory.device)
-        inputs = memory._gather(state_id)
+        if request.event is not None:  # n_id and t_now were made on another stream
+            self._stream.wait_event(request.event)
+            record_stream(request, self._stream)
+        state_id = request.n_id.to(state.device)
+        clock = state.clock
+        inputs = update.gather(state, state_id, self._kept_only)
         mitigated = None
         if self.mitigation is not None:
-            mitigated = self.mitigation(_rows(inputs), state_id, memory.memory,
-                                        memory.last_update, t_now)
+            mitigated = self.mitigation(inputs.memory, state_id, state.memory,
+                                        state.last_update, request.t_now)
         event = None
         if inputs[0].device != self.device:
-            inputs = _move(inputs, self.device, pin=self._cuda)
+            inputs = update.move_inputs(inputs, self.device, pin=self._cuda)
             mitigated = None if mitigated is None else mitigated.to(self.device)
         if self._cuda:
             event = torch.cuda.Event()
@@ -407,30 +481,27 @@ class MemoryPipeline:
         end = time.perf_counter()
         self.scheduler.observe("fetch", end - begin)
         self.stats.span(i, "fetch", begin, end)
-        rec = self.stats.record(i)
-        rec.staleness, rec.bound = i - committed, bound
+        self.stats.update(i, staleness=i - committed, bound=bound)
         self.stats.s_min = self.scheduler.s_min
         self.stats.taus = dict(self.scheduler.tau)
         if i - committed > bound:  # cannot happen: the scheduler's own invariant
             raise PipelineError(f"iteration {i} read memory {i - committed} iterations stale, "
                                 f"over the bound {bound}")
         with self._cond:
-            self._fetched[i] = _Fetched(n_id, inputs, committed, mitigated, event)
+            self._fetched[i] = _Fetched(request.n_id, inputs, committed, clock, mitigated,
+                                        event)
             self._next_fetch = i + 1
             self._cond.notify_all()
 
-    def _write_back(self, wb: _WriteBack):
+    def _write_back(self, wb: _Pending):
         begin = time.perf_counter()
-        memory = self.memory
         if wb.plan is not None:
             if wb.event is not None:
                 self._stream.wait_event(wb.event)
             new_mem, new_lu = self._transition(wb)
             # Nothing above changed any state; now commit it in one go.
-            memory._store(wb.plan)
-            memory._write(wb.plan.n_id, new_mem, new_lu)
-            self._version.index_fill_(0, wb.plan.n_id.to(self._version.device), wb.index + 1)
-            memory._touch()
+            self.state.apply(WriteBack(wb.plan.n_id, new_mem, new_lu, wb.plan.messages,
+                                       wb.plan.t_max))
         end = time.perf_counter()
         if wb.plan is not None:
             self.scheduler.observe("write", end - begin)
@@ -439,12 +510,12 @@ class MemoryPipeline:
             self._committed = wb.index + 1
             self._cond.notify_all()
 
-    def _transition(self, wb: _WriteBack) -> tuple[Tensor, Tensor]:
+    def _transition(self, wb: _Pending) -> tuple[Tensor, Tensor]:
         # The new memory of the batch's nodes from the *current* state: the
         # forward's result where nothing changed since its fetch (and no
         # mitigation touched it), recomputed with this iteration's
         # parameters elsewhere.
-        memory = self.memory
+        state = self.state
         n_id = wb.plan.n_id
         reuse = torch.zeros(n_id.numel(), dtype=torch.bool, device=n_id.device)
         pos = None
@@ -455,12 +526,12 @@ class MemoryPipeline:
             if c_nid.numel():
                 # v's own state, and the memory of the other endpoints of its
                 # pending messages, unchanged since the fetch
-                version = self._version
+                version = state.version
                 state_id = n_id.to(version.device)
                 reuse = c_nid.index_select(0, pos) == n_id
-                reuse &= (version.index_select(0, state_id) <= wb.committed).to(reuse.device)
-                owner, partner = memory._message_partners(state_id)
-                moved = version.index_select(0, partner) > wb.committed
+                reuse &= (version.index_select(0, state_id) <= wb.clock).to(reuse.device)
+                owner, partner = update.message_partners(state, state_id, self._kept_only)
+                moved = version.index_select(0, partner) > wb.clock
                 reuse.index_fill_(0, owner[moved].to(reuse.device), False)
                 if wb.mitigated is not None:
                     reuse &= ~wb.mitigated.index_select(0, pos)
@@ -469,17 +540,17 @@ class MemoryPipeline:
             return wb.cache[1].index_select(0, pos), wb.cache[2].index_select(0, pos)
         self._load_params(wb.params)
         sub = n_id.index_select(0, redo)
-        inputs = memory._gather(sub.to(memory.memory.device))
-        r_mem, r_lu = memory._compute(_move(inputs, self.device), self._writer)
+        inputs = update.gather(state, sub.to(state.device), self._kept_only)
+        r_mem, r_lu = update.compute(update.move_inputs(inputs, self.device), self._writer)
         if pos is None or redo.numel() == n_id.numel():
             return r_mem, r_lu
         new_mem = wb.cache[1].index_select(0, pos).index_copy_(0, redo, r_mem)
         new_lu = wb.cache[2].index_select(0, pos).index_copy_(0, redo, r_lu)
         return new_mem, new_lu
 
-    def _writer_state(self, memory) -> dict:
-        return {k: v for k, v in memory.named_parameters()
-                if k.split(".")[0] in _MODULE_NAMES}
+    def _writer_state(self) -> dict:
+        return {k: v for k, v in self.memory.named_parameters()
+                if k.split(".")[0] in update.MODULE_NAMES}
 
     def _load_params(self, params: dict):
         for name, p in self._writer.named_parameters():
@@ -490,9 +561,9 @@ class MemoryPipeline:
         r"""What a mid-epoch checkpoint needs besides the (drained) memory:
         the fetches already taken for coming iterations and the scheduler's
         profile."""
-        self.drain()
-        with self._cond:
-            fetched = {i: (f.n_id.cpu(), _move(f.inputs, torch.device("cpu")), f.committed,
+        with self.paused(changes=False), self._cond:
+            fetched = {i: (f.n_id.cpu(), update.move_inputs(f.inputs, torch.device("cpu")),
+                           f.committed, f.clock,
                            None if f.mitigated is None else f.mitigated.cpu())
                        for i, f in self._fetched.items()}
             mitigation = None
@@ -500,37 +571,22 @@ class MemoryPipeline:
                 mitigation = self.mitigation.state_dict()
             return {"fetched": fetched, "next_fetch": self._next_fetch,
                     "committed": self._committed, "scheduler": self.scheduler.state_dict(),
-                    "version": self._version.cpu(), "mitigation": mitigation}
+                    "mitigation": mitigation}
 
     def _load(self, state: dict):
-        for i, (n_id, inputs, committed, mitigated) in state["fetched"].items():
+        for i, (n_id, inputs, committed, clock, mitigated) in state["fetched"].items():
             if i >= self.first:
                 self._fetched[i] = _Fetched(
-                    n_id.to(self.device), _move(inputs, self.device), committed,
-                    None if mitigated is None else mitigated.to(self.device), None)
+                    n_id.to(self.device), update.move_inputs(inputs, self.device), committed,
+                    clock, None if mitigated is None else mitigated.to(self.device), None)
         self._next_fetch = max(self.first, state["next_fetch"])
         self._committed = self._submitted = self.first
         self.scheduler.load_state_dict(state["scheduler"])
-        self._version.copy_(state["version"])
         if self.mitigation is not None and state.get("mitigation") is not None:
             self.mitigation.load_state_dict(state["mitigation"])
-
-
-
-def _param_versions(memory) -> tuple:
-    return tuple((id(p), p._version) for p in memory.parameters())
 
 
 def _same(a: Tensor, b: Tensor) -> bool:
     if a is b:
         return True
     return a.shape == b.shape and a.device == b.device and bool(torch.equal(a, b))
-
-
-def _rows(inputs) -> Tensor:
-    # The memory rows of the fetched nodes inside gathered inputs (a view).
-    if hasattr(inputs, "plain"):
-        return inputs.plain[:, :inputs.dim]
-    return inputs.mem_n
-
-

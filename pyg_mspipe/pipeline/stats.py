@@ -62,16 +62,34 @@ class PipelineStats:
         return time.perf_counter() - self.origin
 
     def record(self, index: int) -> IterationRecord:
+        r"""The record of iteration :obj:`index` (created if new); change it
+        with :meth:`update` while the epoch runs."""
         with self._lock:
-            rec = self._records.get(index)
-            if rec is None:
-                rec = self._records[index] = IterationRecord(index)
-            return rec
+            return self._get(index)
+
+    def _get(self, index: int) -> IterationRecord:
+        # (under the lock)
+        rec = self._records.get(index)
+        if rec is None:
+            rec = self._records[index] = IterationRecord(index)
+        return rec
 
     def span(self, index: int, stage: str, begin: float, end: float):
         r"""Records that :obj:`stage` of iteration :obj:`index` ran from
         :obj:`begin` to :obj:`end` (:func:`time.perf_counter` values)."""
-        self.record(index).spans[stage] = (begin - self.origin, end - self.origin)
+        with self._lock:
+            self._get(index).spans[stage] = (begin - self.origin, end - self.origin)
+
+    def update(self, index: int, stall: float = 0.0, **fields):
+        r"""Adds :obj:`stall` seconds to iteration :obj:`index`'s stall and
+        sets the other :class:`IterationRecord` fields given (the pipeline's
+        threads write records only through :meth:`span` and this method, both
+        under the records' lock)."""
+        with self._lock:
+            rec = self._get(index)
+            rec.stall += stall
+            for name, value in fields.items():
+                setattr(rec, name, value)
 
     @property
     def records(self) -> list[IterationRecord]:

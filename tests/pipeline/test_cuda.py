@@ -44,3 +44,31 @@ def test_host_storage_sequential_matches_device_storage():
     got = train(data, memory_kwargs={"storage": "cpu"})
     torch.testing.assert_close(torch.tensor(got[0]), torch.tensor(ref[0]), atol=1e-5, rtol=0)
     torch.testing.assert_close(got[1].cuda(), ref[1], atol=1e-5, rtol=0)
+
+
+def test_prefetch_to_cuda_with_data_already_on_the_gpu():
+    """Issue 10, defect 4: the loader pinned every batch, which fails for
+    data already on the GPU; only host tensors are pinned now."""
+    from pyg_mspipe import TemporalDataLoader
+
+    data = cuda_data()
+    batches = list(TemporalDataLoader(data, 25, 1.0, prefetch=2, device="cuda"))
+    ref = list(TemporalDataLoader(data, 25, 1.0, prefetch=0,
+                                  generator=torch.Generator("cuda").manual_seed(0)))
+    assert len(batches) == len(ref)
+    assert all(b.src.is_cuda and b.n_id.is_cuda for b in batches)
+
+
+def test_host_storage_stays_pinned_when_the_store_grows_and_loads():
+    """Issue 10, defect 4: host-resident state stays pinned after the message
+    arena grows and after a checkpoint loads."""
+    data = make_data(num_events=3000)
+    got = train(data.to("cuda"), memory_kwargs={"storage": "cpu"})
+    memory = got[4].memory
+    store = memory.msg_store
+    assert store.capacity > 1024  # the arena grew
+    for buf in (memory.memory, memory.last_update, store.msg, store.other, store.t):
+        assert buf.device.type == "cpu" and buf.is_pinned()
+    memory.load_state_dict(memory.state_dict())
+    for buf in (memory.memory, memory.last_update, store.msg, store.other, store.t):
+        assert buf.is_pinned()

@@ -12,7 +12,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pyg_mspipe.loader
+import pyg_mspipe.loader.epochs
+import pyg_mspipe.loader.temporal
 from pyg_mspipe import TemporalDataLoader
 from pyg_mspipe.engine.training import train_epoch
 from pyg_mspipe.pipeline import MemoryPipeline
@@ -141,8 +142,8 @@ def test_fault_in_any_stage_surfaces_and_leaves_no_thread(stage, monkeypatch):
         monkeypatch.setattr(type(neighbor_loader), "sample",
                             _raise_at(type(neighbor_loader).sample, 5, calls))
     elif stage == "feature":
-        monkeypatch.setattr(pyg_mspipe.loader, "_gather_edges",
-                            _raise_at(pyg_mspipe.loader._gather_edges, 5, calls))
+        monkeypatch.setattr(pyg_mspipe.loader.epochs, "gather_edges",
+                            _raise_at(pyg_mspipe.loader.epochs.gather_edges, 5, calls))
     elif stage == "fetch":
         monkeypatch.setattr(MemoryPipeline, "_fetch", _raise_at(MemoryPipeline._fetch, 5, calls))
     elif stage == "write":
@@ -164,7 +165,7 @@ def test_fault_in_any_stage_surfaces_and_leaves_no_thread(stage, monkeypatch):
     del info
     gc.collect()
     assert not wait_no_threads()
-    assert model.memory._pipeline is None
+    assert model.memory.pipeline is None
     # training goes on from the last committed iteration
     monkeypatch.undo()
     train_epoch(model, loader, neighbor_loader, data)
@@ -241,7 +242,7 @@ def test_update_state_twice_in_one_iteration_is_an_error():
         model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
     it.close()
     assert not wait_no_threads()
-    assert model.memory._pipeline is None
+    assert model.memory.pipeline is None
     assert model.memory.memory.shape == before.shape
 
 
@@ -326,7 +327,7 @@ def test_fixed_schedule_reads_exactly_the_state_after_batch_i_minus_s_minus_1(bo
         n_id, _, _ = neighbor_loader(batch.n_id)
         out, last_update = model.memory(n_id)
         reader.memory.load_state_dict(snapshots[max(i - bound, 0)])
-        expected, expected_lu = reader.memory._get_updated_memory(n_id)
+        expected, expected_lu = reader.memory.updated_memory(n_id)
         torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
         assert torch.equal(last_update, expected_lu)
         model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
@@ -345,14 +346,14 @@ def test_scheduler_profile_carries_over_epochs():
     # the second epoch starts with the profile (s_min known from its first
     # fetch on), not from scratch
     assert loader.stats.records[0].bound <= 2
-    assert loader._pipeline.scheduler.s_min is not None
-    assert loader._pipeline.scheduler.observed >= 2 * len(first.records)
+    assert loader.pipeline.scheduler.s_min is not None
+    assert loader.pipeline.scheduler.observed >= 2 * len(first.records)
 
 
 def test_auto_runs_sequentially_without_room_for_threads(monkeypatch):
     """prefetch='auto', online schedule, no CUDA and no spare core: no
     thread, staleness 0 recorded, results equal the sequential loop's."""
-    monkeypatch.setattr(pyg_mspipe.loader, "_usable_cores", lambda: 1)
+    monkeypatch.setattr(pyg_mspipe.loader.temporal, "usable_cores", lambda: 1)
     data = make_data()
     ref = train(data, prefetch=0)
     got = train(data, prefetch="auto", staleness_bound=2)
@@ -361,7 +362,7 @@ def test_auto_runs_sequentially_without_room_for_threads(monkeypatch):
     assert summary["mode"].startswith("sequential")
     assert summary["max_staleness"] == 0 and summary["iterations"] == len(ref[0])
     assert all("train" in r.spans for r in got[3].records)
-    monkeypatch.setattr(pyg_mspipe.loader, "_usable_cores", lambda: 64)
+    monkeypatch.setattr(pyg_mspipe.loader.temporal, "usable_cores", lambda: 64)
     got = train(data, prefetch="auto", staleness_bound=2)
     assert got[3].summary()["mode"] == "pipelined"
 
@@ -376,3 +377,48 @@ def test_pipeline_with_host_storage():
     assert got[4].memory.storage == torch.device("cpu")
     torch.testing.assert_close(got[1], ref[1], atol=1e-6, rtol=0)
     assert torch.equal(got[2], ref[2])
+
+
+def _epoch_with_flushes(every=4, **kwargs):
+    """PyG's loop (memory side, lr=0) with memory.eval(); memory.train()
+    every few batches (a validation pass mid-epoch): each eval() flushes the
+    pending messages into the memory, from outside the pipeline."""
+    data = make_data()
+    model, neighbor_loader, loader = setup(data, lr=0.0, **kwargs)
+    model.memory.train()
+    for i, batch in enumerate(loader):
+        memory_step(model, neighbor_loader, batch)
+        if i % every == every - 1:
+            model.memory.eval()
+            model.memory(torch.arange(10))  # an evaluation read
+            model.memory.train()
+    return model.memory.memory.clone(), model.memory.last_update.clone(), loader.stats
+
+
+@pytest.mark.parametrize("bound, schedule", [(0, "fixed"), (2, "fixed"), (2, "online"),
+                                             (4, "fixed")])
+def test_eval_train_mid_epoch_loses_no_update(bound, schedule):
+    """Issue 10, defect 2: a flush from outside the pipeline (eval() mid-epoch)
+    invalidates the fetches taken before it; with frozen parameters the
+    memory equals the sequential run's, deterministically."""
+    ref_mem, ref_lu, _ = _epoch_with_flushes()
+    for _ in range(2):
+        mem, lu, stats = _epoch_with_flushes(staleness_bound=bound, schedule=schedule)
+        torch.testing.assert_close(mem, ref_mem, atol=1e-6, rtol=0)
+        assert torch.equal(lu, ref_lu)
+        assert max(stats.staleness()) <= bound
+    assert not wait_no_threads()
+
+
+def test_memory_to_while_pipelined_is_a_clear_error():
+    """Moving the memory mid-epoch would strand the pipeline's fetches on the
+    old device: refused, naming the fix, with nothing changed."""
+    model, it, batch = first_forward()
+    before = model.memory.memory.clone()
+    with pytest.raises(RuntimeError, match="while a pipelined epoch runs"):
+        model.memory.double()
+    assert model.memory.memory.dtype == before.dtype
+    it.close()
+    assert model.memory.pipeline is None
+    model.memory.double()  # fine between epochs
+    assert model.memory.memory.dtype == torch.float64

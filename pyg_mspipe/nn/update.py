@@ -1,0 +1,307 @@
+r"""The memory update of a TGN memory as public steps over a
+:class:`~pyg_mspipe.nn.MemoryState`:
+
+1. :func:`plan_events`: from a batch's events alone (no state read), the
+   nodes it touches and the layout of its messages in the store;
+2. :func:`gather`: everything the update of some nodes reads from the state
+   (memory rows, pending messages, the memory of their messages' other
+   endpoints), as a :class:`KeptInputs` or :class:`MessageInputs` record;
+3. :func:`compute`: the updated memory and last update of those nodes from
+   the gathered inputs and the modules (message, aggregator, time encoder,
+   updater), differentiably, reading no state;
+4. :meth:`MemoryState.apply` of a :class:`~pyg_mspipe.nn.WriteBack`.
+
+:class:`~pyg_mspipe.TGNMemory` runs them one after the other; the MSPipe
+pipeline gathers ahead of time, computes on the training thread and applies
+in a worker thread.
+
+The modules are passed as any object with the attributes ``msg_s_module``,
+``msg_d_module``, ``aggr_module``, ``time_enc`` and ``gru`` (the updater:
+``gru(input, h) -> h'``, e.g. :class:`torch.nn.GRUCell` or
+:class:`torch.nn.RNNCell`): a :class:`~pyg_mspipe.TGNMemory`, or a copy of its
+submodules.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch_geometric.typing
+from torch import Tensor
+from torch_geometric.nn.models import tgn as pyg_tgn
+
+from pyg_mspipe._scatter import scatter_max_long
+from pyg_mspipe.aggregators import LastAggregator
+from pyg_mspipe.mailbox import MessageStore
+from pyg_mspipe.message import IdentityMessage
+from pyg_mspipe.nn.state import MemoryState
+from pyg_mspipe.nn.updaters import gru_update_kept
+
+__all__ = ["EventPlan", "KeptInputs", "MessageInputs", "plan_events", "keeps_one_message",
+           "gather", "compute", "message_partners", "flush", "move_inputs"]
+
+#: Names of the modules the update calls (what :func:`compute` reads).
+MODULE_NAMES = ("msg_s_module", "msg_d_module", "aggr_module", "time_enc", "gru")
+
+
+class EventPlan(NamedTuple):
+    r"""What storing a batch of events needs, computed from the events alone
+    (see :func:`plan_events`)."""
+    src: Tensor
+    dst: Tensor
+    t: Tensor
+    raw_msg: Tensor
+    n_id: Tensor  #: the batch's nodes, sorted and unique
+    messages: tuple  #: :meth:`MessageStore.plan` of the batch's messages
+    t_min: Tensor
+    t_max: Tensor
+
+    def matches(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> bool:
+        r"""Whether this plan was made for these very events (by value)."""
+        return all(a.shape == b.shape and a.dtype == b.dtype and a.device == b.device
+                   and (a is b or bool(torch.equal(a, b)))
+                   for a, b in ((self.src, src), (self.dst, dst), (self.t, t),
+                                (self.raw_msg, raw_msg)))
+
+
+class KeptInputs(NamedTuple):
+    r"""Inputs of the update of :math:`n` nodes with
+    :class:`~pyg_mspipe.LastAggregator` and
+    :class:`~pyg_mspipe.IdentityMessage`: only the message each node keeps."""
+    plain: Tensor  #: [memory, other endpoint's memory, raw message], [n, 2d + m]
+    t_rel: Tensor  #: the kept message's time relative to the node's last update
+    has: Tensor  #: whether the node has a pending message
+    last_update: Tensor  #: the node's last update after the update
+    dim: int  #: memory dimensionality
+
+    @property
+    def memory(self) -> Tensor:
+        r"""The nodes' current memory rows (a view)."""
+        return self.plain[:, :self.dim]
+
+
+class MessageInputs(NamedTuple):
+    r"""Inputs of the update of :math:`n` nodes for any message module and
+    aggregator: every pending message."""
+    mem_n: Tensor  #: the nodes' current memory, [n, d]
+    owner: Tensor  #: per message, the position of its node
+    num_s: int  #: messages from source-side slots (listed first)
+    t: Tensor
+    lu_key: Tensor  #: per message, its node's last update
+    z_other: Tensor  #: per message, the other endpoint's memory
+    raw: Tensor
+
+    @property
+    def memory(self) -> Tensor:
+        r"""The nodes' current memory rows."""
+        return self.mem_n
+
+
+def plan_events(src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor, num_nodes: int,
+                msg_dtype: torch.dtype) -> EventPlan:
+    r"""Plans the storing of a batch of events: reads no state, so a
+    background thread may call it ahead of time.
+
+    Args:
+        src, dst, t (torch.Tensor): The events, :obj:`[B]`.
+        raw_msg (torch.Tensor): Raw messages, :obj:`[B, raw_msg_dim]`.
+        num_nodes (int): Number of nodes of the memory.
+        msg_dtype (torch.dtype): The store's message dtype.
+    """
+    # Each side sorted on its own with PyG's (not stable) sort call, so that
+    # equal-key rows come in PyG's order; slots < N precede slots >= N.
+    src_sorted, perm_s = src.sort()
+    dst_sorted, perm_d = dst.sort()
+    perm = torch.cat([perm_s, perm_d])
+    messages = MessageStore.plan(
+        torch.cat([src_sorted, dst_sorted + num_nodes]),
+        torch.cat([dst.index_select(0, perm_s), src.index_select(0, perm_d)]),
+        t.index_select(0, perm),
+        raw_msg.index_select(0, perm).to(msg_dtype),
+    )
+    t_min, t_max = torch.aminmax(t)
+    return EventPlan(src, dst, t, raw_msg, torch.cat([src, dst]).unique(), messages,
+                     t_min, t_max)
+
+
+def _is_last_aggregator(module) -> bool:
+    # PyG's LastAggregator equals ours only with torch_scatter; without it,
+    # PyG's fallback breaks ties differently, so we keep calling it as is.
+    return isinstance(module, LastAggregator) or (
+        isinstance(module, pyg_tgn.LastAggregator) and torch_geometric.typing.WITH_TORCH_SCATTER)
+
+
+def _is_identity_message(module) -> bool:
+    return isinstance(module, (IdentityMessage, pyg_tgn.IdentityMessage))
+
+
+def keeps_one_message(modules) -> bool:
+    r"""Whether the update only reads the message each node keeps
+    (:class:`LastAggregator` and :class:`IdentityMessage` both ways): then
+    :func:`gather` builds :class:`KeptInputs`."""
+    return (_is_last_aggregator(modules.aggr_module)
+            and _is_identity_message(modules.msg_s_module)
+            and _is_identity_message(modules.msg_d_module))
+
+
+def _kept_messages(state: MemoryState, n_id: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    # LastAggregator keeps one message per node. The store knows each slot's
+    # last message and its time already (EMPTY_T, below any time, for a slot
+    # without messages): node v keeps its source-side last message unless the
+    # destination-side one is strictly newer (ties go to the source side,
+    # which PyG lists first). Returns, per node, whether it has a message,
+    # its arena row and its time. (index_select: several times faster than
+    # x[idx] on the CPU.)
+    store = state.store
+    num = n_id.numel()
+    slots = torch.cat([n_id, n_id + state.num_nodes])
+    row_slot = store.last.index_select(0, slots)
+    t_slot = store.last_t.index_select(0, slots)
+    t_s, t_d = t_slot[:num], t_slot[num:]
+    use_s = t_s >= t_d
+    row = torch.where(use_s, row_slot[:num], row_slot[num:])
+    t_win = torch.maximum(t_s, t_d)
+    return t_win != store.EMPTY_T, row, t_win
+
+
+def gather(state: MemoryState, n_id: Tensor, kept_only: bool) -> KeptInputs | MessageInputs:
+    r"""Reads what the update of :obj:`n_id` needs from :obj:`state` (copies:
+    later changes of the state do not show through).
+
+    Args:
+        state (MemoryState): The state.
+        n_id (torch.Tensor): Nodes, on the state's device.
+        kept_only (bool): Only the message each node keeps
+            (:func:`keeps_one_message` of the modules).
+    """
+    return _gather_kept(state, n_id) if kept_only else _gather_messages(state, n_id)
+
+
+def _gather_kept(state: MemoryState, n_id: Tensor) -> KeptInputs:
+    # IdentityMessage works row by row (both directions alike), so only the
+    # kept message of each node is built: same values, same gradients (PyG's
+    # dropped rows get zero gradient).
+    store, memory = state.store, state.memory
+    num = n_id.numel()
+    has, row, t_win = _kept_messages(state, n_id)
+    t_rel = t_win - state.last_update.index_select(0, n_id)
+    other = store.other.index_select(0, row)
+    last_update = torch.where(has, t_win, t_win.new_zeros(()))
+    # [memory, other's memory, raw message]: the part of the updater's input
+    # that needs no gradient, gathered straight into one buffer when possible
+    # (out= does not record gradients).
+    dim = state.memory_dim
+    if store.msg.dtype == memory.dtype and not memory.requires_grad:
+        plain = memory.new_empty(num, 2 * dim + store.msg.size(1))
+        torch.index_select(memory, 0, n_id, out=plain[:, :dim])
+        torch.index_select(memory, 0, other, out=plain[:, dim:2 * dim])
+        torch.index_select(store.msg, 0, row, out=plain[:, 2 * dim:])
+    else:
+        plain = torch.cat([memory.index_select(0, n_id), memory.index_select(0, other),
+                           store.msg.index_select(0, row).to(memory.dtype)], dim=-1)
+    return KeptInputs(plain, t_rel, has, last_update, dim)
+
+
+def _gather_messages(state: MemoryState, n_id: Tensor) -> MessageInputs:
+    num = n_id.numel()
+    store = state.store
+    slots = torch.cat([n_id, n_id + state.num_nodes])
+    cnt = store.cnt.index_select(0, slots)
+    # Rows of all source-side slots first, then all destination-side ones:
+    # PyG's concatenation order.
+    rows, owner = store.locate(slots, cnt)
+    owner = owner.remainder(num) if num else owner
+    mem_n = state.memory.index_select(0, n_id)
+    return MessageInputs(
+        mem_n=mem_n, owner=owner, num_s=int(cnt[:num].sum()),
+        t=store.t.index_select(0, rows),
+        lu_key=state.last_update.index_select(0, n_id).index_select(0, owner),
+        z_other=state.memory.index_select(0, store.other.index_select(0, rows)),
+        raw=store.msg.index_select(0, rows).to(mem_n.dtype))
+
+
+def message_partners(state: MemoryState, n_id: Tensor, kept_only: bool) -> tuple[Tensor, Tensor]:
+    r"""The other endpoints of the pending messages the update of
+    :obj:`n_id` reads (that update also depends on their memory), and the
+    position in :obj:`n_id` of the node each belongs to: :obj:`(owner,
+    partner)`."""
+    store = state.store
+    if kept_only:
+        has, row, _ = _kept_messages(state, n_id)
+        pos = has.nonzero().view(-1)
+        return pos, store.other.index_select(0, row.index_select(0, pos))
+    num = n_id.numel()
+    rows, owner = store.locate(torch.cat([n_id, n_id + state.num_nodes]))
+    return (owner.remainder(num) if num else owner), store.other.index_select(0, rows)
+
+
+def compute(inputs: KeptInputs | MessageInputs, modules) -> tuple[Tensor, Tensor]:
+    r"""The updated memory and last update of the gathered nodes (reads no
+    state; differentiable in the modules' parameters).
+
+    Args:
+        inputs (KeptInputs or MessageInputs): From :func:`gather`, on the
+            modules' device.
+        modules: The update's modules (see the module docstring).
+    """
+    if isinstance(inputs, KeptInputs):
+        return _compute_kept(inputs, modules)
+    return _compute_messages(inputs, modules)
+
+
+def _compute_messages(inputs: MessageInputs, mods) -> tuple[Tensor, Tensor]:
+    mem_n, owner, num_s, t, lu_key, z_other, raw = inputs
+    num = mem_n.size(0)
+    t_enc = mods.time_enc((t - lu_key).to(raw.dtype))
+    z_key = mem_n.index_select(0, owner)
+    msg_s = mods.msg_s_module(z_key[:num_s], z_other[:num_s], raw[:num_s], t_enc[:num_s])
+    msg_d = mods.msg_d_module(z_key[num_s:], z_other[num_s:], raw[num_s:], t_enc[num_s:])
+    msg = torch.cat([msg_s, msg_d], dim=0)
+    aggr = mods.aggr_module(msg, owner, t, num)
+    return mods.gru(aggr, mem_n), scatter_max_long(t, owner, num)
+
+
+def _compute_kept(inputs: KeptInputs, mods) -> tuple[Tensor, Tensor]:
+    plain, t_rel, has, last_update, dim = inputs
+    t_enc = mods.time_enc(t_rel.to(plain.dtype))
+    h = plain[:, :dim]
+    # Nodes without any pending message get a zero input (as in PyG).
+    if plain.is_cuda:  # no host sync: mask every row; fused kernel
+        msg = torch.cat([plain, t_enc], dim=-1)
+        msg = torch.where(has.unsqueeze(-1), msg, msg.new_zeros(()))
+        return mods.gru(msg, h), last_update
+    missing = (~has).nonzero().view(-1)  # usually few rows
+    gru = mods.gru
+    if isinstance(gru, torch.nn.GRUCell) and gru.bias_ih is not None:
+        return gru_update_kept(gru, plain, t_enc, missing), last_update
+    msg = torch.cat([plain, t_enc], dim=-1)
+    if missing.numel():
+        msg = msg.index_fill(0, missing, 0.0)
+    return gru(msg, h), last_update
+
+
+def flush(state: MemoryState, modules):
+    r"""Applies every pending message to the memory of every node and
+    forgets them (what leaving training mode does, as in PyG: every node's
+    memory goes through the updater, with a zero input where it has no
+    message). :math:`O(N)`."""
+    n_id = torch.arange(state.num_nodes, device=state.device)
+    inputs = gather(state, n_id, keeps_one_message(modules))
+    device = modules.time_enc.lin.weight.device
+    memory, last_update = compute(move_inputs(inputs, device), modules)
+    state.write(n_id, memory, last_update)
+    state.clear_messages()
+
+
+def move_inputs(inputs, device: torch.device, pin: bool = False):
+    r"""Gathered inputs on :obj:`device`; with :obj:`pin`, host tensors go
+    through pinned memory and non-blocking copies."""
+    def move(x):
+        if not isinstance(x, Tensor) or x.device == device:
+            return x
+        if pin and x.device.type == "cpu":
+            x = x.pin_memory()
+        return x.to(device, non_blocking=pin)
+    if inputs[0].device == device:
+        return inputs
+    return type(inputs)(*(move(x) for x in inputs))
