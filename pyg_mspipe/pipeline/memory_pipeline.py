@@ -302,15 +302,22 @@ class MemoryPipeline:
             self._cond.notify_all()
         self._handed = time.perf_counter()
 
-    def drain(self):
-        r"""Waits until every submitted write-back is committed."""
+    def drain(self, timeout: float | None = None):
+        r"""Waits until every submitted write-back is committed; raises
+        :class:`PipelineError` if that takes more than :obj:`timeout`
+        seconds (:obj:`None`: no limit)."""
         if threading.current_thread() is self._thread:
             return
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._committed < self._submitted and self._error is None \
                     and not self._stopped:
                 self._check_worker()
-                self._cond.wait()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise PipelineError(f"the memory pipeline did not commit its write-backs "
+                                        f"within {timeout:g} s")
+                self._cond.wait(left)
         self._raise_if_failed()
         if self._cuda:
             torch.cuda.current_stream(self.device).wait_stream(self._stream)
@@ -330,11 +337,18 @@ class MemoryPipeline:
                     self._fwd = None
                     self._cond.notify_all()
 
+    @contextlib.contextmanager
     def _exclusive(self):
         # (training thread) the state lock, with the worker's stream caught up
-        if self._cuda:
-            torch.cuda.current_stream(self.device).wait_stream(self._stream)
-        return self._state_lock
+        if not self._state_lock.acquire(timeout=self.close_timeout):
+            raise PipelineError(f"the memory pipeline's worker held the memory state for "
+                                f"over {self.close_timeout:g} s")
+        try:
+            if self._cuda:
+                torch.cuda.current_stream(self.device).wait_stream(self._stream)
+            yield
+        finally:
+            self._state_lock.release()
 
     def finish(self):
         r"""End of the epoch: commits everything, stops the worker."""
@@ -354,7 +368,7 @@ class MemoryPipeline:
         try:
             if self._error is None and self._thread.is_alive():
                 with contextlib.suppress(BaseException):
-                    self.drain()
+                    self.drain(self.close_timeout)
         finally:
             with self._cond:
                 self._stopped = True

@@ -4,6 +4,8 @@ import contextlib
 import copy
 import gc
 import random
+import sys
+import threading
 import time
 import traceback
 
@@ -16,7 +18,7 @@ import pyg_mspipe.loader.epochs
 import pyg_mspipe.loader.temporal
 from pyg_mspipe import TemporalDataLoader
 from pyg_mspipe.engine.training import train_epoch
-from pyg_mspipe.pipeline import MemoryPipeline
+from pyg_mspipe.pipeline import MemoryPipeline, PipelineError
 
 from ..helpers import wait_no_threads
 from .common import make_data, memory_step, setup, train
@@ -379,19 +381,23 @@ def test_pipeline_with_host_storage():
     assert torch.equal(got[2], ref[2])
 
 
-def _epoch_with_flushes(every=4, **kwargs):
-    """PyG's loop (memory side, lr=0) with memory.eval(); memory.train()
-    every few batches (a validation pass mid-epoch): each eval() flushes the
-    pending messages into the memory, from outside the pipeline."""
+def _epoch_with_flushes(every=4, action="flush", **kwargs):
+    """PyG's loop (memory side, lr=0) with, every few batches, a change of the
+    memory from outside the pipeline: memory.eval(); memory.train() (a
+    validation pass mid-epoch: eval() flushes the pending messages into the
+    memory), or a checkpoint loaded back (load_state_dict)."""
     data = make_data()
     model, neighbor_loader, loader = setup(data, lr=0.0, **kwargs)
     model.memory.train()
     for i, batch in enumerate(loader):
         memory_step(model, neighbor_loader, batch)
         if i % every == every - 1:
-            model.memory.eval()
-            model.memory(torch.arange(10))  # an evaluation read
-            model.memory.train()
+            if action == "flush":
+                model.memory.eval()
+                model.memory(torch.arange(10))  # an evaluation read
+                model.memory.train()
+            else:
+                model.memory.load_state_dict(copy.deepcopy(model.memory.state_dict()))
     return model.memory.memory.clone(), model.memory.last_update.clone(), loader.stats
 
 
@@ -410,6 +416,19 @@ def test_eval_train_mid_epoch_loses_no_update(bound, schedule):
     assert not wait_no_threads()
 
 
+@pytest.mark.parametrize("bound", [0, 2])
+def test_load_state_dict_mid_epoch_loses_no_update(bound):
+    """The same for a checkpoint loaded into the memory mid-epoch."""
+    ref_mem, ref_lu, _ = _epoch_with_flushes(action="reload")
+    for _ in range(2):
+        mem, lu, stats = _epoch_with_flushes(action="reload", staleness_bound=bound,
+                                             schedule="fixed")
+        torch.testing.assert_close(mem, ref_mem, atol=1e-6, rtol=0)
+        assert torch.equal(lu, ref_lu)
+        assert max(stats.staleness()) <= bound
+    assert not wait_no_threads()
+
+
 def test_memory_to_while_pipelined_is_a_clear_error():
     """Moving the memory mid-epoch would strand the pipeline's fetches on the
     old device: refused, naming the fix, with nothing changed."""
@@ -422,3 +441,66 @@ def test_memory_to_while_pipelined_is_a_clear_error():
     assert model.memory.pipeline is None
     model.memory.double()  # fine between epochs
     assert model.memory.memory.dtype == torch.float64
+
+
+def test_close_raises_when_the_worker_is_stuck(monkeypatch):
+    """Issue 10, defect 8: close() used to give up after 5 s and detach a
+    worker still running; now it raises, naming the worker, and the memory
+    stays attached (refusing use) until the worker is done."""
+    release = threading.Event()
+    real = MemoryPipeline._transition
+
+    def stuck(self, wb):
+        assert release.wait(60)
+        return real(self, wb)
+
+    monkeypatch.setattr(MemoryPipeline, "_transition", stuck)
+    data = make_data()
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=1)
+    it = iter(loader)
+    pipeline = loader.pipeline
+    pipeline.close_timeout = 0.5
+    memory_step(model, neighbor_loader, next(it))  # its write-back now blocks
+    with pytest.raises(PipelineError, match="still running"):
+        it.close()
+    assert model.memory.pipeline is pipeline and pipeline.alive
+    with pytest.raises(PipelineError):
+        model.memory.reset_state()  # the memory is not usable meanwhile
+    release.set()
+    pipeline.close()
+    assert model.memory.pipeline is None
+    assert not wait_no_threads()
+    ref = setup(data, lr=0.0)
+    memory_step(ref[0], ref[1], next(iter(ref[2])))
+    torch.testing.assert_close(model.memory.memory, ref[0].memory.memory, atol=1e-6, rtol=0)
+
+
+def test_pipeline_waits_are_woken_not_polled():
+    """Issue 10, defect 8: the pipeline's threads wait on its condition
+    without a timeout (fixed schedule: no scheduler deadline either); they
+    used to wake every 50 ms to poll."""
+    from pyg_mspipe.pipeline import memory_pipeline
+
+    timeouts = []
+    wait_code = threading.Condition.wait.__code__
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code is wait_code:
+            caller = frame.f_back.f_code.co_filename if frame.f_back else ""
+            if caller == memory_pipeline.__file__:
+                timeouts.append(frame.f_locals["timeout"])
+
+    data = make_data()
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=2, schedule="fixed")
+    threading.setprofile(profile)
+    sys.setprofile(profile)
+    try:
+        for batch in loader:
+            memory_step(model, neighbor_loader, batch)
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+    timed = [t for t in timeouts if t is not None]
+    # every wait untimed, except close()'s one bounded wait for the last
+    # commits (close_timeout, 60 s: a bound, not a polling interval)
+    assert len(timeouts) > len(loader) and len(timed) <= 1 and all(t > 30 for t in timed)
