@@ -63,10 +63,16 @@ class _Forward(NamedTuple):
     fetched: _Fetched
 
 
+class _Cached(NamedTuple):
+    n_id: Tensor  # what forward computed, for these nodes
+    memory: Tensor
+    last_update: Tensor
+
+
 class _Pending(NamedTuple):
     index: int
     plan: Any  # update.EventPlan, or None: nothing to write
-    cache: tuple | None  # (n_id, memory, last_update) computed by forward
+    cache: _Cached | None  # what forward computed
     clock: int  # the state's clock when forward's inputs were read
     mitigated: Tensor | None
     params: dict | None  # the memory modules' parameters at update_state
@@ -284,7 +290,7 @@ class MemoryPipeline:
         fwd, self._fwd = self._fwd, None
         if fwd is not None and fwd.index == i and \
                 fwd.versions == tensor_versions(memory, fwd.memory, fwd.last_update):
-            cache, clock, mitigated = ((fwd.n_id, fwd.memory, fwd.last_update),
+            cache, clock, mitigated = (_Cached(fwd.n_id, fwd.memory, fwd.last_update),
                                        fwd.fetched.clock, fwd.fetched.mitigated)
         params = None
         event = None
@@ -551,15 +557,15 @@ class MemoryPipeline:
                     reuse &= ~wb.mitigated.index_select(0, pos)
         redo = (~reuse).nonzero().view(-1)
         if pos is not None and redo.numel() == 0:
-            return wb.cache[1].index_select(0, pos), wb.cache[2].index_select(0, pos)
+            return wb.cache.memory.index_select(0, pos), wb.cache.last_update.index_select(0, pos)
         self._load_params(wb.params)
         sub = n_id.index_select(0, redo)
         inputs = update.gather(state, sub.to(state.device), self._kept_only)
         r_mem, r_lu = update.compute(update.move_inputs(inputs, self.device), self._writer)
         if pos is None or redo.numel() == n_id.numel():
             return r_mem, r_lu
-        new_mem = wb.cache[1].index_select(0, pos).index_copy_(0, redo, r_mem)
-        new_lu = wb.cache[2].index_select(0, pos).index_copy_(0, redo, r_lu)
+        new_mem = wb.cache.memory.index_select(0, pos).index_copy_(0, redo, r_mem)
+        new_lu = wb.cache.last_update.index_select(0, pos).index_copy_(0, redo, r_lu)
         return new_mem, new_lu
 
     def _writer_state(self) -> dict:
