@@ -6,7 +6,6 @@ ratios are medians of per-round ratios: these machines are noisy.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import torch
 
 from pyg_mspipe.datasets import load_college_msg, load_wikipedia
+from pyg_mspipe.engine.data import find_data_file
 from pyg_mspipe.engine.timing import PhaseTimer
 from pyg_mspipe.engine.training import train_epoch
 
@@ -23,16 +23,8 @@ WIKIPEDIA_FILE = "wikipedia_edges.csv.gz"
 
 
 def find_wikipedia() -> Path | None:
-    """The Wikipedia file in $PYG_MSPIPE_DATA, else in ./shared/data or
-    ../shared/data of the working directory or of the repository (the project
-    layout); None if it is nowhere."""
-    candidates = []
-    if os.environ.get("PYG_MSPIPE_DATA"):
-        candidates.append(Path(os.environ["PYG_MSPIPE_DATA"]) / WIKIPEDIA_FILE)
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
-        candidates += [base / "shared" / "data" / WIKIPEDIA_FILE,
-                       base.parent / "shared" / "data" / WIKIPEDIA_FILE]
-    return next((path for path in candidates if path.is_file()), None)
+    """The Wikipedia file of the project layout (find_data_file)."""
+    return find_data_file(WIKIPEDIA_FILE)
 
 
 def load_dataset(name: str):

@@ -21,9 +21,7 @@ pipeline's statistics are printed per epoch:
     python examples/tgn.py --dataset college --epochs 2 --staleness-bound 2
 """
 import argparse
-import os
 import time
-from pathlib import Path
 
 import torch
 from torch_geometric.loader import TemporalDataLoader
@@ -32,21 +30,8 @@ from torch_geometric.nn.models.tgn import LastNeighborLoader
 import pyg_mspipe
 from pyg_mspipe import IdentityMessage, LastAggregator, TGNMemory
 from pyg_mspipe.datasets import load_college_msg, load_wikipedia
+from pyg_mspipe.engine.data import find_data_file
 from pyg_mspipe.engine.training import build_tgn, evaluate, train_epoch
-
-
-def find_wikipedia():
-    """The Wikipedia file in $PYG_MSPIPE_DATA, else in ./shared/data or
-    ../shared/data of the working directory or of the repository (the project
-    layout); None if it is nowhere."""
-    name = "wikipedia_edges.csv.gz"
-    candidates = []
-    if os.environ.get("PYG_MSPIPE_DATA"):
-        candidates.append(Path(os.environ["PYG_MSPIPE_DATA"]) / name)
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
-        candidates += [base / "shared" / "data" / name,
-                       base.parent / "shared" / "data" / name]
-    return next((path for path in candidates if path.is_file()), None)
 
 
 def main():
@@ -69,7 +54,7 @@ def main():
     torch.manual_seed(args.seed)
 
     data = (load_college_msg() if args.dataset == "college"
-            else load_wikipedia(find_wikipedia()))
+            else load_wikipedia(find_data_file("wikipedia_edges.csv.gz")))
     train_data, val_data, test_data = data.train_val_test_split(val_ratio=0.15,
                                                                 test_ratio=0.15)
     pipelined = args.staleness_bound is not None

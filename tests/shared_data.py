@@ -6,25 +6,17 @@ examples/tgn.py).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pyg_mspipe import datasets
+from pyg_mspipe.engine.data import find_data_file
 
 WIKIPEDIA_FILE = "wikipedia_edges.csv.gz"
 
 
 def find_wikipedia() -> Path | None:
-    """The Wikipedia file in $PYG_MSPIPE_DATA, else in ./shared/data or
-    ../shared/data of the working directory or of the repository; None if it
-    is nowhere."""
-    candidates = []
-    if os.environ.get("PYG_MSPIPE_DATA"):
-        candidates.append(Path(os.environ["PYG_MSPIPE_DATA"]) / WIKIPEDIA_FILE)
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
-        candidates += [base / "shared" / "data" / WIKIPEDIA_FILE,
-                       base.parent / "shared" / "data" / WIKIPEDIA_FILE]
-    return next((path for path in candidates if path.is_file()), None)
+    """The Wikipedia file of the project layout, or None."""
+    return find_data_file(WIKIPEDIA_FILE)
 
 
 def load_wikipedia(path=None, **kwargs):

@@ -95,14 +95,21 @@ def test_worker_thread_count_does_not_leak_to_the_caller():
 _WAIT = threading.Condition.wait.__code__
 
 
+def _wait_recorder(waits, waiting):
+    # A profile hook: records the timeout of every Condition.wait, and tells
+    # `waiting` that the caller now waits.
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code is _WAIT:
+            waits.append(frame.f_locals["timeout"])
+            waiting.release()
+    return profile
+
+
 def test_a_waiting_consumer_is_woken_by_the_producer_not_a_timeout():
     waits = []
     consumer_waiting = threading.Semaphore(0)
 
-    def profile(frame, event, arg):
-        if event == "call" and frame.f_code is _WAIT:
-            waits.append(frame.f_locals["timeout"])
-            consumer_waiting.release()
+    profile = _wait_recorder(waits, consumer_waiting)
 
     def producer(emit):
         for i in range(3):
@@ -161,10 +168,7 @@ def test_a_producer_that_ends_without_a_result_wakes_the_consumer(monkeypatch):
     waits = []
     consumer_waiting = threading.Semaphore(0)
 
-    def profile(frame, event, arg):
-        if event == "call" and frame.f_code is _WAIT:
-            waits.append(frame.f_locals["timeout"])
-            consumer_waiting.release()
+    profile = _wait_recorder(waits, consumer_waiting)
 
     def producer(emit):
         assert consumer_waiting.acquire(timeout=30)

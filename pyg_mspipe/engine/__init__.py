@@ -6,6 +6,7 @@ it): the example, the benchmarks, the tests and the command-line job build
 on it. The loops take the memory, loaders and models as arguments, so the very
 same loop runs with PyG's classes or with pyg_mspipe's.
 """
+from pyg_mspipe.engine.data import find_data_file
 from pyg_mspipe.engine.metrics import average_precision, roc_auc
 from pyg_mspipe.engine.models import GraphAttentionEmbedding, LinkPredictor
 from pyg_mspipe.engine.timing import PhaseTimer
@@ -28,4 +29,5 @@ __all__ = [
     "average_precision",
     "roc_auc",
     "PhaseTimer",
+    "find_data_file",
 ]
