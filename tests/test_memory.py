@@ -359,3 +359,20 @@ def test_state_dict_loads_into_pyg_with_strict_false():
         assert torch.equal(a, b), name
     with pytest.raises(RuntimeError, match="Unexpected key"):
         ref.load_state_dict(ours.state_dict())  # strict: PyG has nowhere to put them
+
+
+@pytest.mark.parametrize("aggr", ["last", "mean"])
+def test_flush_in_chunks_equals_one_pass(aggr):
+    """Leaving training mode updates every node from the state before the
+    flush: in chunks (bounded temporaries, large graphs) as in one pass."""
+    from pyg_mspipe.nn import update
+
+    _, ours = make_pair(aggr)
+    ours.update_state(*random_stream(NUM_NODES, 60, MSG_DIM, seed=13))
+    ours.detach()
+    twin = copy.deepcopy(ours)
+    update.flush(ours.state, ours, chunk_size=7)  # 40 nodes: 6 chunks
+    update.flush(twin.state, twin)
+    torch.testing.assert_close(ours.memory, twin.memory, rtol=0, atol=1e-6)
+    assert torch.equal(ours.last_update, twin.last_update)
+    assert ours.msg_store.num_messages() == twin.msg_store.num_messages() == 0

@@ -280,16 +280,38 @@ def _compute_kept(inputs: KeptInputs, mods) -> tuple[Tensor, Tensor]:
     return gru(msg, h), last_update
 
 
-def flush(state: MemoryState, modules):
+def flush(state: MemoryState, modules, chunk_size: int = 65536):
     r"""Applies every pending message to the memory of every node and
     forgets them (what leaving training mode does, as in PyG: every node's
     memory goes through the updater, with a zero input where it has no
-    message). :math:`O(N)`."""
-    n_id = torch.arange(state.num_nodes, device=state.device)
-    inputs = gather(state, n_id, keeps_one_message(modules))
+    message). :math:`O(N)` time; the nodes are updated :obj:`chunk_size` at
+    a time, all from the state before the flush, so the temporaries stay
+    bounded (the updater's input for all :math:`N` nodes at once would not
+    fit in memory for large graphs).
+
+    Args:
+        state (MemoryState): The state.
+        modules: The update's modules.
+        chunk_size (int, optional): Nodes per chunk. (default: :obj:`65536`)
+    """
+    num = state.num_nodes
     device = modules.time_enc.lin.weight.device
-    memory, last_update = compute(move_inputs(inputs, device), modules)
-    state.write(n_id, memory, last_update)
+    kept_only = keeps_one_message(modules)
+    if num <= chunk_size:  # one chunk: no copy of the whole memory
+        n_id = torch.arange(num, device=state.device)
+        memory, last_update = compute(move_inputs(gather(state, n_id, kept_only), device),
+                                      modules)
+    else:
+        memory = last_update = None
+        for lo in range(0, num, chunk_size):
+            n_id = torch.arange(lo, min(lo + chunk_size, num), device=state.device)
+            mem, lu = compute(move_inputs(gather(state, n_id, kept_only), device), modules)
+            if memory is None:
+                memory = mem.new_empty((num,) + tuple(mem.shape[1:]))
+                last_update = lu.new_empty(num)
+            memory[lo:lo + n_id.numel()] = mem
+            last_update[lo:lo + n_id.numel()] = lu
+    state.write(torch.arange(num, device=state.device), memory, last_update)
     state.clear_messages()
 
 
