@@ -9,16 +9,23 @@ information in a few flat tensors:
   :meth:`torch.Tensor.sort` call PyG uses (so a node's messages are listed in
   exactly PyG's order, which decides :class:`LastAggregator`'s tie-breaking
   between equal timestamps; that sort is not stable);
-* per node, a pointer ``ptr`` into the arena and a count ``cnt`` of its rows.
+* per node, a pointer ``ptr`` into the arena and a count ``cnt`` of its rows;
+* per arena row, the node (``slot``) it was written for.
 
 Storing a batch replaces, for every node in it, its pending rows by the rows
 of this batch (PyG's semantics: a node's pending messages are *all* its events
 from the most recent batch it appeared in). Replaced rows become garbage; when
-the arena is full it is compacted (and grown if needed), which costs time
-linear in the live rows and is amortised over the batches that filled it.
+the arena is full it is compacted (and grown if needed): a row is live iff it
+lies in its slot's current range ``[ptr, ptr + cnt)``, which ``slot`` tells
+row by row, so compaction costs time linear in the arena (kept within a
+constant factor of the live rows plus a batch) and is amortised over the
+batches that filled it. Storing a batch and compacting never run over all
+nodes: per-node buffers are only read and written at the slots of the batch
+or of arena rows, so their cost does not grow with the number of nodes.
 
 No Python loop over nodes, and no host synchronisation apart from one scalar
-read in :meth:`locate` (the number of rows to gather).
+read in :meth:`locate` (the number of rows to gather) and in
+:meth:`compact`.
 """
 from __future__ import annotations
 
@@ -70,7 +77,12 @@ class MessageStore(torch.nn.Module):
         self.register_buffer("other", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self.register_buffer("t", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self.register_buffer("msg", torch.zeros(capacity, raw_msg_dim), persistent=False)
+        # Per arena row, the slot it was written for (rows of a slot are
+        # contiguous): what lets compaction find the live rows without a pass
+        # over all slots.
+        self.register_buffer("slot", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self._size = 0  # arena rows in use (live and garbage)
+        self._pinned = False  # keep (re)allocated buffers in pinned memory
 
     # ------------------------------------------------------------------ state
     @property
@@ -84,11 +96,14 @@ class MessageStore(torch.nn.Module):
         return self._size
 
     def num_messages(self) -> int:
-        r"""Number of pending (live) messages."""
-        return int(self.cnt.sum())
+        r"""Number of pending (live) messages (time linear in the arena)."""
+        return int(self._live_mask().sum())
 
     def clear(self):
-        r"""Forgets all pending messages (O(1) Python work; keeps capacity)."""
+        r"""Forgets all pending messages (keeps capacity). O(1) Python work,
+        but it resets the per-slot buffers: time linear in :obj:`num_nodes`
+        (it runs in :meth:`TGNMemory.reset_state` and when the memory leaves
+        training mode, both linear in :obj:`num_nodes` anyway)."""
         self.cnt.zero_()
         self.ptr.zero_()
         self.last.zero_()
@@ -174,6 +189,7 @@ class MessageStore(torch.nn.Module):
         self.other[start:start + num] = other
         self.t[start:start + num] = t
         self.msg[start:start + num] = msg
+        self.slot[start:start + num] = key_sorted
         self.cnt.index_put_((key_sorted,), group_cnt)
         self.ptr.index_put_((key_sorted,), group_start + start)
         self.last.index_put_((key_sorted,), group_last + start)
@@ -188,35 +204,73 @@ class MessageStore(torch.nn.Module):
         if need > self.capacity // 2:
             self._resize(max(2 * need, 2 * self.capacity))
 
-    def _live_rows(self) -> Tensor:
-        n_id = torch.arange(self.num_nodes, device=self.cnt.device)
-        return self.locate(n_id)[0]
+    def _live_mask(self) -> Tensor:
+        # Arena row r < arena_size is live iff it lies in the current range of
+        # the slot it was written for (ranges of one slot never overlap, and a
+        # slot with rows in the arena has cnt > 0 until clear()).
+        slot = self.slot[: self._size]
+        ptr = self.ptr.index_select(0, slot)
+        row = torch.arange(self._size, device=slot.device)
+        return (row >= ptr) & (row < ptr + self.cnt.index_select(0, slot))
 
     def compact(self):
-        r"""Drops garbage rows from the arena (keeps capacity)."""
-        rows = self._live_rows()
+        r"""Drops garbage rows from the arena (keeps capacity and the order of
+        the live rows). Time linear in :attr:`arena_size`, independent of
+        :obj:`num_nodes`."""
+        live = self._live_mask()
+        rows = live.nonzero().view(-1)
         num = rows.numel()
+        if num == self._size:
+            return
+        slot = self.slot.index_select(0, rows)
+        # A slot's live rows stay contiguous and in order, so the whole range
+        # moves down by the number of garbage rows before it; update ptr and
+        # last at each live slot once, from the range's first row.
+        shift = rows - torch.arange(num, device=rows.device)
+        first = (rows == self.ptr.index_select(0, slot)).nonzero().view(-1)
+        slot_first, shift_first = slot.index_select(0, first), shift.index_select(0, first)
+        self.ptr.index_put_((slot_first,), self.ptr.index_select(0, slot_first) - shift_first)
+        self.last.index_put_((slot_first,), self.last.index_select(0, slot_first) - shift_first)
         self.other[:num] = self.other.index_select(0, rows)
         self.t[:num] = self.t.index_select(0, rows)
         self.msg[:num] = self.msg.index_select(0, rows)
-        new_ptr = self.cnt.cumsum(0) - self.cnt
-        self.last.copy_(self.last - self.ptr + new_ptr)
-        self.ptr.copy_(new_ptr)
+        self.slot[:num] = slot
         self._size = num
+
+    def _rows_by_slot(self) -> Tensor:
+        # All live rows, slot by slot (the checkpoint layout): O(num_nodes).
+        n_id = torch.arange(self.num_nodes, device=self.cnt.device)
+        return self.locate(n_id)[0]
+
+    def pin_memory(self) -> MessageStore:
+        r"""Moves the (host) buffers to pinned memory, and keeps the arena
+        there when it is reallocated, so that copies to and from a GPU can run
+        asynchronously. Needs CUDA; returns :obj:`self`."""
+        for name, buf in self._buffers.items():
+            if buf is not None and not buf.is_pinned():
+                self._buffers[name] = buf.pin_memory()
+        self._pinned = True
+        return self
+
+    def _arena_buffer(self, buf: Tensor) -> Tensor:
+        return buf.pin_memory() if self._pinned and buf.device.type == "cpu" else buf
 
     def _resize(self, capacity: int):
         def grow(buf: Tensor) -> Tensor:
             out = buf.new_zeros((capacity,) + tuple(buf.shape[1:]))
             out[: self._size] = buf[: self._size]
-            return out
+            return self._arena_buffer(out)
 
         self.other = grow(self.other)
         self.t = grow(self.t)
         self.msg = grow(self.msg)
+        self.slot = grow(self.slot)
 
     # ---------------------------------------------------------- persistence
     def get_extra_state(self) -> dict[str, Any]:
-        rows = self._live_rows()
+        # The checkpoint layout (unchanged since version 1): live rows slot by
+        # slot, so `slot` and `ptr` follow from `cnt`. Time linear in num_nodes.
+        rows = self._rows_by_slot()
         return {
             "version": 1,
             "cnt": self.cnt.clone(),
@@ -246,14 +300,21 @@ class MessageStore(torch.nn.Module):
         self.other = torch.zeros(capacity, dtype=torch.long, device=device)
         self.t = torch.zeros(capacity, dtype=torch.long, device=device)
         self.msg = torch.zeros(capacity, self.raw_msg_dim, dtype=self.msg.dtype, device=device)
+        self.slot = torch.zeros(capacity, dtype=torch.long, device=device)
+        for name in ("other", "t", "msg", "slot"):
+            setattr(self, name, self._arena_buffer(getattr(self, name)))
         self.other[:num] = state["other"].to(device)
         self.t[:num] = state["t"].to(device)
         self.msg[:num] = msg.to(device, self.msg.dtype)
         self.cnt.copy_(cnt)
-        self.ptr.copy_(self.cnt.cumsum(0) - self.cnt)
-        self.last.copy_(self.ptr + state["last"].to(device))
-        self.last_t.copy_(torch.where(self.cnt > 0, self.t.index_select(0, self.last),
-                                      self.EMPTY_T))
+        has = self.cnt > 0
+        slots = torch.arange(self.num_nodes, device=device)
+        self.slot[:num] = torch.repeat_interleave(slots, self.cnt, output_size=num)
+        # Slots without messages point at row 0 (never read), as after clear().
+        zero = self.cnt.new_zeros(())
+        self.ptr.copy_(torch.where(has, self.cnt.cumsum(0) - self.cnt, zero))
+        self.last.copy_(torch.where(has, self.ptr + state["last"].to(device), zero))
+        self.last_t.copy_(torch.where(has, self.t.index_select(0, self.last), self.EMPTY_T))
         self._size = num
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
