@@ -83,6 +83,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rss-batches", type=int, default=30,
                         help="training batches of each RSS subprocess")
     parser.add_argument("--no-rss", action="store_true", help="skip the RSS subprocesses")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (default: torch's choice); one thread "
+                             "is far less disturbed by other processes on a busy machine")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--worker", choices=sorted(CONTENDERS), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -277,6 +280,8 @@ def measure_rss(name: str, num_nodes: int, args) -> dict:
            "--batch-size", str(args.batch_size), "--n-id", str(args.n_id),
            "--memory-dim", str(args.memory_dim), "--time-dim", str(args.time_dim),
            "--raw-msg-dim", str(args.raw_msg_dim), "--seed", str(args.seed)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         return {"error": f"worker exited with {proc.returncode}: "
@@ -353,6 +358,8 @@ def thp_line() -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.worker:
         return worker(args)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
