@@ -89,6 +89,12 @@ class TemporalBatches:
         batch.n_id = torch.cat(n_ids, dim=0).unique()
         return batch
 
+    def insert_events(self, batch: TemporalData) -> tuple[Tensor, Tensor]:
+        r"""The events :obj:`(src, dst)` a neighbour loader inserts after
+        :obj:`batch` (its own events here; the whole global batch for a
+        rank's share, see :class:`~pyg_mspipe.distributed.ShareBatches`)."""
+        return batch.src, batch.dst
+
 
 @dataclass
 class EpochPosition:

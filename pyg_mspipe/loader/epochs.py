@@ -143,18 +143,17 @@ class PrefetchEpoch:
                 if shadow is not None:
                     expected = token[:2] + (shadow.cur_e_id,)
                     nodes = shadow.sample(batch.n_id.to(shadow.device))
-                    delta = shadow.insert_delta(batch.src.to(shadow.device),
-                                                batch.dst.to(shadow.device))
+                    src, dst = batches.insert_events(batch)
+                    delta = shadow.insert_delta(src.to(shadow.device), dst.to(shadow.device))
                     if edge_data is not None:
                         gather_edges(batch, edge_data, nodes.e_id)
-                    sample = PreparedSample(batch.n_id, expected, nodes, batch.src,
-                                            batch.dst, delta)
+                    sample = PreparedSample(batch.n_id, expected, nodes, src, dst, delta)
                 sampled = time.perf_counter()
                 plan, request, event = None, None, None
                 context = transfer.context() if transfer is not None else nullcontext()
                 with context:  # everything below on the copy stream (if any)
                     if transfer is not None:
-                        batch, sample = _move(batch, sample, transfer)
+                        batch, sample = _move(batch, sample, transfer, batches)
                     if memory is not None:
                         plan = memory.prepare_update(batch.src, batch.dst, batch.t, batch.msg)
                     if pipeline is not None:
@@ -235,13 +234,14 @@ def gather_edges(batch: TemporalData, edge_data: TemporalData, e_id: Tensor):
         batch.neighbor_msg = edge_data.msg.index_select(0, e_id)
 
 
-def _move(batch: TemporalData, sample: PreparedSample | None,
-          transfer: DeviceTransfer) -> tuple[TemporalData, PreparedSample | None]:
+def _move(batch: TemporalData, sample: PreparedSample | None, transfer: DeviceTransfer,
+          batches: TemporalBatches) -> tuple[TemporalData, PreparedSample | None]:
     batch = batch.apply(transfer.move)
     if sample is not None:
         delta = sample.delta
+        src, dst = batches.insert_events(batch)
         sample = sample._replace(
-            n_id=batch.n_id, src=batch.src, dst=batch.dst,
+            n_id=batch.n_id, src=src, dst=dst,
             sample=NeighborSample(*(transfer.move(x) for x in sample.sample)),
             delta=None if delta is None else InsertDelta(*(transfer.move(x) for x in delta)))
     return batch, sample
