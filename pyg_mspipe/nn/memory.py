@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.nn import GRUCell
 
 from pyg_mspipe.nn import update
-from pyg_mspipe.nn.state import MemoryState, WriteBack
+from pyg_mspipe.nn.state import MemoryState
 from pyg_mspipe.nn.update import EventPlan
 from pyg_mspipe.time_encoder import TimeEncoder
 from pyg_mspipe.validation import check_events, check_index
@@ -93,6 +93,12 @@ class TGNMemory(torch.nn.Module):
             (default: :obj:`GRUCell(message_module.out_channels, memory_dim)`)
     """
 
+    #: Whether evaluation mode reads the memory as it is and applies each
+    #: batch's messages at once, and leaving training mode flushes the pending
+    #: messages (PyG's TGN). A model whose update is the same in both modes
+    #: (:class:`~pyg_mspipe.nn.APANMemory`) sets it to :obj:`False`.
+    flushes_on_eval: bool = True
+
     def __init__(self, num_nodes: int, raw_msg_dim: int, memory_dim: int, time_dim: int,
                  message_module: Callable, aggregator_module: Callable, *,
                  validate: bool = True, storage: str | torch.device | None = None,
@@ -158,6 +164,13 @@ class TGNMemory(torch.nn.Module):
         r"""Whether the update reads only each node's kept message
         (:func:`~pyg_mspipe.nn.update.keeps_one_message`)."""
         return update.keeps_one_message(self)
+
+    def update_steps(self) -> update.UpdateSteps:
+        r"""The update steps this memory runs, and the pipeline with it:
+        plan, gather, compute, partners, write-back
+        (:class:`~pyg_mspipe.nn.update.UpdateSteps`)."""
+        return update.UpdateSteps(self.keeps_one_message, self.num_nodes,
+                                  self.state.store.msg.dtype)
 
     # -------------------------------------------------------------- pipeline
     @property
@@ -225,8 +238,9 @@ class TGNMemory(torch.nn.Module):
             check_index("n_id", n_id, self.num_nodes, device=self.device)
         if self._pipeline is not None and self.training:
             return self._pipeline.forward(n_id)
-        with self._exclusive(changes=self.training):
-            if not self.training:
+        updating = self.training or not self.flushes_on_eval
+        with self._exclusive(changes=updating):
+            if not updating:
                 state_id = n_id.to(self.state.device)
                 return (self.state.memory.index_select(0, state_id).to(n_id.device),
                         self.state.last_update.index_select(0, state_id).to(n_id.device))
@@ -239,8 +253,9 @@ class TGNMemory(torch.nn.Module):
         r"""The memory and last update of :obj:`n_id` after their pending
         messages, from the current state (:func:`~pyg_mspipe.nn.update.gather`
         then :func:`~pyg_mspipe.nn.update.compute`); changes nothing."""
-        inputs = update.gather(self.state, n_id.to(self.state.device), self.keeps_one_message)
-        return update.compute(update.move_inputs(inputs, n_id.device), self)
+        steps = self.update_steps()
+        inputs = steps.gather(self.state, n_id.to(self.state.device))
+        return steps.compute(update.move_inputs(inputs, n_id.device), self)
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor):
         r"""Updates the memory with newly encountered interactions
@@ -263,10 +278,10 @@ class TGNMemory(torch.nn.Module):
             plan = self.plan_update(src, dst, t, raw_msg, last_t=self.state.last_t)
             if plan is None:
                 return
-            if self.training:
+            if self.training or not self.flushes_on_eval:
                 memory, last_update = self._reuse(forward, plan.n_id)
-                self.state.apply(WriteBack(plan.n_id, memory, last_update, plan.messages,
-                                           plan.t_max))
+                self.state.apply(self.update_steps().write_back(self.state, plan, memory,
+                                                                last_update, self))
             else:
                 self.state.store_messages(plan.messages, plan.t_max)
                 memory, last_update = self.updated_memory(plan.n_id)
@@ -297,8 +312,7 @@ class TGNMemory(torch.nn.Module):
                 self._check(src, dst, t, raw_msg)
             except (ValueError, TypeError):
                 return None
-        return update.plan_events(src, dst, t, raw_msg, self.num_nodes,
-                                  self.state.store.msg.dtype)
+        return self.update_steps().plan(src, dst, t, raw_msg)
 
     def offer_update(self, plan: EventPlan | None):
         r"""Offers a plan from :meth:`prepare_update` to the next
@@ -320,8 +334,7 @@ class TGNMemory(torch.nn.Module):
                 self._check(src, dst, t, raw_msg, last_t=last_t)
             if src.numel() == 0:
                 return None
-            plan = update.plan_events(src, dst, t, raw_msg, self.num_nodes,
-                                      self.state.store.msg.dtype)
+            plan = self.update_steps().plan(src, dst, t, raw_msg)
         return plan
 
     def _check(self, src, dst, t, raw_msg, last_t: Tensor | None = None):
@@ -332,7 +345,7 @@ class TGNMemory(torch.nn.Module):
         r"""Sets the module in training mode. Leaving training mode flushes all
         pending messages into the memory (as PyG does)."""
         with self._exclusive():
-            if self.training and not mode:
+            if self.training and not mode and self.flushes_on_eval:
                 update.flush(self.state, self)
             self._forward = None
             return super().train(mode)

@@ -34,11 +34,11 @@ from pyg_mspipe._scatter import scatter_max_long
 from pyg_mspipe.aggregators import LastAggregator
 from pyg_mspipe.mailbox import MessageStore
 from pyg_mspipe.message import IdentityMessage
-from pyg_mspipe.nn.state import MemoryState
+from pyg_mspipe.nn.state import MemoryState, WriteBack
 from pyg_mspipe.nn.updaters import gru_update_kept
 
-__all__ = ["EventPlan", "KeptInputs", "MessageInputs", "plan_events", "keeps_one_message",
-           "gather", "compute", "message_partners", "flush", "move_inputs"]
+__all__ = ["EventPlan", "KeptInputs", "MessageInputs", "UpdateSteps", "plan_events",
+           "keeps_one_message", "gather", "compute", "message_partners", "flush", "move_inputs"]
 
 #: Names of the modules the update calls (what :func:`compute` reads).
 MODULE_NAMES = ("msg_s_module", "msg_d_module", "aggr_module", "time_enc", "gru")
@@ -313,6 +313,50 @@ def flush(state: MemoryState, modules, chunk_size: int = 65536):
             last_update[lo:lo + n_id.numel()] = lu
     state.write(torch.arange(num, device=state.device), memory, last_update)
     state.clear_messages()
+
+
+class UpdateSteps:
+    r"""The update steps of a TGN-style memory (TGN, JODIE, DyRep), bound to
+    its choice of modules: what :class:`~pyg_mspipe.TGNMemory` and the
+    pipeline call, and the seam another memory model replaces with its own
+    (:meth:`TGNMemory.update_steps`; :class:`~pyg_mspipe.nn.APANMemory` has
+    its mailbox's steps).
+
+    Args:
+        kept_only (bool): Only each node's kept message is read
+            (:func:`keeps_one_message` of the modules).
+        num_nodes (int): Number of nodes.
+        msg_dtype (torch.dtype): The store's message dtype.
+    """
+    #: The memory's submodules :meth:`compute` reads (copied by the pipeline).
+    module_names = MODULE_NAMES
+
+    def __init__(self, kept_only: bool, num_nodes: int, msg_dtype: torch.dtype):
+        self.kept_only = kept_only
+        self.num_nodes = num_nodes
+        self.msg_dtype = msg_dtype
+
+    def plan(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> EventPlan:
+        r""":func:`plan_events` (reads no state)."""
+        return plan_events(src, dst, t, raw_msg, self.num_nodes, self.msg_dtype)
+
+    def gather(self, state: MemoryState, n_id: Tensor):
+        r""":func:`gather`."""
+        return gather(state, n_id, self.kept_only)
+
+    def compute(self, inputs, modules) -> tuple[Tensor, Tensor]:
+        r""":func:`compute`."""
+        return compute(inputs, modules)
+
+    def partners(self, state: MemoryState, n_id: Tensor) -> tuple[Tensor, Tensor]:
+        r""":func:`message_partners`."""
+        return message_partners(state, n_id, self.kept_only)
+
+    def write_back(self, state: MemoryState, plan: EventPlan, memory: Tensor,
+                   last_update: Tensor, modules) -> WriteBack:
+        r"""The :class:`~pyg_mspipe.nn.WriteBack` of a batch whose nodes
+        :obj:`plan.n_id` get :obj:`memory` and :obj:`last_update`."""
+        return WriteBack(plan.n_id, memory, last_update, plan.messages, plan.t_max)
 
 
 def move_inputs(inputs, device: torch.device, pin: bool = False):
