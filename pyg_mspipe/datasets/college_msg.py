@@ -1,14 +1,12 @@
 r"""The SNAP CollegeMsg stream, bundled with the package."""
 from __future__ import annotations
 
-import gzip
 from importlib import resources
 
-import numpy as np
-import torch
 from torch_geometric.data import TemporalData
 
 from pyg_mspipe.datasets._features import edge_features
+from pyg_mspipe.datasets.formats import read_events
 
 __all__ = ["load_college_msg"]
 
@@ -19,7 +17,8 @@ def load_college_msg(msg_dim: int = 16, features: str = "random",
     private messages between 1,899 students of UC Irvine (Panzarasa, Opsahl,
     Carley 2009), bundled with the package (340 KB).
 
-    Node ids are shifted to :obj:`0..1898` and timestamps to start at
+    Read as a :obj:`"snap"` file (:func:`~pyg_mspipe.datasets.read_events`):
+    node ids :obj:`1..1899` become :obj:`0..1898`, timestamps start at
     :obj:`0` (seconds). The dataset has no edge features: :obj:`msg` holds
     seeded random (or zero) features.
 
@@ -30,10 +29,7 @@ def load_college_msg(msg_dim: int = 16, features: str = "random",
         seed (int, optional): Seed of the random features. (default: :obj:`0`)
     """
     ref = resources.files("pyg_mspipe.datasets") / "data" / "CollegeMsg.txt.gz"
-    with ref.open("rb") as raw, gzip.open(raw, "rt") as f:
-        table = np.loadtxt(f, dtype=np.int64, ndmin=2)
-    src = torch.from_numpy(table[:, 0] - 1)
-    dst = torch.from_numpy(table[:, 1] - 1)
-    t = torch.from_numpy(table[:, 2] - table[0, 2])
-    msg = edge_features(src.numel(), msg_dim, features, seed)
-    return TemporalData(src=src, dst=dst, t=t, msg=msg)
+    with resources.as_file(ref) as path:
+        events = read_events(path, "snap")
+    msg = edge_features(events.src.numel(), msg_dim, features, seed)
+    return TemporalData(src=events.src, dst=events.dst, t=events.t, msg=msg)

@@ -1,15 +1,13 @@
 r"""The JODIE Wikipedia interaction stream, read from a local file."""
 from __future__ import annotations
 
-import gzip
 import os
 from pathlib import Path
 
-import numpy as np
-import torch
 from torch_geometric.data import TemporalData
 
 from pyg_mspipe.datasets._features import edge_features
+from pyg_mspipe.datasets.formats import read_events
 
 __all__ = ["load_wikipedia"]
 
@@ -22,7 +20,9 @@ def load_wikipedia(path: str | os.PathLike | None = None, msg_dim: int = 172,
     :obj:`0..8226`, pages :obj:`8227..9226`, numbered as PyG's
     :class:`~torch_geometric.datasets.JODIEDataset` numbers them).
 
-    The 172 LIWC edge features of the original release are not part of the
+    Read as a :obj:`"uits"` file (:func:`~pyg_mspipe.datasets.read_events`;
+    a bad file raises :class:`~pyg_mspipe.datasets.DataFormatError`). The
+    172 LIWC edge features of the original release are not part of the
     file: :obj:`msg` holds seeded random (or zero) features of the same size.
 
     Args:
@@ -42,18 +42,9 @@ def load_wikipedia(path: str | os.PathLike | None = None, msg_dim: int = 172,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: '{path}'")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as f:
-        header = f.readline().strip().split(",")
-        if header[:3] != ["u", "i", "ts"]:
-            raise ValueError(f"'{path}': expected a header 'u,i,ts,label' (got {header})")
-        table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
-    src = torch.from_numpy(table[:, 0].copy())
-    dst = torch.from_numpy(table[:, 1].copy())
-    t = torch.from_numpy(table[:, 2].copy())
-    y = torch.from_numpy(table[:, 3].copy()) if table.shape[1] > 3 else None
-    msg = edge_features(src.numel(), msg_dim, features, seed)
-    data = TemporalData(src=src, dst=dst, t=t, msg=msg)
-    if y is not None:
-        data.y = y
+    events = read_events(path, "uits")
+    msg = edge_features(events.src.numel(), msg_dim, features, seed)
+    data = TemporalData(src=events.src, dst=events.dst, t=events.t, msg=msg)
+    if events.y is not None:
+        data.y = events.y
     return data

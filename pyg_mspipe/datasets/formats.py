@@ -1,0 +1,254 @@
+r"""The event-file formats: how each one's columns are read, checked and
+numbered (see :obj:`docs/datasets.md` for the references each follows)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pyg_mspipe.datasets.errors import DataFormatError
+from pyg_mspipe.datasets.text import TextLayout, locate_row, open_text, read_table
+
+__all__ = ["FORMATS", "Events", "detect_format", "read_events"]
+
+#: Format name -> one-line description.
+FORMATS = {
+    "snap": "whitespace 'src dst t [weight]' lines, '#' comments (SNAP temporal "
+            "networks such as CollegeMsg); the weight becomes a 1-dim edge feature",
+    "jodie": "CSV 'user,item,timestamp,state_label,features...' after a header line "
+             "(JODIE's wikipedia/reddit/mooc/lastfm, TGB tgbl-* of that shape); "
+             "items numbered after the users",
+    "ml": "TGN/DyGLib 'ml_<name>.csv' (header ',u,i,ts,label,idx', 1-based ids) with "
+          "optional 'ml_<name>.npy' edge features next to it (row idx per event)",
+    "uits": "CSV 'u,i,ts[,label]' after a header line, ids already in one node space "
+            "(like wikipedia_edges.csv.gz)",
+}
+
+
+class Events(NamedTuple):
+    r"""The events of a file, numbered and checked: :obj:`src`, :obj:`dst`,
+    :obj:`t` (int64, nodes :obj:`0..N-1`, time from :obj:`0`), :obj:`y`
+    (int64 labels or :obj:`None`) and :obj:`msg` (the file's float32 edge
+    features or :obj:`None`)."""
+    src: Tensor
+    dst: Tensor
+    t: Tensor
+    y: Tensor | None
+    msg: Tensor | None
+
+
+class _Columns(NamedTuple):
+    layout: TextLayout
+    widths: tuple[int, int | None]  # fewest and most columns (None: any)
+    expect: str                     # the columns, as an error message says them
+    ids: tuple[tuple[int, str], tuple[int, str]]
+    time: int
+    label: int | None               # None: no label column
+    extra: tuple[int, str] | None   # another integer column (ml's idx)
+    features: int | None            # first feature column, if any
+    bipartite: bool
+
+
+_CSV = TextLayout(delimiter=",", comments=None, header=True)
+_COLUMNS = {
+    "snap": _Columns(TextLayout(None, "#", False), (3, 4), "'src dst t [weight]'",
+                     ((0, "src id"), (1, "dst id")), 2, None, None, 3, False),
+    "jodie": _Columns(_CSV, (4, None), "'user,item,timestamp,state_label,features...'",
+                      ((0, "user id"), (1, "item id")), 2, 3, None, 4, True),
+    "ml": _Columns(_CSV, (6, 6), "',u,i,ts,label,idx'",
+                   ((1, "u id"), (2, "i id")), 3, 4, (5, "idx"), None, False),
+    "uits": _Columns(_CSV, (3, 4), "'u,i,ts[,label]'",
+                     ((0, "u id"), (1, "i id")), 2, 3, None, None, False),
+}
+
+
+def _fields(line: str) -> list[str]:
+    return [field.strip() for field in line.split(",")]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    r"""The format of :obj:`path`: :obj:`"ml"` for a file named
+    :obj:`ml_*.csv[.gz]`, else from its first line (a ``#`` comment or
+    whitespace-separated numbers: :obj:`"snap"`; a header
+    :obj:`,u,i,ts,...`: :obj:`"ml"`; :obj:`u,i,ts,...`: :obj:`"uits"`; any
+    other CSV header: :obj:`"jodie"`)."""
+    path = Path(path)
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    if name.startswith("ml_") and name.endswith(".csv"):
+        return "ml"
+    try:
+        with open_text(path) as f:
+            line = next((line for line in f if line.strip()), None)
+    except (UnicodeDecodeError, EOFError, OSError) as error:
+        reason = ("not a UTF-8 text file" if isinstance(error, UnicodeDecodeError)
+                  else f"damaged gzip file ({error})")
+        raise DataFormatError(path, None, reason) from None
+    if line is None:
+        raise DataFormatError(path, None, "empty file")
+    line = line.strip()
+    if line.startswith("#"):
+        return "snap"
+    if "," in line:
+        names = _fields(line)
+        if names[0] == "" and names[1:4] == ["u", "i", "ts"]:
+            return "ml"
+        if names[:3] == ["u", "i", "ts"]:
+            return "uits"
+        if not _is_number(names[0]):
+            return "jodie"
+        raise DataFormatError(path, None, "a CSV without a header line: cannot tell its "
+                              "format, pass format= (one of " + ", ".join(FORMATS) + ")")
+    if all(_is_number(field) for field in line.split()):
+        return "snap"
+    raise DataFormatError(path, None, "cannot tell the format from the first line, "
+                          "pass format= (one of " + ", ".join(FORMATS) + ")")
+
+
+def _check_header(path, fmt: str, header: str) -> None:
+    names = _fields(header)
+    if fmt == "jodie" and _is_number(names[0]):
+        raise DataFormatError(path, 1, "expected a header line 'user,item,timestamp,"
+                              "state_label,...' (got a data line)")
+    if fmt == "ml" and (names[0] != "" or names[1:] != ["u", "i", "ts", "label", "idx"]):
+        raise DataFormatError(path, 1, f"expected the header ',u,i,ts,label,idx' (got {header!r})")
+    if fmt == "uits" and (names[:3] != ["u", "i", "ts"] or names[3:] not in ([], ["label"])):
+        raise DataFormatError(path, 1, f"expected a header 'u,i,ts' or 'u,i,ts,label' "
+                              f"(got {header!r})")
+
+
+def _first(mask: np.ndarray) -> int | None:
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if hits.size else None
+
+
+def _bad_integers(column: np.ndarray, negative: bool) -> np.ndarray:
+    r"""Rows that are not finite integers below 2**53 (or are negative)."""
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(column) | (column != np.floor(column)) | (np.abs(column) >= 2.0**53)
+        return bad | (column < 0) if negative else bad
+
+
+def _check_values(path, cols: _Columns, values: np.ndarray) -> None:
+    r"""Raises naming the first row (in file order) that fails a check."""
+    checks = []  # (first bad row, column, reason given the field)
+    for column, name in cols.ids + ((cols.extra,) if cols.extra else ()):
+        row = _first(_bad_integers(values[:, column], negative=True))
+        if row is not None:
+            checks.append((row, column, lambda text, name=name: f"{name} {text!r} is "
+                           + ("negative" if text.startswith("-") else "not an integer")))
+    t = values[:, cols.time]
+    row = _first(~np.isfinite(t))
+    if row is not None:
+        checks.append((row, cols.time, lambda text: f"timestamp {text!r} is not a number"))
+    with np.errstate(invalid="ignore"):
+        row = _first(t[1:] < t[:-1])
+    if row is not None:
+        checks.append((row + 1, cols.time, None))
+    if cols.label is not None and values.shape[1] > cols.label:
+        row = _first(_bad_integers(values[:, cols.label], negative=False))
+        if row is not None:
+            checks.append((row, cols.label, lambda text: f"label {text!r} is not an integer"))
+    if not checks:
+        return
+    row, column, reason = min(checks, key=lambda check: check[0])
+    line, fields = locate_row(path, cols.layout, row)
+    if reason is None:  # out of time order
+        _, before = locate_row(path, cols.layout, row - 1)
+        raise DataFormatError(path, line, f"timestamp {fields[column]} is before the previous "
+                              f"event's {before[column]} (events must be sorted by time)")
+    raise DataFormatError(path, line, reason(fields[column]))
+
+
+def _number(ids: np.ndarray) -> tuple[np.ndarray, int]:
+    r"""Ids -> :obj:`0..n-1` in increasing order of the id, and n."""
+    unique, inverse = np.unique(ids, return_inverse=True)
+    return inverse.reshape(-1), unique.size
+
+
+def _edge_features(path: Path, idx: np.ndarray, cols: _Columns) -> np.ndarray | None:
+    r"""DyGLib's :obj:`ml_<name>.npy` rows :obj:`idx` (row 0 is padding), if
+    the file exists."""
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    npy = path.with_name(name[:-4] + ".npy" if name.endswith(".csv") else name + ".npy")
+    if not npy.is_file():
+        return None
+    try:
+        table = np.load(npy, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DataFormatError(npy, None, f"cannot read edge features ({error})") from None
+    if table.ndim != 2:
+        raise DataFormatError(npy, None, f"expected a 2-D array of edge features, got shape "
+                              f"{tuple(table.shape)}")
+    row = _first(idx >= table.shape[0])
+    if row is not None:
+        line, fields = locate_row(path, cols.layout, row)
+        raise DataFormatError(path, line, f"idx {fields[cols.extra[0]]} has no row in "
+                              f"{npy.name} ({table.shape[0]} rows)")
+    return table[idx].astype(np.float32)
+
+
+def read_events(path: str | os.PathLike, format: str | None = None) -> Events:
+    r"""Reads, checks and numbers the events of :obj:`path` (gzip or not).
+
+    Node ids become :obj:`0..N-1` in increasing order of the file's ids; for
+    :obj:`"jodie"` users and items separately, items after the users (as
+    PyG's :class:`~torch_geometric.datasets.JODIEDataset` numbers them when
+    the ids are contiguous). Timestamps are truncated to integers (as PyG
+    does) and shifted to start at :obj:`0`.
+
+    Args:
+        path (str): The file.
+        format (str, optional): One of :obj:`FORMATS`; detected by
+            :func:`detect_format` if not given. (default: :obj:`None`)
+    """
+    path = Path(path)
+    if format is None:
+        format = detect_format(path)
+    if format not in _COLUMNS:
+        raise DataFormatError(path, None, f"unknown format {format!r} (one of "
+                              + ", ".join(FORMATS) + ")")
+    cols = _COLUMNS[format]
+    table = read_table(path, cols.layout)
+    if table.header is not None:
+        _check_header(path, format, table.header)
+    values = table.values
+    low, high = cols.widths
+    if values.shape[1] < low or (high is not None and values.shape[1] > high):
+        line, _ = locate_row(path, cols.layout, 0)
+        raise DataFormatError(path, line, f"expected the columns {cols.expect}, got "
+                              f"{values.shape[1]} fields")
+    _check_values(path, cols, values)
+
+    (u_col, _), (i_col, _) = cols.ids
+    u = values[:, u_col].astype(np.int64)
+    i = values[:, i_col].astype(np.int64)
+    if cols.bipartite:
+        src, num_users = _number(u)
+        dst = _number(i)[0] + num_users
+    else:
+        both = _number(np.concatenate([u, i]))[0]
+        src, dst = both[:u.size], both[u.size:]
+    t = values[:, cols.time].astype(np.int64)
+    t -= t[0]  # sorted, and truncation keeps the order: t[0] is the smallest
+    y = None
+    if cols.label is not None and values.shape[1] > cols.label:
+        y = torch.from_numpy(values[:, cols.label].astype(np.int64))
+    msg = None
+    if cols.features is not None and values.shape[1] > cols.features:
+        msg = values[:, cols.features:].astype(np.float32)
+    if cols.extra is not None:
+        msg = _edge_features(path, values[:, cols.extra[0]].astype(np.int64), cols)
+    return Events(torch.from_numpy(src), torch.from_numpy(dst), torch.from_numpy(t), y,
+                  None if msg is None else torch.from_numpy(msg))

@@ -1,0 +1,143 @@
+r"""Reading a numeric text table fast, and finding the line at fault only
+when something is wrong.
+
+The whole table is parsed by :func:`numpy.loadtxt` (vectorised, in C); only
+when that fails, or when a check on the parsed values fails, is the file
+read again line by line, up to the line at fault, to name it.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple, TextIO
+
+import numpy as np
+
+from pyg_mspipe.datasets.errors import DataFormatError
+
+__all__ = ["TextLayout", "Table", "open_text", "read_table", "locate_row"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class TextLayout(NamedTuple):
+    r"""How a table is written.
+
+    Args:
+        delimiter (str, optional): Field separator; :obj:`None` splits on
+            runs of whitespace.
+        comments (str, optional): Start of a comment (to the end of the
+            line); :obj:`None` for none.
+        header (bool): Whether the first line is a header.
+    """
+    delimiter: str | None
+    comments: str | None
+    header: bool
+
+
+class Table(NamedTuple):
+    r"""A parsed table: the header line (stripped; :obj:`None` without one)
+    and the values, :obj:`[rows, columns]` float64."""
+    header: str | None
+    values: np.ndarray
+
+
+def open_text(path: str | os.PathLike) -> TextIO:
+    r"""Opens :obj:`path` as UTF-8 text, decompressing it when it starts
+    with the gzip magic bytes (whatever its name)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(path, None, "no such file")
+    if not path.is_file():
+        raise DataFormatError(path, None, "not a file")
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    if magic == GZIP_MAGIC:
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _unreadable(path, error: Exception) -> DataFormatError:
+    if isinstance(error, UnicodeDecodeError):
+        return DataFormatError(path, None, "not a UTF-8 text file")
+    return DataFormatError(path, None, f"damaged gzip file ({error})")
+
+
+def read_table(path: str | os.PathLike, layout: TextLayout) -> Table:
+    r"""Parses the numeric table in :obj:`path`; raises
+    :class:`DataFormatError` naming the first ragged row or non-numeric
+    field, or an empty file."""
+    try:
+        with open_text(path) as f:
+            header = None
+            if layout.header:
+                header = f.readline()
+                if not header:
+                    raise DataFormatError(path, None, "empty file")
+                header = header.strip()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
+                values = np.loadtxt(f, delimiter=layout.delimiter, comments=layout.comments,
+                                    dtype=np.float64, ndmin=2)
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as error:
+        raise _unreadable(path, error) from None
+    except DataFormatError:
+        raise
+    except ValueError as error:
+        raise _first_bad_line(path, layout) or DataFormatError(path, None, str(error)) from None
+    if values.shape[0] == 0:
+        raise DataFormatError(path, None, "no events after the header" if layout.header
+                              else "empty file")
+    return Table(header, values)
+
+
+def _data_lines(path, layout: TextLayout) -> Iterator[tuple[int, list[str]]]:
+    r"""The file's data rows as :obj:`numpy.loadtxt` sees them: (1-based
+    line number, fields)."""
+    with open_text(path) as f:
+        for number, line in enumerate(f, 1):
+            if layout.header and number == 1:
+                continue
+            text = line.rstrip("\r\n")
+            if layout.comments is not None:
+                text = text.split(layout.comments, 1)[0]
+            if layout.delimiter is None:
+                fields = text.split()
+            else:
+                fields = text.split(layout.delimiter) if text else []
+            if fields:
+                yield number, fields
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return "_" not in field  # Python's float() takes '1_0'; numpy does not
+
+
+def _first_bad_line(path, layout: TextLayout) -> DataFormatError | None:
+    first = None
+    for number, fields in _data_lines(path, layout):
+        if first is None:
+            first = number, len(fields)
+        elif len(fields) != first[1]:
+            return DataFormatError(path, number, f"expected {first[1]} fields (as on line "
+                                   f"{first[0]}), got {len(fields)}")
+        for k, field in enumerate(fields, 1):
+            if not _is_number(field):
+                return DataFormatError(path, number, f"field {k} ({field.strip()!r}) is not a number")
+    return None
+
+
+def locate_row(path: str | os.PathLike, layout: TextLayout, row: int) -> tuple[int, list[str]]:
+    r"""The 1-based line number and the fields (stripped) of data row
+    :obj:`row` (0-based) of a file that :func:`read_table` parsed."""
+    for k, (number, fields) in enumerate(_data_lines(path, layout)):
+        if k == row:
+            return number, [field.strip() for field in fields]
+    raise IndexError(f"'{path}' has no data row {row}")
