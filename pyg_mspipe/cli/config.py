@@ -1,0 +1,76 @@
+r"""The configuration of one ``pyg-mspipe train`` run."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["TrainConfig"]
+
+
+@dataclass
+class TrainConfig:
+    r"""Everything ``pyg-mspipe train`` runs with (its options, see
+    ``docs/cli.md``). The defaults are PyG's ``examples/tgn.py`` on the
+    bundled CollegeMsg data.
+
+    Args:
+        data (str): A bundled dataset name or a data file. (default: :obj:`"college"`)
+        model (str): The memory model. (default: :obj:`"tgn"`)
+        epochs (int): Training epochs. (default: :obj:`8`)
+        batch_size (int): Events per batch. (default: :obj:`200`)
+        lr (float): Adam learning rate. (default: :obj:`1e-4`)
+        memory_dim (int): Memory size. (default: :obj:`100`)
+        embedding_dim (int): Embedding size. (default: :obj:`100`)
+        time_dim (int): Time encoding size. (default: :obj:`100`)
+        neighbors (int): Sampled most recent neighbours. (default: :obj:`10`)
+        device (str): Compute device. (default: :obj:`"cpu"`)
+        seed (int): Seed of the model and the negatives. (default: :obj:`12345`)
+        staleness_bound (int, optional): Switches on the MSPipe pipeline.
+            (default: :obj:`None`)
+        schedule (str): :obj:`"online"` or :obj:`"fixed"`. (default: :obj:`"online"`)
+        mitigation (bool): Staleness mitigation. (default: :obj:`False`)
+        storage (str, optional): :obj:`"cpu"` keeps the memory in host memory.
+            (default: :obj:`None`)
+        val_ratio (float): Share of events for validation. (default: :obj:`0.15`)
+        test_ratio (float): Share of events for testing. (default: :obj:`0.15`)
+        checkpoint_dir (Path, optional): Where checkpoints go. (default: :obj:`None`)
+        checkpoint_every (int): Batches between mid-epoch checkpoints (:obj:`0`:
+            at epoch ends only). (default: :obj:`50`)
+        resume (bool): Continue from the checkpoint in :obj:`checkpoint_dir`.
+            (default: :obj:`False`)
+        json_path (Path, optional): Where the JSON summary goes. (default: :obj:`None`)
+        plots_dir (Path, optional): Where the PNG plots go. (default: :obj:`None`)
+    """
+    data: str = "college"
+    model: str = "tgn"
+    epochs: int = 8
+    batch_size: int = 200
+    lr: float = 1e-4
+    memory_dim: int = 100
+    embedding_dim: int = 100
+    time_dim: int = 100
+    neighbors: int = 10
+    device: str = "cpu"
+    seed: int = 12345
+    staleness_bound: int | None = None
+    schedule: str = "online"
+    mitigation: bool = False
+    storage: str | None = None
+    val_ratio: float = 0.15
+    test_ratio: float = 0.15
+    checkpoint_dir: Path | None = None
+    checkpoint_every: int = 50
+    resume: bool = False
+    json_path: Path | None = None
+    plots_dir: Path | None = None
+
+    @property
+    def pipelined(self) -> bool:
+        r"""Whether the MSPipe pipeline runs (a staleness bound is given)."""
+        return self.staleness_bound is not None
+
+    def to_dict(self) -> dict:
+        r"""The configuration as JSON-ready values (paths as strings)."""
+        return {k: (str(v) if isinstance(v, Path) else v)
+                for k, v in dataclasses.asdict(self).items()}

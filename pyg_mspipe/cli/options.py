@@ -1,0 +1,33 @@
+r"""Option types of the command line."""
+from __future__ import annotations
+
+import click
+import torch
+
+__all__ = ["DeviceType", "DEVICE"]
+
+
+class DeviceType(click.ParamType):
+    r"""A torch device this machine has: :obj:`"cpu"`, :obj:`"cuda"`,
+    :obj:`"cuda:1"`, ..."""
+    name = "device"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, torch.device):
+            return str(value)
+        try:
+            device = torch.device(value)
+        except (RuntimeError, ValueError):
+            self.fail(f"'{value}' is not a torch device (e.g. cpu, cuda, cuda:1)", param, ctx)
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                self.fail(f"'{value}': CUDA is not available on this machine", param, ctx)
+            if device.index is not None and device.index >= torch.cuda.device_count():
+                self.fail(f"'{value}': this machine has {torch.cuda.device_count()} CUDA "
+                          "device(s)", param, ctx)
+        elif device.type != "cpu":
+            self.fail(f"'{value}': only cpu and cuda devices are supported", param, ctx)
+        return str(device)
+
+
+DEVICE = DeviceType()

@@ -1,0 +1,125 @@
+r"""What a run reports: per-epoch records, the stdout table, the final
+summary and the JSON summary."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = ["EpochRecord", "RunSummary", "table_header", "table_row", "summary_lines",
+           "write_json", "JSON_FORMAT"]
+
+#: The ``format`` field of the JSON summary.
+JSON_FORMAT = "pyg-mspipe-train/1"
+
+
+@dataclass
+class EpochRecord:
+    r"""One epoch's results.
+
+    Args:
+        epoch (int): The epoch (1-based).
+        loss (float): Mean training loss per event.
+        train_seconds (float): Seconds of the training pass.
+        events_per_second (float): Training events per second.
+        val (dict): Validation metrics by name.
+        test (dict): Test metrics by name.
+        eval_seconds (float): Seconds of the two evaluation passes.
+        pipeline (dict, optional): The pipeline's summary of the epoch
+            (:meth:`~pyg_mspipe.pipeline.PipelineStats.summary`).
+    """
+    epoch: int
+    loss: float
+    train_seconds: float
+    events_per_second: float
+    val: dict
+    test: dict
+    eval_seconds: float
+    pipeline: dict | None = None
+
+
+@dataclass
+class RunSummary:
+    r"""A whole run: its configuration, data, evaluation protocol, epochs
+    and total time; :meth:`best` is the best validation epoch."""
+    config: dict
+    data: dict
+    eval_protocol: dict
+    epochs: list[EpochRecord] = field(default_factory=list)
+    total_seconds: float = 0.0
+    resumed: bool = False
+
+    def best(self) -> EpochRecord | None:
+        r"""The epoch of the highest validation AP (the first of equals)."""
+        return max(self.epochs, key=lambda r: r.val["ap"], default=None)
+
+    def to_dict(self) -> dict:
+        r"""The JSON summary (see ``docs/cli.md``)."""
+        best = self.best()
+        last = self.epochs[-1] if self.epochs else None
+        return {
+            "format": JSON_FORMAT,
+            "config": self.config,
+            "data": self.data,
+            "eval_protocol": self.eval_protocol,
+            "epochs": [asdict(r) for r in self.epochs],
+            "best": None if best is None else {"epoch": best.epoch, "val": best.val,
+                                               "test": best.test},
+            "total_seconds": self.total_seconds,
+            "resumed": self.resumed,
+            "pipeline": None if last is None else last.pipeline,
+        }
+
+
+_METRICS = ("ap", "auc")
+
+
+def table_header() -> str:
+    r"""The header line of the per-epoch table."""
+    return (f"{'epoch':>5}  {'loss':>7}  {'train s':>7}  {'events/s':>8}  "
+            f"{'val AP':>6}  {'val AUC':>7}  {'test AP':>7}  {'test AUC':>8}  staleness")
+
+
+def table_row(r: EpochRecord) -> str:
+    r"""One epoch's line of the table."""
+    staleness = "-" if r.pipeline is None else f"{r.pipeline['mean_staleness']:.2f}"
+    return (f"{r.epoch:>5}  {r.loss:7.4f}  {r.train_seconds:7.1f}  "
+            f"{r.events_per_second:8.0f}  {r.val['ap']:6.4f}  {r.val['auc']:7.4f}  "
+            f"{r.test['ap']:7.4f}  {r.test['auc']:8.4f}  {staleness}")
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    r"""The final summary: best validation epoch and its test metrics,
+    total time, the last epoch's pipeline summary."""
+    best = summary.best()
+    lines = []
+    if best is not None:
+        test = "  ".join(f"{k} {v:.4f}" for k, v in best.test.items())
+        lines.append(f"best val epoch {best.epoch} (val AP {best.val['ap']:.4f}): test {test}")
+    lines.append(f"total time {summary.total_seconds:.1f}s over {len(summary.epochs)} "
+                 f"epoch(s)" + (" (resumed)" if summary.resumed else ""))
+    last = summary.epochs[-1].pipeline if summary.epochs else None
+    if last is not None:
+        hidden = last["hidden_share"]
+        lines.append(f"pipeline ({last['mode']}): bound {last['staleness_bound']}, s_min "
+                     f"{last['s_min']}, realised staleness max {last['max_staleness']} mean "
+                     f"{last['mean_staleness']:.2f}, stall {last['stall_seconds']:.2f}s, "
+                     f"memory I/O hidden "
+                     + ("-" if hidden is None else f"{100 * hidden:.0f}%"))
+    return lines
+
+
+def write_json(summary: RunSummary, path: str | os.PathLike):
+    r"""Writes :meth:`RunSummary.to_dict` to :obj:`path` (via a temporary
+    file renamed into place)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(summary.to_dict(), indent=2, default=_jsonable) + "\n")
+    os.replace(tmp, path)
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):  # tensors, numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

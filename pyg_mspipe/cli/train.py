@@ -1,0 +1,215 @@
+r"""``pyg-mspipe train``: trains a memory-based temporal GNN, with progress,
+a per-epoch table, a final summary, checkpoints, a JSON summary and plots."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from pyg_mspipe.cli.config import TrainConfig
+from pyg_mspipe.cli.errors import ConfigError
+from pyg_mspipe.cli.options import DEVICE
+from pyg_mspipe.cli.progress import EpochProgress
+from pyg_mspipe.cli.resume import RestoringLoader, RunCheckpoint, RunState
+from pyg_mspipe.cli.run import TrainingRun, setup_run
+from pyg_mspipe.cli.summary import (
+    EpochRecord,
+    RunSummary,
+    summary_lines,
+    table_header,
+    table_row,
+    write_json,
+)
+from pyg_mspipe.engine.training import evaluate, train_steps
+
+__all__ = ["train", "run_training", "eval_protocol"]
+
+_DEFAULTS = TrainConfig()
+
+
+def eval_protocol(config: TrainConfig) -> dict:
+    r"""The evaluation protocol of a run, as recorded in the JSON summary."""
+    return {"split": "transductive", "val_ratio": config.val_ratio,
+            "test_ratio": config.test_ratio, "negatives": "random", "num_negatives": 1,
+            "metrics": ["ap", "auc"], "seed": 12345,
+            "note": "PyG's examples/tgn.py: one uniform random negative destination per "
+                    "event, mean of per-batch AP and AUC, memory updated as it goes"}
+
+
+def _data_info(run: TrainingRun) -> dict:
+    return {"spec": run.config.data, "num_events": run.data.num_events,
+            "num_nodes": run.data.num_nodes, "msg_dim": run.data.msg.size(-1),
+            "train_events": run.train_data.num_events, "val_events": run.val_data.num_events,
+            "test_events": run.test_data.num_events}
+
+
+def _evaluate(run: TrainingRun, loader) -> dict:
+    ap, auc = evaluate(run.model, loader, run.neighbor_loader, run.data, device=run.device)
+    return {"ap": ap, "auc": auc}
+
+
+def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
+                 verbose: bool = False) -> RunSummary:
+    r"""Trains :obj:`run` for :obj:`run.config.epochs` epochs, evaluating on
+    the validation and test split after each (PyG's example protocol),
+    checkpointing if :obj:`run.config.checkpoint_dir` is set (every
+    :obj:`checkpoint_every` batches and at epoch ends) and resuming from it
+    with :obj:`run.config.resume`. Returns the run's summary.
+
+    Args:
+        run (TrainingRun): The run (:func:`~pyg_mspipe.cli.run.setup_run`).
+        show_progress (bool, optional): The tqdm bar on stderr. (default: :obj:`True`)
+        echo (callable, optional): Receives the table lines. (default: :func:`print`)
+        verbose (bool, optional): Also print the pipeline's summary per epoch.
+            (default: :obj:`False`)
+    """
+    config = run.config
+    objects = run.checkpoint_objects()
+    checkpoint = None
+    if config.checkpoint_dir is not None:
+        checkpoint = RunCheckpoint(config.checkpoint_dir, config.to_dict())
+    state = RunState()
+    if config.resume:
+        state = checkpoint.load(objects, map_location=run.device)
+    summary = RunSummary(config.to_dict(), _data_info(run), eval_protocol(config),
+                         [EpochRecord(**r) for r in state.records], resumed=config.resume)
+    if state.epoch >= config.epochs:
+        raise ConfigError(f"--resume: the checkpoint has already run {state.epoch} epoch(s); "
+                          f"pass --epochs above {state.epoch} to continue")
+    echo(table_header())
+    for record in summary.epochs:
+        echo(table_row(record))
+    loader = run.train_loader
+    while state.epoch < config.epochs:
+        epoch_loader = loader
+        if state.mid_epoch:  # resume mid-epoch: the state after the reset of train_steps
+            keep = {k: objects[k] for k in ("memory", "neighbor_loader")}
+            epoch_loader = RestoringLoader(loader, checkpoint, keep, run.device)
+        progress = EpochProgress(state.epoch + 1, config.epochs, run.train_data.num_events,
+                                 done=state.events, enabled=show_progress)
+        start = time.perf_counter() - state.seconds
+        for loss, num_events in train_steps(run.model, epoch_loader, run.neighbor_loader,
+                                            run.data, device=run.device):
+            staleness = None
+            if loader.stats is not None:
+                staleness = loader.stats.record(state.batches).staleness
+            state.batches += 1
+            state.loss_sum += loss * num_events
+            state.events += num_events
+            progress.step(loss, num_events, staleness)
+            if (checkpoint is not None and config.checkpoint_every
+                    and state.batches % config.checkpoint_every == 0
+                    and state.events < run.train_data.num_events):
+                state.seconds = time.perf_counter() - start
+                checkpoint.save(objects, state)
+        train_seconds = time.perf_counter() - start
+        progress.close()
+        pipeline = loader.stats.summary() if loader.stats is not None else None
+        eval_start = time.perf_counter()
+        val = _evaluate(run, run.val_loader)
+        test = _evaluate(run, run.test_loader)
+        record = EpochRecord(state.epoch + 1, state.loss_sum / max(state.events, 1),
+                             train_seconds, state.events / max(train_seconds, 1e-9), val, test,
+                             time.perf_counter() - eval_start, pipeline)
+        summary.epochs.append(record)
+        echo(table_row(record))
+        if verbose and pipeline is not None:
+            echo(f"       pipeline: {loader.stats}")
+        state = RunState(state.epoch + 1, [r.__dict__ for r in summary.epochs])
+        if checkpoint is not None:
+            checkpoint.save(objects, state)
+    summary.total_seconds = sum(r.train_seconds + r.eval_seconds for r in summary.epochs)
+    return summary
+
+
+def _check_outputs(config: TrainConfig):
+    if config.val_ratio + config.test_ratio >= 1:
+        raise ConfigError(f"--val-ratio {config.val_ratio} and --test-ratio "
+                          f"{config.test_ratio} leave no training events (their sum must "
+                          "be below 1)")
+    if config.resume and config.checkpoint_dir is None:
+        raise ConfigError("--resume needs --checkpoint-dir (where the checkpoint is)")
+    if config.json_path is not None and not config.json_path.parent.is_dir():
+        raise ConfigError(f"--json: no such folder '{config.json_path.parent}'")
+    if config.plots_dir is not None:
+        config.plots_dir.mkdir(parents=True, exist_ok=True)
+
+
+_POSITIVE = click.IntRange(min=1)
+_RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
+
+
+@click.command()
+@click.option("--data", default=_DEFAULTS.data, show_default=True,
+              help="A bundled dataset name (see 'pyg-mspipe datasets') or a data file.")
+@click.option("--model", type=click.Choice(["tgn"]), default=_DEFAULTS.model,
+              show_default=True, help="The memory model.")
+@click.option("--epochs", type=_POSITIVE, default=_DEFAULTS.epochs, show_default=True)
+@click.option("--batch-size", type=_POSITIVE, default=_DEFAULTS.batch_size,
+              show_default=True, help="Events per batch.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_DEFAULTS.lr,
+              show_default=True, help="Adam learning rate.")
+@click.option("--memory-dim", type=_POSITIVE, default=_DEFAULTS.memory_dim,
+              show_default=True)
+@click.option("--embedding-dim", type=_POSITIVE, default=_DEFAULTS.embedding_dim,
+              show_default=True)
+@click.option("--time-dim", type=_POSITIVE, default=_DEFAULTS.time_dim, show_default=True)
+@click.option("--neighbors", type=_POSITIVE, default=_DEFAULTS.neighbors, show_default=True,
+              help="Most recent neighbours sampled per node.")
+@click.option("--device", type=DEVICE, default=_DEFAULTS.device, show_default=True)
+@click.option("--seed", type=int, default=_DEFAULTS.seed, show_default=True)
+@click.option("--staleness-bound", type=click.IntRange(min=0), default=None,
+              help="Switch on the MSPipe pipeline: memory reads at most this many batches "
+                   "stale.")
+@click.option("--schedule", type=click.Choice(["online", "fixed"]),
+              default=_DEFAULTS.schedule, show_default=True,
+              help="The pipeline's schedule (with --staleness-bound).")
+@click.option("--mitigation", is_flag=True,
+              help="MSPipe's staleness mitigation (with --staleness-bound).")
+@click.option("--storage", type=click.Choice(["cpu"]), default=None,
+              help="Keep the memory in (pinned) host memory.")
+@click.option("--val-ratio", type=_RATIO, default=_DEFAULTS.val_ratio, show_default=True)
+@click.option("--test-ratio", type=_RATIO, default=_DEFAULTS.test_ratio, show_default=True)
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Save checkpoints there (atomically).")
+@click.option("--checkpoint-every", type=click.IntRange(min=0),
+              default=_DEFAULTS.checkpoint_every, show_default=True,
+              help="Batches between mid-epoch checkpoints (0: at epoch ends only).")
+@click.option("--resume", is_flag=True,
+              help="Continue from the checkpoint in --checkpoint-dir (mid-epoch too).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the JSON summary there.")
+@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Write PNG plots there (loss, AP, pipeline timeline).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no per-epoch table.")
+@click.option("-v", "--verbose", is_flag=True, help="Also the configuration and the "
+              "pipeline's statistics per epoch.")
+def train(quiet: bool, verbose: bool, **options):
+    r"""Train a memory-based temporal GNN (default: TGN on the bundled
+    CollegeMsg data, PyG's example settings) and report per-epoch metrics."""
+    if quiet and verbose:
+        raise ConfigError("--quiet and --verbose exclude each other")
+    config = TrainConfig(**options)
+    ctx = click.get_current_context()
+    if config.staleness_bound is None:
+        for name in ("schedule", "mitigation"):
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+                raise ConfigError(f"--{name} configures the pipeline: it needs "
+                                  "--staleness-bound")
+    _check_outputs(config)
+    run = setup_run(config)
+    if verbose:
+        click.echo(f"config: {config.to_dict()}")
+        click.echo(f"data: {_data_info(run)}")
+    echo = (lambda line: None) if quiet else click.echo
+    summary = run_training(run, show_progress=not quiet, echo=echo, verbose=verbose)
+    for line in summary_lines(summary):
+        click.echo(line)
+    if config.json_path is not None:
+        write_json(summary, config.json_path)
+    if config.plots_dir is not None:
+        from pyg_mspipe.cli.plots import save_plots
+
+        for path in save_plots(summary, run.train_loader.stats, config.plots_dir):
+            click.echo(f"plot: {path}")
