@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.nn import GRUCell
 
 from pyg_mspipe.nn import update
-from pyg_mspipe.nn.state import MemoryState
+from pyg_mspipe.nn.state import MemoryState, WriteBack
 from pyg_mspipe.nn.update import EventPlan
 from pyg_mspipe.time_encoder import TimeEncoder
 from pyg_mspipe.validation import check_events, check_index
@@ -137,6 +137,7 @@ class TGNMemory(torch.nn.Module):
         self._forward: ForwardResult | None = None
         self._offered: EventPlan | None = None
         self._pipeline = None
+        self._committer = None
         self.reset_parameters()
 
     @property
@@ -195,6 +196,33 @@ class TGNMemory(torch.nn.Module):
         r"""Undoes :meth:`attach_pipeline` (a no-op for another pipeline)."""
         if self._pipeline is pipeline:
             self._pipeline = None
+
+    # ---------------------------------------------------------------- commit
+    def set_committer(self, committer: Callable | None):
+        r"""Hands every training-mode write-back to :obj:`committer` instead
+        of applying it (:obj:`None`: apply it, the default).
+        :obj:`committer(write_back, plan)` is called exactly once per
+        training iteration, by :meth:`update_state` or by the attached
+        pipeline's write-back stage, with the iteration's
+        :class:`~pyg_mspipe.nn.WriteBack` and
+        :class:`~pyg_mspipe.nn.update.EventPlan` (both :obj:`None` for an
+        empty batch), and must change the state only through
+        :meth:`MemoryState.apply` (e.g.
+        :class:`~pyg_mspipe.distributed.WriteBackExchange`, which applies
+        all ranks' write-backs of the iteration)."""
+        if committer is not None and not callable(committer):
+            raise TypeError(f"'committer' must be callable or None (got "
+                            f"{type(committer).__name__})")
+        self._committer = committer
+
+    def commit(self, write_back: WriteBack | None, plan: EventPlan | None = None):
+        r"""Commits one training iteration's write-back: hands it to the
+        committer set with :meth:`set_committer`, or applies it
+        (:meth:`MemoryState.apply`; nothing for :obj:`None`)."""
+        if self._committer is not None:
+            self._committer(write_back, plan)
+        elif write_back is not None:
+            self.state.apply(write_back)
 
     def _exclusive(self, changes: bool = True):
         # The caller alone reads (or, with `changes`, writes) the state.
@@ -277,11 +305,17 @@ class TGNMemory(torch.nn.Module):
             forward, self._forward = self._forward, None
             plan = self.plan_update(src, dst, t, raw_msg, last_t=self.state.last_t)
             if plan is None:
+                if self.training:  # (a committer sees every iteration)
+                    self.commit(None, None)
                 return
             if self.training or not self.flushes_on_eval:
                 memory, last_update = self._reuse(forward, plan.n_id)
-                self.state.apply(self.update_steps().write_back(self.state, plan, memory,
-                                                                last_update, self))
+                write_back = self.update_steps().write_back(self.state, plan, memory,
+                                                            last_update, self)
+                if self.training:
+                    self.commit(write_back, plan)
+                else:
+                    self.state.apply(write_back)
             else:
                 self.state.store_messages(plan.messages, plan.t_max)
                 memory, last_update = self.updated_memory(plan.n_id)
