@@ -16,6 +16,12 @@ class TrainConfig:
 
     Args:
         data (str): A bundled dataset name or a data file. (default: :obj:`"college"`)
+        format (str, optional): The data file's format (detected if not
+            given). (default: :obj:`None`)
+        msg_dim (int, optional): Edge feature size (seeded features for data
+            without them; zero-padding for data with fewer). (default: :obj:`None`)
+        data_root (str, optional): Download folder of :obj:`jodie:<name>`.
+            (default: :obj:`None`)
         model (str): The memory model. (default: :obj:`"tgn"`)
         epochs (int): Training epochs. (default: :obj:`8`)
         batch_size (int): Events per batch. (default: :obj:`200`)
@@ -43,6 +49,9 @@ class TrainConfig:
         plots_dir (Path, optional): Where the PNG plots go. (default: :obj:`None`)
     """
     data: str = "college"
+    format: str | None = None
+    msg_dim: int | None = None
+    data_root: Path | None = None
     model: str = "tgn"
     epochs: int = 8
     batch_size: int = 200

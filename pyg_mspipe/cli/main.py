@@ -7,6 +7,7 @@ import sys
 import click
 
 from pyg_mspipe.cli.errors import ConfigError
+from pyg_mspipe.datasets import DataFormatError
 
 __all__ = ["cli", "main", "USAGE_ERROR"]
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None, prog_name: str = "pyg-mspipe") -> int:
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             message += f" (see '{exc.ctx.command_path} --help')"
         _fail(message, exc.exit_code if not isinstance(exc, click.UsageError) else USAGE_ERROR)
-    except (ConfigError, FileNotFoundError, IsADirectoryError) as exc:
+    except (ConfigError, DataFormatError, FileNotFoundError, IsADirectoryError) as exc:
         _fail(str(exc), USAGE_ERROR)
     except click.Abort:
         _fail("interrupted", 1)

@@ -11,11 +11,10 @@ from torch_geometric.data import TemporalData
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
 from pyg_mspipe.cli.config import TrainConfig
 from pyg_mspipe.cli.errors import ConfigError
-from pyg_mspipe.datasets import load_college_msg, load_wikipedia
-from pyg_mspipe.engine.data import find_data_file
+from pyg_mspipe.engine.data import resolve_data
 from pyg_mspipe.engine.training import TGNModel, build_tgn
 
-__all__ = ["TrainingRun", "setup_run", "load_data"]
+__all__ = ["TrainingRun", "setup_run"]
 
 
 @dataclass
@@ -42,28 +41,11 @@ class TrainingRun:
                     loader=self.train_loader)
 
 
-def load_data(spec: str) -> TemporalData:
-    r"""The dataset :obj:`spec` names: :obj:`"college"` (bundled CollegeMsg,
-    16-dim seeded random edge features) or :obj:`"wikipedia"` (the project's
-    shared file, 172-dim seeded random features).
-
-    Args:
-        spec (str): The dataset.
-    """
-    if spec == "college":
-        return load_college_msg()
-    if spec == "wikipedia":
-        path = find_data_file("wikipedia_edges.csv.gz")
-        if path is None:
-            raise FileNotFoundError("'wikipedia_edges.csv.gz' not found: set PYG_MSPIPE_DATA "
-                                    "to its folder")
-        return load_wikipedia(path)
-    raise ConfigError(f"unknown dataset '{spec}' (known: college, wikipedia)")
-
-
 def setup_run(config: TrainConfig) -> TrainingRun:
     r"""Builds the run :obj:`config` describes, seeded with
-    :obj:`config.seed`: the data and its chronological split, the model,
+    :obj:`config.seed`: the data (:func:`~pyg_mspipe.engine.data.resolve_data`:
+    it raises :class:`~pyg_mspipe.datasets.DataFormatError` for a bad spec or
+    file) and its chronological split, the model,
     pyg_mspipe's neighbour loader and loaders (the training loader pipelined
     when :obj:`config.staleness_bound` is set). The library's refusals of the
     data or options (:class:`ValueError`, :class:`TypeError`) become a
@@ -74,7 +56,8 @@ def setup_run(config: TrainConfig) -> TrainingRun:
     """
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
-    data = load_data(config.data)
+    data = resolve_data(config.data, format=config.format, msg_dim=config.msg_dim,
+                        root=config.data_root)
     try:
         train_data, val_data, test_data = data.train_val_test_split(
             val_ratio=config.val_ratio, test_ratio=config.test_ratio)

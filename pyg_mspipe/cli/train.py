@@ -21,6 +21,7 @@ from pyg_mspipe.cli.summary import (
     table_row,
     write_json,
 )
+from pyg_mspipe.datasets import FORMATS
 from pyg_mspipe.engine.training import evaluate, train_steps
 
 __all__ = ["train", "run_training", "eval_protocol"]
@@ -142,7 +143,15 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
 
 @click.command()
 @click.option("--data", default=_DEFAULTS.data, show_default=True,
-              help="A bundled dataset name (see 'pyg-mspipe datasets') or a data file.")
+              help="A dataset name, a data file, 'synthetic:events=E,nodes=N' or "
+                   "'jodie:<name>' (see 'pyg-mspipe datasets').")
+@click.option("--format", type=click.Choice(sorted(FORMATS)), default=None,
+              help="The data file's format (default: detected).")
+@click.option("--msg-dim", type=_POSITIVE, default=None,
+              help="Edge feature size: seeded features for data without them "
+                   "[default: 16], zero-padding for data with fewer.")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Download folder of jodie:<name> data.")
 @click.option("--model", type=click.Choice(["tgn"]), default=_DEFAULTS.model,
               show_default=True, help="The memory model.")
 @click.option("--epochs", type=_POSITIVE, default=_DEFAULTS.epochs, show_default=True)
