@@ -79,15 +79,11 @@ def _is_number(text: str) -> bool:
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    r"""The format of :obj:`path`: :obj:`"ml"` for a file named
-    :obj:`ml_*.csv[.gz]`, else from its first line (a ``#`` comment or
-    whitespace-separated numbers: :obj:`"snap"`; a header
-    :obj:`,u,i,ts,...`: :obj:`"ml"`; :obj:`u,i,ts,...`: :obj:`"uits"`; any
-    other CSV header: :obj:`"jodie"`)."""
+    r"""The format of :obj:`path`, from its first non-empty line (its name
+    does not matter): a ``#`` comment or whitespace-separated numbers:
+    :obj:`"snap"`; the header :obj:`,u,i,ts,...`: :obj:`"ml"`;
+    :obj:`u,i,ts,...`: :obj:`"uits"`; any other CSV header: :obj:`"jodie"`."""
     path = Path(path)
-    name = path.name[:-3] if path.name.endswith(".gz") else path.name
-    if name.startswith("ml_") and name.endswith(".csv"):
-        return "ml"
     try:
         with open_text(path) as f:
             line = next((line for line in f if line.strip()), None)
@@ -224,6 +220,9 @@ def read_events(path: str | os.PathLike, format: str | None = None) -> Events:
     if table.header is not None:
         _check_header(path, format, table.header)
     values = table.values
+    if values.shape[0] == 0:
+        raise DataFormatError(path, None, "empty file" if table.header is None
+                              else "no events after the header")
     low, high = cols.widths
     if values.shape[1] < low or (high is not None and values.shape[1] > high):
         line, _ = locate_row(path, cols.layout, 0)

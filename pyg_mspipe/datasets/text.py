@@ -67,9 +67,9 @@ def _unreadable(path, error: Exception) -> DataFormatError:
 
 
 def read_table(path: str | os.PathLike, layout: TextLayout) -> Table:
-    r"""Parses the numeric table in :obj:`path`; raises
-    :class:`DataFormatError` naming the first ragged row or non-numeric
-    field, or an empty file."""
+    r"""Parses the numeric table in :obj:`path` (no rows: :obj:`[0, 1]`
+    values); raises :class:`DataFormatError` naming the first ragged row or
+    non-numeric field, or for a file without even a header line."""
     try:
         with open_text(path) as f:
             header = None
@@ -88,9 +88,6 @@ def read_table(path: str | os.PathLike, layout: TextLayout) -> Table:
         raise
     except ValueError as error:
         raise _first_bad_line(path, layout) or DataFormatError(path, None, str(error)) from None
-    if values.shape[0] == 0:
-        raise DataFormatError(path, None, "no events after the header" if layout.header
-                              else "empty file")
     return Table(header, values)
 
 

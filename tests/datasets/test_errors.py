@@ -1,0 +1,130 @@
+"""Malformed event files: each raises DataFormatError with one line naming
+the file and the line at fault (the exact message is asserted)."""
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+
+from pyg_mspipe.datasets import DataFormatError, load_dataset, read_events
+
+SORTED = "(events must be sorted by time)"
+CASES = [  # name, text, format, expected message after '<path>'
+    ("unsorted.txt", "1 2 10\n2 3 20\n3 1 15\n", None,
+     f":3: timestamp 15 is before the previous event's 20 {SORTED}"),
+    ("comments.txt", "# c\n\n1 2 10\n2 3 5\n", None,  # comment and blank lines counted
+     f":4: timestamp 5 is before the previous event's 10 {SORTED}"),
+    ("unsorted.csv", "u,i,ts\n0,1,5.0\n0,1,4.5\n", None,
+     f":3: timestamp 4.5 is before the previous event's 5.0 {SORTED}"),
+    ("negative.csv", "u,i,ts\n0,1,0\n-1,2,1\n", None, ":3: u id '-1' is negative"),
+    ("negative.txt", "1 -2 0\n", None, ":1: dst id '-2' is negative"),
+    ("nonint.csv", "h,h,h,h\n0,1.5,0,0\n", None, ":2: item id '1.5' is not an integer"),
+    ("nonint_ml.csv", ",u,i,ts,label,idx\n0,1,2,0,0,1.5\n", None,
+     ":2: idx '1.5' is not an integer"),
+    ("ragged.csv", "u,i,ts,label\n0,1,0,0\n1,2,3\n", None,
+     ":3: expected 4 fields (as on line 2), got 3"),
+    ("ragged.txt", "1 2 3\n\n2 3 4 5\n", None, ":3: expected 3 fields (as on line 1), got 4"),
+    ("spaces.csv", "u,i,ts\n0,1,0\n   \n", None, ":3: expected 3 fields (as on line 2), got 1"),
+    ("text.txt", "1 2 10\n2 x 20\n", None, ":2: field 2 ('x') is not a number"),
+    ("trailing.csv", "u,i,ts\n0,1,0,\n", None, ":2: field 4 ('') is not a number"),
+    ("nan.csv", "u,i,ts\n0,1,nan\n", None, ":2: timestamp 'nan' is not a number"),
+    ("label.csv", "u,i,ts,label\n0,1,0,0.5\n", None, ":2: label '0.5' is not an integer"),
+    ("five.txt", "1 2 3 4 5\n", None, ":1: expected the columns 'src dst t [weight]', got 5 fields"),
+    ("short.csv", "a,b,c\n0,1,2\n", "jodie",
+     ":2: expected the columns 'user,item,timestamp,state_label,features...', got 3 fields"),
+    ("header.csv", "a,b,c\n1,2,3\n", "uits",
+     ":1: expected a header 'u,i,ts' or 'u,i,ts,label' (got 'a,b,c')"),
+    ("header_ml.csv", "u,i,ts,label,idx,x\n0,1,2,0,0,1\n", "ml",
+     ":1: expected the header ',u,i,ts,label,idx' (got 'u,i,ts,label,idx,x')"),
+    ("noheader.csv", "0,1,2,0\n", "jodie",
+     ":1: expected a header line 'user,item,timestamp,state_label,...' (got a data line)"),
+    ("first.txt", "1 2 10\n2 3 5\n-1 2 20\n", None,  # the earliest line at fault wins
+     f":2: timestamp 5 is before the previous event's 10 {SORTED}"),
+    ("empty.txt", "", None, ": empty file"),
+    ("empty.csv", "", "uits", ": empty file"),
+    ("blank.txt", "  \n\n", "snap", ": empty file"),
+    ("header_only.csv", "u,i,ts,label\n", None, ": no events after the header"),
+    ("bare.csv", "0,1,2\n", None, ": a CSV without a header line: cannot tell its format, "
+     "pass format= (one of snap, jodie, ml, uits)"),
+    ("words.txt", "hello world\n", None, ": cannot tell the format from the first line, "
+     "pass format= (one of snap, jodie, ml, uits)"),
+]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("name,text,fmt,expected", CASES, ids=[case[0] for case in CASES])
+def test_malformed_file(tmp_path, name, text, fmt, expected, gz):
+    path = tmp_path / name
+    if gz:
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        path.write_text(text)
+    with pytest.raises(DataFormatError) as info:
+        read_events(path, fmt)
+    assert str(info.value) == f"{path}{expected}"
+    assert "\n" not in str(info.value)
+    line = expected.split(":")[1]
+    assert info.value.line == (int(line) if line.isdigit() else None)
+    assert info.value.path == str(path)
+    # the same through load_dataset, which takes the path as a string
+    with pytest.raises(DataFormatError, match="^" + str(path).replace("\\", "\\\\")):
+        load_dataset(str(path), format=fmt)
+
+
+def test_ml_idx_without_feature_row(tmp_path):
+    path = tmp_path / "ml_x.csv"
+    path.write_text(",u,i,ts,label,idx\n0,1,2,0,0,1\n1,1,2,1,0,5\n")
+    np.save(tmp_path / "ml_x.npy", np.zeros((3, 2)))
+    with pytest.raises(DataFormatError) as info:
+        read_events(path)
+    assert str(info.value) == f"{path}:3: idx 5 has no row in ml_x.npy (3 rows)"
+    np.save(tmp_path / "ml_x.npy", np.zeros(3))
+    with pytest.raises(DataFormatError) as info:
+        read_events(path)
+    assert str(info.value) == (f"{tmp_path / 'ml_x.npy'}: expected a 2-D array of edge "
+                               "features, got shape (3,)")
+
+
+def test_unreadable_files(tmp_path):
+    damaged = tmp_path / "damaged.txt"
+    damaged.write_bytes(b"\x1f\x8bnot really gzip")
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\x00\x01 2 3\n")
+    for fmt in (None, "snap"):
+        with pytest.raises(DataFormatError, match=r"damaged\.txt: damaged gzip file \("):
+            read_events(damaged, fmt)
+        with pytest.raises(DataFormatError) as info:
+            read_events(binary, fmt)
+        assert str(info.value) == f"{binary}: not a UTF-8 text file"
+
+
+def test_missing_file_and_unknown_format(tmp_path):
+    missing = tmp_path / "missing.csv"
+    with pytest.raises(DataFormatError) as info:
+        load_dataset(str(missing))
+    assert str(info.value) == (f"{missing}: no such file (nor a bundled name: college, "
+                               "synthetic:..., jodie:<name>)")
+    assert info.value.line is None and info.value.reason.startswith("no such file")
+    with pytest.raises(DataFormatError) as info:
+        read_events(missing, "snap")
+    assert str(info.value) == f"{missing}: no such file"
+    with pytest.raises(DataFormatError) as info:
+        read_events(tmp_path, "snap")
+    assert str(info.value) == f"{tmp_path}: not a file"
+    (tmp_path / "x.csv").write_text("u,i,ts\n0,1,2\n")
+    for call in (lambda: load_dataset(str(tmp_path / "x.csv"), format="csv"),
+                 lambda: read_events(tmp_path / "x.csv", "csv")):
+        with pytest.raises(DataFormatError) as info:
+            call()
+        assert str(info.value) == (f"{tmp_path / 'x.csv'}: unknown format 'csv' "
+                                   "(one of snap, jodie, ml, uits)")
+
+
+def test_error_is_a_value_error_and_pickles():
+    error = DataFormatError("f.csv", 3, "bad\nthing")
+    assert isinstance(error, ValueError)
+    assert str(error) == "f.csv:3: bad thing" and error.reason == "bad thing"
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.path, copy.line, copy.reason, str(copy)) == ("f.csv", 3, "bad thing", str(error))
+    assert str(DataFormatError("f.csv", reason="empty file")) == "f.csv: empty file"
