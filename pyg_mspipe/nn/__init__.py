@@ -1,9 +1,24 @@
-r"""PyG-style modules of the TGN memory: the :class:`TGNMemory` facade, its
-:class:`MemoryState`, the update steps (:mod:`pyg_mspipe.nn.update`) and the
-updaters."""
+r"""PyG-style modules of the memory models: the :class:`TGNMemory` facade,
+its :class:`MemoryState`, the update steps (:mod:`pyg_mspipe.nn.update`),
+and the composable parts of JODIE, DyRep and APAN (updaters, embeddings,
+messages, the :math:`k`-slot mailbox)."""
+from pyg_mspipe.nn.apan import APANInputs, APANMemory, APANSteps
+from pyg_mspipe.nn.dyrep import DyRepMemory
+from pyg_mspipe.nn.embeddings import (
+    GraphAttentionEmbedding,
+    IdentityEmbedding,
+    TimeProjectionEmbedding,
+)
+from pyg_mspipe.nn.jodie import JODIEMemory
+from pyg_mspipe.nn.mailbox import Delivery, Mailbox, MailboxState
 from pyg_mspipe.nn.memory import TGNMemory
+from pyg_mspipe.nn.messages import DyRepMessage, MailMessage
 from pyg_mspipe.nn.state import MemoryState, WriteBack
-from pyg_mspipe.nn.update import EventPlan, KeptInputs, MessageInputs
+from pyg_mspipe.nn.update import EventPlan, KeptInputs, MessageInputs, UpdateSteps
+from pyg_mspipe.nn.updaters import MailboxAttention
 
-__all__ = ["TGNMemory", "MemoryState", "WriteBack", "EventPlan", "KeptInputs",
-           "MessageInputs"]
+__all__ = ["TGNMemory", "JODIEMemory", "DyRepMemory", "APANMemory", "MemoryState",
+           "MailboxState", "Mailbox", "Delivery", "WriteBack", "EventPlan", "KeptInputs",
+           "MessageInputs", "APANInputs", "UpdateSteps", "APANSteps", "MailboxAttention",
+           "TimeProjectionEmbedding", "IdentityEmbedding", "GraphAttentionEmbedding",
+           "DyRepMessage", "MailMessage"]

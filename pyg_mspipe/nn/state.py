@@ -49,10 +49,17 @@ class MemoryState:
             :meth:`place` (the model's device). :obj:`"cpu"`: the state stays
             in host memory (pinned when CUDA is available), whatever device
             the model moves to. (default: :obj:`None`)
+        store (optional): The pending-message store, any object with the
+            methods of :class:`MessageStore` this class calls
+            (:obj:`insert_planned`, :obj:`clear`, :obj:`to`, :obj:`pin_memory`,
+            :obj:`get_extra_state`, :obj:`set_extra_state`), e.g. APAN's
+            :class:`~pyg_mspipe.nn.Mailbox`. (default: a :class:`MessageStore`
+            with slot :obj:`v` for :obj:`v`'s messages as a source and
+            :obj:`num_nodes + v` as a destination)
     """
 
     def __init__(self, num_nodes: int, memory_dim: int, raw_msg_dim: int,
-                 storage: torch.device | None = None):
+                 storage: torch.device | None = None, store=None):
         self.num_nodes = num_nodes
         self.memory_dim = memory_dim
         self.storage = storage
@@ -60,7 +67,7 @@ class MemoryState:
         self.last_update = torch.zeros(num_nodes, dtype=torch.long)
         # Pending messages: slot v holds v's messages as a source (PyG's
         # msg_s_store), slot num_nodes + v those as a destination (msg_d_store).
-        self.store = MessageStore(2 * num_nodes, raw_msg_dim)
+        self.store = MessageStore(2 * num_nodes, raw_msg_dim) if store is None else store
         #: Largest timestamp stored so far (for "sorted across batches").
         self.last_t = torch.zeros((), dtype=torch.long)
         #: Per node, the :attr:`clock` of the last write that touched it.

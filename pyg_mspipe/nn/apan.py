@@ -1,0 +1,182 @@
+r"""The APAN memory: a mailbox of the :math:`k` most recent mails per node,
+an attention updater over it, and mails delivered to the endpoints' most
+recent neighbours (APAN's asynchronous propagation), as TGL and MSPipe
+configure it."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from pyg_mspipe._scatter import scatter_max_long
+from pyg_mspipe.aggregators import LastAggregator
+from pyg_mspipe.nn.mailbox import Delivery, Mailbox, MailboxState
+from pyg_mspipe.nn.memory import TGNMemory
+from pyg_mspipe.nn.messages import MailMessage
+from pyg_mspipe.nn.state import MemoryState, WriteBack
+from pyg_mspipe.nn.update import MODULE_NAMES, EventPlan
+from pyg_mspipe.nn.updaters import MailboxAttention
+
+__all__ = ["APANInputs", "APANSteps", "APANMemory"]
+
+
+class APANInputs(NamedTuple):
+    r"""What the update of :math:`n` nodes of an :class:`APANMemory` reads
+    (copies, see :meth:`APANSteps.gather`)."""
+    memory: Tensor  #: the nodes' memory, [n, d]
+    mail: Tensor  #: their mails, [n, k, mail_dim]
+    mail_t: Tensor  #: the mails' times (Mailbox.EMPTY_T: empty slot), [n, k]
+    last_update: Tensor  #: their last update, [n]
+
+
+class APANSteps:
+    r"""The update steps of an :class:`APANMemory` (what
+    :meth:`TGNMemory.update_steps` returns for it, and what the pipeline runs).
+
+    * :meth:`compute`: the nodes' memory after attending over their mailbox
+      (:class:`~pyg_mspipe.nn.MailboxAttention`; the time of each mail
+      relative to the node's newest mail); a node without mails keeps its
+      memory and last update;
+    * :meth:`write_back`: the batch's mails built from the *updated* memory
+      of both endpoints (:class:`~pyg_mspipe.nn.MailMessage`), delivered to
+      the endpoints and to their most recent neighbours, one mail per
+      receiver: the one of its latest event in the batch, its own before a
+      delivered one (the memory's :obj:`aggr_module`, a
+      :class:`LastAggregator`, picks it).
+
+    Args:
+        num_nodes (int): Number of nodes.
+    """
+    module_names = MODULE_NAMES
+
+    def __init__(self, num_nodes: int):
+        self.num_nodes = num_nodes
+
+    def plan(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> EventPlan:
+        r"""The batch's nodes and time range (reads no state)."""
+        t_min, t_max = torch.aminmax(t)
+        return EventPlan(src, dst, t, raw_msg, torch.cat([src, dst]).unique(), (), t_min, t_max)
+
+    def gather(self, state: MemoryState, n_id: Tensor) -> APANInputs:
+        r"""Memory, mails and last update of :obj:`n_id` (copies)."""
+        mail, mail_t = state.store.read(n_id)
+        return APANInputs(state.memory.index_select(0, n_id), mail, mail_t,
+                          state.last_update.index_select(0, n_id))
+
+    def compute(self, inputs: APANInputs, modules) -> tuple[Tensor, Tensor]:
+        r"""Updated memory and last update (differentiable, reads no state)."""
+        memory, mail, mail_t, last_update = inputs
+        n, k = mail_t.shape
+        valid = mail_t != Mailbox.EMPTY_T
+        newest = mail_t.amax(dim=1) if k else last_update
+        has = valid.any(dim=1)
+        rel = torch.where(valid, newest.unsqueeze(1) - mail_t, mail_t.new_zeros(()))
+        t_enc = modules.time_enc(rel.view(-1).to(memory.dtype)).view(n, k, -1)
+        out = modules.gru(memory, mail.to(memory.dtype), t_enc, valid)
+        return (torch.where(has.unsqueeze(1), out, memory),
+                torch.where(has, newest, last_update))
+
+    def partners(self, state: MemoryState, n_id: Tensor) -> tuple[Tensor, Tensor]:
+        r"""None: a node's update reads its own rows only (deliveries stamp
+        their receivers)."""
+        empty = n_id.new_empty(0)
+        return empty, empty
+
+    def write_back(self, state: MemoryState, plan: EventPlan, memory: Tensor,
+                   last_update: Tensor, modules) -> WriteBack:
+        r"""The batch's :class:`~pyg_mspipe.nn.WriteBack`: the new memory of
+        :obj:`plan.n_id` and the :class:`~pyg_mspipe.nn.Delivery` of its
+        mails (to the neighbours :obj:`state` holds before this batch)."""
+        src, dst, t, raw = plan.src, plan.dst, plan.t, plan.raw_msg
+        num = src.numel()
+        dev = state.device
+        z = memory.detach()
+        z_src = z.index_select(0, torch.searchsorted(plan.n_id, src))
+        z_dst = z.index_select(0, torch.searchsorted(plan.n_id, dst))
+        raw = raw.to(z.dtype)
+        mail_src = modules.msg_s_module(z_src, z_dst, raw)
+        mail_dst = modules.msg_d_module(z_dst, z_src, raw)
+        event = torch.arange(num, device=src.device)
+        # Candidates: own mails (kind 2: as a source, 3: as a destination),
+        # then the deliveries to each endpoint's neighbours (0, 1). Key
+        # 4 * event + kind: the receiver keeps its latest event's mail, its
+        # own before a delivered one.
+        receivers, mails, keys = [src, dst], [mail_src, mail_dst], [4 * event + 2, 4 * event + 3]
+        for kind, (ends, own_mail) in enumerate(((src, mail_src), (dst, mail_dst))):
+            nbr, has = state.store.neighbors(ends.to(dev))
+            row, col = has.nonzero().unbind(1)
+            row = row.to(src.device)
+            receivers.append(nbr[row.to(dev), col].to(src.device))
+            mails.append(own_mail.index_select(0, row))
+            keys.append(4 * row + kind)
+        receivers, mails, keys = torch.cat(receivers), torch.cat(mails), torch.cat(keys)
+        uniq, inv = receivers.unique(return_inverse=True)
+        combined = modules.aggr_module(mails, inv, keys, uniq.numel())
+        mail_t = t.index_select(0, torch.div(scatter_max_long(keys, inv, uniq.numel()), 4,
+                                             rounding_mode="floor"))
+        return WriteBack(plan.n_id, memory, last_update,
+                         Delivery(uniq, combined, mail_t, src, dst), plan.t_max)
+
+
+class APANMemory(TGNMemory):
+    r"""The APAN memory (`"APAN: Asynchronous Propagation Attention Network
+    for Real-time Temporal Graph Embedding" <https://arxiv.org/abs/2011.11545>`_,
+    as TGL's ``config/APAN.yml`` and MSPipe configure it).
+
+    Every node holds its memory :math:`\mathbf{s}` and a mailbox of its
+    :math:`k` most recent mails. In :meth:`forward` a node attends over its
+    mailbox (:class:`~pyg_mspipe.nn.MailboxAttention`); in
+    :meth:`update_state` the batch's nodes get that memory and every event
+    :math:`(i, j, t, \mathbf{e})` makes the mails :math:`[\mathbf{s}_i' \|
+    \mathbf{s}_j' \| \mathbf{e}]` for :math:`i` and :math:`[\mathbf{s}_j' \|
+    \mathbf{s}_i' \| \mathbf{e}]` for :math:`j` (updated memories), delivered
+    to the endpoint and to its :obj:`num_neighbors` most recent neighbours
+    (one new mail per node and batch, as TGL). Unlike TGN the mailbox is not
+    emptied by an update, and evaluation mode updates like training mode
+    (TGL has one procedure for both).
+
+    A :class:`~pyg_mspipe.TGNMemory` with a
+    :class:`~pyg_mspipe.nn.MailboxState` and :class:`APANSteps`: the same
+    methods (:meth:`forward`, :meth:`update_state`, :meth:`detach`,
+    :meth:`reset_state`), checkpoints and pipeline.
+
+    Args:
+        num_nodes (int): Number of nodes.
+        raw_msg_dim (int): Edge feature size.
+        memory_dim (int): Memory size.
+        time_dim (int): Time encoding size.
+        mailbox_size (int, optional): Mails kept per node :math:`k`.
+            (default: :obj:`10`)
+        num_neighbors (int, optional): Most recent neighbours mails are
+            delivered to. (default: :obj:`10`)
+        num_heads (int, optional): Attention heads. (default: :obj:`2`)
+        dropout (float, optional): Updater output dropout. (default: :obj:`0.0`)
+        att_dropout (float, optional): Attention dropout. (default: :obj:`0.0`)
+        **kwargs: :obj:`validate`, :obj:`storage` of :class:`TGNMemory`.
+    """
+
+    flushes_on_eval = False
+
+    def __init__(self, num_nodes: int, raw_msg_dim: int, memory_dim: int, time_dim: int, *,
+                 mailbox_size: int = 10, num_neighbors: int = 10, num_heads: int = 2,
+                 dropout: float = 0.0, att_dropout: float = 0.0, **kwargs):
+        message = MailMessage(raw_msg_dim, memory_dim)
+        updater = MailboxAttention(memory_dim, message.out_channels, time_dim, num_heads,
+                                   dropout, att_dropout)
+        super().__init__(num_nodes, raw_msg_dim, memory_dim, time_dim, message,
+                         LastAggregator(), updater=updater, **kwargs)
+        self.mailbox_size = mailbox_size
+        self.num_neighbors = num_neighbors
+        self.state = MailboxState(num_nodes, memory_dim, message.out_channels, mailbox_size,
+                                  num_neighbors, self.storage)
+
+    def update_steps(self) -> APANSteps:
+        r"""The mailbox's update steps (:class:`APANSteps`)."""
+        return APANSteps(self.num_nodes)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(num_nodes={self.num_nodes}, "
+                f"raw_msg_dim={self.raw_msg_dim}, memory_dim={self.memory_dim}, "
+                f"time_dim={self.time_dim}, mailbox_size={self.mailbox_size}, "
+                f"num_neighbors={self.num_neighbors})")

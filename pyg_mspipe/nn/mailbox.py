@@ -1,0 +1,172 @@
+r"""APAN's state: a mailbox of the :math:`k` most recent mails of every
+node, and the most recent neighbours mails are delivered to."""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from pyg_mspipe.nn.state import MemoryState
+from pyg_mspipe.sampler import LastNeighborLoader
+
+__all__ = ["Delivery", "Mailbox", "MailboxState"]
+
+
+class Delivery(NamedTuple):
+    r"""One batch's mails, one per receiving node (the :obj:`messages` of a
+    :class:`~pyg_mspipe.nn.WriteBack` of an
+    :class:`~pyg_mspipe.nn.APANMemory`).
+
+    Args:
+        receivers (torch.Tensor): Receiving nodes, sorted and unique, :obj:`[r]`.
+        mail (torch.Tensor): Their new mail, :obj:`[r, mail_dim]`.
+        t (torch.Tensor): Its time, :obj:`[r]`.
+        src (torch.Tensor): The batch's sources (inserted into the
+            neighbour table after the delivery), :obj:`[B]`.
+        dst (torch.Tensor): The batch's destinations, :obj:`[B]`.
+    """
+    receivers: Tensor
+    mail: Tensor
+    t: Tensor
+    src: Tensor
+    dst: Tensor
+
+
+class Mailbox:
+    r"""The :math:`k` most recent mails of every node, in a ring of slots
+    (TGL's ``mailbox``, ``mailbox_ts``, ``next_mail_pos``), and each node's
+    :obj:`num_neighbors` most recent neighbours (a
+    :class:`~pyg_mspipe.LastNeighborLoader`), to whom APAN delivers the mails
+    of a node's events.
+
+    Args:
+        num_nodes (int): Number of nodes.
+        size (int): Mails kept per node :math:`k`.
+        mail_dim (int): Mail size.
+        num_neighbors (int): Neighbours kept per node.
+    """
+
+    #: :attr:`t` of a slot without a mail (below any timestamp).
+    EMPTY_T = torch.iinfo(torch.long).min
+
+    def __init__(self, num_nodes: int, size: int, mail_dim: int, num_neighbors: int):
+        for name, value in (("size", size), ("num_neighbors", num_neighbors)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"'{name}' must be a positive int (got {value!r})")
+        self.num_nodes = num_nodes
+        self.size = size
+        self.mail_dim = mail_dim
+        self.num_neighbors = num_neighbors
+        self.mail = torch.zeros(num_nodes, size, mail_dim)
+        self.t = torch.full((num_nodes, size), self.EMPTY_T, dtype=torch.long)
+        self.pos = torch.zeros(num_nodes, dtype=torch.long)  #: next slot per node
+        self.recent = LastNeighborLoader(num_nodes, num_neighbors, validate=False)
+
+    @property
+    def device(self) -> torch.device:
+        r"""Where the mailbox lives."""
+        return self.mail.device
+
+    def read(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
+        r"""Copies of the mails :obj:`[n, k, mail_dim]` and their times
+        :obj:`[n, k]` (:attr:`EMPTY_T` for an empty slot) of :obj:`n_id`."""
+        return self.mail.index_select(0, n_id), self.t.index_select(0, n_id)
+
+    def neighbors(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
+        r"""The most recent neighbours of :obj:`n_id`, :obj:`[n,
+        num_neighbors]`, and which entries hold one."""
+        return (self.recent.neighbors.index_select(0, n_id),
+                self.recent.e_id.index_select(0, n_id) >= 0)
+
+    def insert_planned(self, delivery: Delivery):
+        r"""Writes a :class:`Delivery`: each receiver's mail goes into its
+        next slot (overwriting its oldest mail once :math:`k` are held), then
+        the batch's events enter the neighbour table."""
+        receivers = delivery.receivers
+        if receivers.numel():
+            slot = self.pos.index_select(0, receivers)
+            flat = receivers * self.size + slot
+            self.mail.view(-1, self.mail_dim).index_copy_(0, flat,
+                                                          delivery.mail.to(self.mail.dtype))
+            self.t.view(-1).index_copy_(0, flat, delivery.t)
+            self.pos.index_copy_(0, receivers, (slot + 1).remainder_(self.size))
+        if delivery.src.numel():
+            self.recent.insert_delta(delivery.src, delivery.dst)
+
+    def clear(self):
+        r"""Forgets every mail and neighbour."""
+        self.mail.zero_()
+        self.t.fill_(self.EMPTY_T)
+        self.pos.zero_()
+        self.recent.reset_state()
+
+    def to(self, device: torch.device | None = None, dtype: torch.dtype | None = None):
+        r"""Moves the mailbox to :obj:`device`, mails cast to :obj:`dtype`."""
+        self.mail = self.mail.to(device, dtype)
+        self.t = self.t.to(device)
+        self.pos = self.pos.to(device)
+        if device is not None and torch.device(device) != self.recent.device:
+            recent = LastNeighborLoader(self.num_nodes, self.num_neighbors, device,
+                                        validate=False)
+            recent.load_state_dict(self.recent.state_dict())
+            self.recent = recent
+        return self
+
+    def pin_memory(self) -> Mailbox:
+        r"""Moves the mails to pinned host memory (needs CUDA)."""
+        self.mail, self.t, self.pos = (x if x.is_pinned() else x.pin_memory()
+                                       for x in (self.mail, self.t, self.pos))
+        return self
+
+    def get_extra_state(self) -> dict[str, Any]:
+        r"""Copies of every tensor (for checkpoints)."""
+        return {"version": 1, "mail": self.mail.clone(), "t": self.t.clone(),
+                "pos": self.pos.clone(), "recent": self.recent.state_dict()}
+
+    def set_extra_state(self, state: dict[str, Any]):
+        r"""Loads what :meth:`get_extra_state` saved."""
+        if not isinstance(state, dict) or state.get("version") != 1 or "mail" not in state:
+            raise RuntimeError("Mailbox: unsupported extra state in checkpoint")
+        if state["mail"].shape != self.mail.shape:
+            raise RuntimeError(f"Mailbox: checkpoint mails have shape "
+                               f"{tuple(state['mail'].shape)}, this mailbox "
+                               f"{tuple(self.mail.shape)}")
+        self.recent.load_state_dict(state["recent"])
+        self.mail.copy_(state["mail"])
+        self.t.copy_(state["t"])
+        self.pos.copy_(state["pos"])
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(num_nodes={self.num_nodes}, size={self.size}, "
+                f"mail_dim={self.mail_dim}, num_neighbors={self.num_neighbors})")
+
+
+class MailboxState(MemoryState):
+    r"""A :class:`~pyg_mspipe.nn.MemoryState` whose pending messages are a
+    :class:`Mailbox`: memory, last update, the :math:`k` most recent mails
+    of every node, the neighbour table, write versions and checkpoints.
+    Storing a :class:`Delivery` stamps its receivers (their mailbox
+    changed) as :meth:`write` stamps the nodes it writes.
+
+    Args:
+        num_nodes (int): Number of nodes.
+        memory_dim (int): Memory size.
+        mail_dim (int): Mail size.
+        size (int): Mails kept per node.
+        num_neighbors (int): Neighbours a node's mails are delivered to.
+        storage (torch.device, optional): As for :class:`MemoryState`.
+            (default: :obj:`None`)
+    """
+
+    def __init__(self, num_nodes: int, memory_dim: int, mail_dim: int, size: int,
+                 num_neighbors: int, storage: torch.device | None = None):
+        super().__init__(num_nodes, memory_dim, mail_dim, storage,
+                         store=Mailbox(num_nodes, size, mail_dim, num_neighbors))
+
+    def store_messages(self, messages: Delivery, t_max: Tensor):
+        r"""Delivers a batch's mails (a :class:`Delivery`)."""
+        if messages.receivers.device != self.device:
+            messages = Delivery(*(x.to(self.device) for x in messages))
+        super().store_messages(messages, t_max)
+        self.version.index_fill_(0, messages.receivers, self.clock)

@@ -1,0 +1,159 @@
+"""Slow, obviously-correct references of the memory models, written from
+their equations with per-node and per-event Python loops (test use only).
+
+They read the parameters of a module they are given (a deep copy of the
+one under test, so that gradients can be compared) and keep their state in
+Python lists."""
+import torch
+import torch.nn.functional as F
+
+
+def time_encoding(time_enc, dt):
+    """phi(dt) = cos(w dt + b)."""
+    return torch.cos(time_enc.lin.weight[:, 0] * dt + time_enc.lin.bias)
+
+
+def rnn_cell(cell, x, h):
+    """s' = tanh(W_ih x + b_ih + W_hh h + b_hh)."""
+    return torch.tanh(cell.weight_ih @ x + cell.bias_ih + cell.weight_hh @ h + cell.bias_hh)
+
+
+def time_projection(proj, s, last_update, t):
+    """JODIE: s(t) = (1 + w * (t - t^-) / (t + 1)) * s."""
+    delta = (t - last_update) / (t + 1)
+    return s * (1 + proj.lin.weight[:, 0] * delta + proj.lin.bias)
+
+
+class RefRNNMemory:
+    """The TGN-framework memory with an RNN updater (JODIE; DyRep with
+    `embedding_dim`), as PyG's TGNMemory stores messages: per node one list
+    of pending messages as a source and one as a destination, each replaced
+    when the node is a source (destination) of a new batch; the update keeps
+    the message with the largest time (the first on ties, sources first)."""
+
+    def __init__(self, mem, num_nodes, embedding_dim=None):
+        self.m = mem
+        self.dyrep = embedding_dim is not None
+        d = mem.memory_dim
+        dtype = mem.time_enc.lin.weight.dtype
+        self.s = [torch.zeros(d, dtype=dtype) for _ in range(num_nodes)]
+        self.lu = [0] * num_nodes
+        self.pend_s = [[] for _ in range(num_nodes)]
+        self.pend_d = [[] for _ in range(num_nodes)]
+
+    def updated(self, v):
+        msgs = self.pend_s[v] + self.pend_d[v]
+        if not msgs:
+            x = torch.zeros(self.m.gru.weight_ih.size(1), dtype=self.s[v].dtype)
+            return rnn_cell(self.m.gru, x, self.s[v]), 0
+        best = msgs[0]
+        for msg in msgs[1:]:
+            if msg[0] > best[0]:
+                best = msg
+        t, other, raw, emb_other = best
+        phi = time_encoding(self.m.time_enc, float(t - self.lu[v]))
+        z_other = emb_other if self.dyrep else self.s[other]
+        x = torch.cat([self.s[v], z_other, raw, phi])
+        return rnn_cell(self.m.gru, x, self.s[v]), t
+
+    def forward(self, n_id):
+        rows = [self.updated(v) for v in n_id.tolist()]
+        return torch.stack([r[0] for r in rows]), torch.tensor([r[1] for r in rows])
+
+    def update_state(self, src, dst, t, raw, src_emb=None, dst_emb=None):
+        nodes = sorted(set(src.tolist()) | set(dst.tolist()))
+        new = {v: self.updated(v) for v in nodes}
+        for v, (s, lu) in new.items():
+            self.s[v], self.lu[v] = s, lu
+        for v in set(src.tolist()):
+            self.pend_s[v] = []
+        for v in set(dst.tolist()):
+            self.pend_d[v] = []
+        for i in range(src.numel()):
+            a, b = int(src[i]), int(dst[i])
+            e_b = None if dst_emb is None else dst_emb[i].detach()
+            e_a = None if src_emb is None else src_emb[i].detach()
+            self.pend_s[a].append((int(t[i]), b, raw[i], e_b))
+            self.pend_d[b].append((int(t[i]), a, raw[i], e_a))
+
+    def detach(self):
+        self.s = [s.detach() for s in self.s]
+
+
+class RefAPANMemory:
+    """APAN: per node a list of its k most recent mails and of its most
+    recent neighbours; attention over the mails (per head, per node)."""
+
+    def __init__(self, mem, num_nodes):
+        self.m = mem
+        d = mem.memory_dim
+        dtype = mem.time_enc.lin.weight.dtype
+        self.s = [torch.zeros(d, dtype=dtype) for _ in range(num_nodes)]
+        self.lu = [0] * num_nodes
+        self.mails = [[] for _ in range(num_nodes)]  # (mail, t), oldest first
+        self.nbrs = [[] for _ in range(num_nodes)]  # (e_id, neighbour)
+        self.e = 0
+
+    def updated(self, v):
+        mails = self.mails[v]
+        if not mails:
+            return self.s[v], self.lu[v]
+        up = self.m.gru
+        h = up.num_heads
+        newest = max(t for _, t in mails)
+        s = self.s[v]
+        q = (up.w_q.weight @ s + up.w_q.bias).view(h, -1)
+        keys, values = [], []
+        for mail, t in mails:
+            x = torch.cat([mail, time_encoding(self.m.time_enc, float(newest - t))])
+            keys.append((up.w_k.weight @ x + up.w_k.bias).view(h, -1))
+            values.append((up.w_v.weight @ x + up.w_v.bias).view(h, -1))
+        out = []
+        for head in range(h):
+            scores = torch.stack([F.leaky_relu((q[head] * k[head]).sum(), 0.2) for k in keys])
+            att = torch.softmax(scores, 0)
+            out.append(sum(a * val[head] for a, val in zip(att, values)))
+        y = torch.cat(out) + s
+        y = F.layer_norm(y, (y.numel(),), up.layer_norm.weight, up.layer_norm.bias,
+                         up.layer_norm.eps)
+        return torch.relu(up.mlp.weight @ y + up.mlp.bias), newest
+
+    def forward(self, n_id):
+        rows = [self.updated(v) for v in n_id.tolist()]
+        return torch.stack([r[0] for r in rows]), torch.tensor([r[1] for r in rows])
+
+    def update_state(self, src, dst, t, raw):
+        k, size = self.m.mailbox_size, self.m.num_neighbors
+        nodes = sorted(set(src.tolist()) | set(dst.tolist()))
+        new_rows = {v: self.updated(v) for v in nodes}
+        new = {v: row[0] for v, row in new_rows.items()}
+        best = {}  # receiver -> (key, mail, t)
+
+        def offer(r, key, mail, time):
+            if r not in best or key > best[r][0]:
+                best[r] = (key, mail, time)
+
+        for i in range(src.numel()):
+            a, b = int(src[i]), int(dst[i])
+            mail_a = torch.cat([new[a].detach(), new[b].detach(), raw[i]])
+            mail_b = torch.cat([new[b].detach(), new[a].detach(), raw[i]])
+            offer(a, 4 * i + 2, mail_a, int(t[i]))
+            offer(b, 4 * i + 3, mail_b, int(t[i]))
+            for _, w in self.nbrs[a]:
+                offer(w, 4 * i + 0, mail_a, int(t[i]))
+            for _, w in self.nbrs[b]:
+                offer(w, 4 * i + 1, mail_b, int(t[i]))
+        for r, (_, mail, time) in best.items():
+            self.mails[r] = (self.mails[r] + [(mail, time)])[-k:]
+        for v in nodes:
+            self.s[v], self.lu[v] = new_rows[v]
+        for i in range(src.numel()):
+            a, b = int(src[i]), int(dst[i])
+            self.nbrs[a].append((self.e + i, b))
+            self.nbrs[b].append((self.e + i, a))
+        self.e += src.numel()
+        for v in range(len(self.nbrs)):
+            self.nbrs[v] = sorted(self.nbrs[v])[-size:]
+
+    def detach(self):
+        self.s = [s.detach() for s in self.s]
