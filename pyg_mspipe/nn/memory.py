@@ -358,13 +358,16 @@ class TGNMemory(torch.nn.Module):
                     last_t: Tensor | None = None) -> EventPlan | None:
         r"""Validates the events (with :obj:`validate`; sorted after
         :obj:`last_t`) and plans their storing: the offered plan if it is for
-        these events, else a new one. :obj:`None` for an empty batch."""
+        these events, else a new one. :obj:`None` for an empty batch (an
+        error with :obj:`validate`, unless a committer is set: a rank's share
+        of a distributed batch may be empty)."""
         plan, self._offered = self._offered, None
         if plan is not None and not plan.matches(src, dst, t, raw_msg):
             plan = None
         if plan is None or (self.validate and last_t is not None
                             and bool(plan.t_min < last_t)):
-            if self.validate:
+            if self.validate and not (self._committer is not None and src.numel() == 0
+                                      and isinstance(src, Tensor)):
                 self._check(src, dst, t, raw_msg, last_t=last_t)
             if src.numel() == 0:
                 return None
