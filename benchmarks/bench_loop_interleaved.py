@@ -18,13 +18,13 @@ worker would run during the other loop's steps, so no --prefetch here.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_loop import OURS, PYG, contender  # noqa: E402
 from common import base_parser, interleaved_rounds, prepare  # noqa: E402
 
+from pyg_mspipe.engine.compare import interleaved_epoch  # noqa: E402
 from pyg_mspipe.engine.training import train_steps  # noqa: E402
 
 
@@ -33,19 +33,7 @@ def epoch(setups, data, device) -> dict[str, float]:
     for name, setup in setups.items():
         model, loader, neighbor_loader = setup()
         steps[name] = train_steps(model, loader, neighbor_loader, data, device=device)
-    seconds = dict.fromkeys(setups, 0.0)
-    names, i = list(setups), 0
-    while steps:
-        for name in (names if i % 2 == 0 else names[::-1]):
-            if name not in steps:
-                continue
-            start = time.perf_counter()
-            done = next(steps[name], None) is None
-            seconds[name] += time.perf_counter() - start
-            if done:
-                del steps[name]
-        i += 1
-    return seconds
+    return interleaved_epoch(steps)
 
 
 def main(argv=None):

@@ -24,10 +24,11 @@ def cli():
 
 
 def _register():
+    from pyg_mspipe.cli.bench import bench
     from pyg_mspipe.cli.datasets import datasets
     from pyg_mspipe.cli.train import train
 
-    for command in (train, datasets):
+    for command in (train, bench, datasets):
         cli.add_command(command)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from pyg_mspipe.cli.summary import RunSummary
 
-__all__ = ["save_plots"]
+__all__ = ["save_plots", "save_timeline"]
 
 
 def _pyplot():
@@ -52,9 +52,20 @@ def save_plots(summary: RunSummary, stats=None, folder: str | Path = ".") -> lis
     ax.set_title(f"{summary.config['model']} on {summary.config['data']}")
     paths.append(_save(plt, fig, folder / "ap.png"))
     if stats is not None and stats.records:
-        fig = stats.plot_timeline()
-        paths.append(_save(plt, fig, folder / "timeline.png"))
+        paths.append(save_timeline(stats, folder / "timeline.png"))
     return paths
+
+
+def save_timeline(stats, path: str | Path) -> Path:
+    r"""Saves the Gantt chart of the pipeline's first 20 iterations
+    (:meth:`~pyg_mspipe.pipeline.PipelineStats.plot_timeline`) to :obj:`path`.
+
+    Args:
+        stats (PipelineStats): The pipeline's records.
+        path (Path): The PNG.
+    """
+    plt = _pyplot()
+    return _save(plt, stats.plot_timeline(), Path(path))
 
 
 def _save(plt, fig, path: Path) -> Path:

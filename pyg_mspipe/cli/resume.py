@@ -3,6 +3,7 @@ ends, atomically (through :func:`pyg_mspipe.save_checkpoint`), and resumed
 mid-epoch."""
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +61,7 @@ class RunCheckpoint:
             raise ConfigError(f"--resume: no checkpoint at '{self.path}'")
         try:
             extra = load_checkpoint(self.path, map_location=map_location, **objects)
-        except (ValueError, KeyError, RuntimeError) as exc:
+        except (ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
             raise ConfigError(f"--resume: cannot load '{self.path}': {exc}") from exc
         saved = extra["config"]
         for key, value in self.config.items():

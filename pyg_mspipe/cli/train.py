@@ -62,8 +62,8 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
         run (TrainingRun): The run (:func:`~pyg_mspipe.cli.run.setup_run`).
         show_progress (bool, optional): The tqdm bar on stderr. (default: :obj:`True`)
         echo (callable, optional): Receives the table lines. (default: :func:`print`)
-        verbose (bool, optional): Also print the pipeline's summary per epoch.
-            (default: :obj:`False`)
+        verbose (bool, optional): Also print the pipeline's summary per epoch
+            and, on stderr, a line per checkpoint saved. (default: :obj:`False`)
     """
     config = run.config
     objects = run.checkpoint_objects()
@@ -104,6 +104,9 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
                     and state.events < run.train_data.num_events):
                 state.seconds = time.perf_counter() - start
                 checkpoint.save(objects, state)
+                if verbose:
+                    click.echo(f"checkpoint: epoch {state.epoch + 1} batch {state.batches} "
+                               f"-> {checkpoint.path}", err=True)
         train_seconds = time.perf_counter() - start
         progress.close()
         pipeline = loader.stats.summary() if loader.stats is not None else None
@@ -120,6 +123,9 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
         state = RunState(state.epoch + 1, [r.__dict__ for r in summary.epochs])
         if checkpoint is not None:
             checkpoint.save(objects, state)
+            if verbose:
+                click.echo(f"checkpoint: end of epoch {state.epoch} -> {checkpoint.path}",
+                           err=True)
     summary.total_seconds = sum(r.train_seconds + r.eval_seconds for r in summary.epochs)
     return summary
 
