@@ -1,4 +1,5 @@
-r"""The training engine: PyG's ``examples/tgn.py`` loops, models and metrics,
+r"""The training engine: PyG's ``examples/tgn.py`` loops for the TGN, JODIE,
+DyRep and APAN models (:func:`build_model`), metrics,
 and a per-phase timer for benchmarks.
 
 Not part of the library proper (:mod:`pyg_mspipe` does not export any of
@@ -8,7 +9,15 @@ same loop runs with PyG's classes or with pyg_mspipe's.
 """
 from pyg_mspipe.engine.data import find_data_file
 from pyg_mspipe.engine.metrics import average_precision, roc_auc
-from pyg_mspipe.engine.models import GraphAttentionEmbedding, LinkPredictor
+from pyg_mspipe.engine.models import (
+    MODELS,
+    APANModel,
+    DyRepModel,
+    GraphAttentionEmbedding,
+    JODIEModel,
+    LinkPredictor,
+    build_model,
+)
 from pyg_mspipe.engine.timing import PhaseTimer
 from pyg_mspipe.engine.training import (
     TGNModel,
@@ -20,6 +29,11 @@ from pyg_mspipe.engine.training import (
 
 __all__ = [
     "TGNModel",
+    "JODIEModel",
+    "DyRepModel",
+    "APANModel",
+    "MODELS",
+    "build_model",
     "build_tgn",
     "train_epoch",
     "train_steps",
