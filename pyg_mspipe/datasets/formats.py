@@ -136,35 +136,50 @@ def _bad_integers(column: np.ndarray, negative: bool) -> np.ndarray:
         return bad | (column < 0) if negative else bad
 
 
-def _check_values(path, cols: _Columns, values: np.ndarray) -> None:
-    r"""Raises naming the first row (in file order) that fails a check."""
-    checks = []  # (first bad row, column, reason given the field)
+class _Fault(NamedTuple):
+    row: int      # first data row (0-based) failing the check
+    column: int
+    kind: str     # "id", "time", "order" or "label"
+    name: str     # the column, as the message names it
+
+
+def _faults(cols: _Columns, values: np.ndarray) -> list[_Fault]:
+    r"""The first failing row of each check (vectorised, no line located)."""
+    faults = []
     for column, name in cols.ids + ((cols.extra,) if cols.extra else ()):
-        row = _first(_bad_integers(values[:, column], negative=True))
-        if row is not None:
-            checks.append((row, column, lambda text, name=name: f"{name} {text!r} is "
-                           + ("negative" if text.startswith("-") else "not an integer")))
+        faults.append((_bad_integers(values[:, column], negative=True), column, "id", name))
     t = values[:, cols.time]
-    row = _first(~np.isfinite(t))
-    if row is not None:
-        checks.append((row, cols.time, lambda text: f"timestamp {text!r} is not a number"))
+    faults.append((~np.isfinite(t), cols.time, "time", "timestamp"))
     with np.errstate(invalid="ignore"):
-        row = _first(t[1:] < t[:-1])
-    if row is not None:
-        checks.append((row + 1, cols.time, None))
+        order = np.concatenate([[False], t[1:] < t[:-1]])
+    faults.append((order, cols.time, "order", "timestamp"))
     if cols.label is not None and values.shape[1] > cols.label:
-        row = _first(_bad_integers(values[:, cols.label], negative=False))
-        if row is not None:
-            checks.append((row, cols.label, lambda text: f"label {text!r} is not an integer"))
-    if not checks:
+        label = _bad_integers(values[:, cols.label], negative=False)
+        faults.append((label, cols.label, "label", "label"))
+    return [_Fault(row, column, kind, name) for mask, column, kind, name in faults
+            if (row := _first(mask)) is not None]
+
+
+def _check_values(path, cols: _Columns, values: np.ndarray) -> None:
+    r"""Raises naming the first line (in file order) that fails a check."""
+    faults = _faults(cols, values)
+    if not faults:
         return
-    row, column, reason = min(checks, key=lambda check: check[0])
-    line, fields = locate_row(path, cols.layout, row)
-    if reason is None:  # out of time order
-        _, before = locate_row(path, cols.layout, row - 1)
-        raise DataFormatError(path, line, f"timestamp {fields[column]} is before the previous "
-                              f"event's {before[column]} (events must be sorted by time)")
-    raise DataFormatError(path, line, reason(fields[column]))
+    fault = min(faults, key=lambda fault: fault.row)
+    line, fields = locate_row(path, cols.layout, fault.row)
+    text = fields[fault.column]
+    if fault.kind == "order":
+        before = locate_row(path, cols.layout, fault.row - 1)[1][fault.column]
+        reason = (f"timestamp {text} is before the previous event's {before} "
+                  "(events must be sorted by time)")
+    elif fault.kind == "id":
+        reason = f"{fault.name} {text!r} is " + (
+            "negative" if text.startswith("-") else "not an integer")
+    elif fault.kind == "time":
+        reason = f"timestamp {text!r} is not a number"
+    else:
+        reason = f"label {text!r} is not an integer"
+    raise DataFormatError(path, line, reason)
 
 
 def _number(ids: np.ndarray) -> tuple[np.ndarray, int]:
@@ -228,6 +243,11 @@ def read_events(path: str | os.PathLike, format: str | None = None) -> Events:
         line, _ = locate_row(path, cols.layout, 0)
         raise DataFormatError(path, line, f"expected the columns {cols.expect}, got "
                               f"{values.shape[1]} fields")
+    named = len(_fields(table.header)) if format == "uits" else values.shape[1]
+    if named != values.shape[1]:  # uits: as many columns as the header names
+        line, _ = locate_row(path, cols.layout, 0)
+        raise DataFormatError(path, line, f"expected {named} fields as the header "
+                              f"names, got {values.shape[1]}")
     _check_values(path, cols, values)
 
     (u_col, _), (i_col, _) = cols.ids

@@ -40,7 +40,7 @@ def _with_features(spec, events: Events, msg_dim: int | None, seed: int) -> Temp
     on the right to :obj:`msg_dim` if that is larger, or seeded features of
     :obj:`msg_dim` (default :obj:`DEFAULT_MSG_DIM`) if the file has none."""
     msg = events.msg
-    if msg is None:
+    if msg is None or msg.size(1) == 0:
         msg = edge_features(events.src.numel(), DEFAULT_MSG_DIM if msg_dim is None else msg_dim,
                             "random", seed)
     elif msg_dim is not None and msg_dim != msg.size(1):

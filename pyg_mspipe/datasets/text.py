@@ -127,7 +127,8 @@ def _first_bad_line(path, layout: TextLayout) -> DataFormatError | None:
                                    f"{first[0]}), got {len(fields)}")
         for k, field in enumerate(fields, 1):
             if not _is_number(field):
-                return DataFormatError(path, number, f"field {k} ({field.strip()!r}) is not a number")
+                return DataFormatError(path, number,
+                                       f"field {k} ({field.strip()!r}) is not a number")
     return None
 
 

@@ -63,6 +63,12 @@ def test_jodie_dataset_from_a_raw_file_in_place(tmp_path):
     assert data.t.tolist() == [0, 4, 6, 6]  # relative time (PyG keeps 3, 7, 9, 9)
     assert same(data, load_dataset(str(raw)))
     assert load_dataset("jodie:wikipedia", root=str(tmp_path), msg_dim=3).msg.size(1) == 3
+    # without feature columns: seeded features, as for the file
+    raw = tmp_path / "lastfm" / "raw" / "lastfm.csv"
+    raw.parent.mkdir(parents=True)
+    raw.write_text("user,item,ts,label\n0,0,1,0\n1,0,2,0\n")
+    data = load_dataset("jodie:lastfm", root=str(tmp_path))
+    assert same(data, load_dataset(str(raw))) and data.msg.size(1) == 16
 
 
 def test_jodie_dataset_errors(tmp_path):
