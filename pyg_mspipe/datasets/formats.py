@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from pyg_mspipe.datasets.errors import DataFormatError
-from pyg_mspipe.datasets.text import TextLayout, locate_row, open_text, read_table
+from pyg_mspipe.datasets.text import TextLayout, first_line, locate_row, read_table
 
 __all__ = ["FORMATS", "Events", "detect_format", "read_events"]
 
@@ -83,17 +83,9 @@ def detect_format(path: str | os.PathLike) -> str:
     does not matter): a ``#`` comment or whitespace-separated numbers:
     :obj:`"snap"`; the header :obj:`,u,i,ts,...`: :obj:`"ml"`;
     :obj:`u,i,ts,...`: :obj:`"uits"`; any other CSV header: :obj:`"jodie"`."""
-    path = Path(path)
-    try:
-        with open_text(path) as f:
-            line = next((line for line in f if line.strip()), None)
-    except (UnicodeDecodeError, EOFError, OSError) as error:
-        reason = ("not a UTF-8 text file" if isinstance(error, UnicodeDecodeError)
-                  else f"damaged gzip file ({error})")
-        raise DataFormatError(path, None, reason) from None
+    line = first_line(path)
     if line is None:
         raise DataFormatError(path, None, "empty file")
-    line = line.strip()
     if line.startswith("#"):
         return "snap"
     if "," in line:
@@ -197,7 +189,7 @@ def _edge_features(path: Path, idx: np.ndarray, cols: _Columns) -> np.ndarray | 
         return None
     try:
         table = np.load(npy, allow_pickle=False)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError) as error:
         raise DataFormatError(npy, None, f"cannot read edge features ({error})") from None
     if table.ndim != 2:
         raise DataFormatError(npy, None, f"expected a 2-D array of edge features, got shape "

@@ -121,8 +121,8 @@ def _jodie(spec: str, name: str, root: str | None, msg_dim: int | None,
         raw.unlink(missing_ok=True)  # no half-downloaded file left behind
         raise DataFormatError(spec, None, f"could not download {JODIEDataset.url.format(key)} "
                               f"({error}); put {key}.csv into {raw.parent}") from None
-    except ValueError as error:
-        raise DataFormatError(raw, None, f"PyG could not read it: {error}") from None
+    except (ValueError, RuntimeError, EOFError) as error:  # pandas' parse, torch.load
+        raise DataFormatError(raw, None, f"PyG could not read it ({error})") from None
     sound = (data.src.min() >= 0) & (data.dst.min() >= 0) & (data.t[1:] >= data.t[:-1]).all()
     if not bool(sound):
         read_events(raw, "jodie")  # raises, naming the line at fault
@@ -173,7 +173,8 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
     spec = os.fspath(spec)
     if msg_dim is not None and (isinstance(msg_dim, bool) or not isinstance(msg_dim, int)
                                 or msg_dim < 0):
-        raise ValueError(f"'msg_dim' must be None or an integer >= 0 (got {msg_dim!r})")
+        raise DataFormatError(spec, None, f"msg_dim must be None or an integer >= 0 "
+                              f"(got {msg_dim!r})")
     if format is not None and format not in FORMATS:
         raise DataFormatError(spec, None, f"unknown format {format!r} (one of "
                               + ", ".join(FORMATS) + ")")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple, TextIO
@@ -18,7 +19,7 @@ import numpy as np
 
 from pyg_mspipe.datasets.errors import DataFormatError
 
-__all__ = ["TextLayout", "Table", "open_text", "read_table", "locate_row"]
+__all__ = ["TextLayout", "Table", "open_text", "first_line", "read_table", "locate_row"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -53,17 +54,34 @@ def open_text(path: str | os.PathLike) -> TextIO:
         raise DataFormatError(path, None, "no such file")
     if not path.is_file():
         raise DataFormatError(path, None, "not a file")
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    if magic == GZIP_MAGIC:
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(2)
+        if magic == GZIP_MAGIC:
+            return gzip.open(path, "rt", encoding="utf-8")
+        return open(path, encoding="utf-8")
+    except OSError as error:
+        raise DataFormatError(path, None, f"cannot open it ({error.strerror or error})") from None
+
+
+#: What reading a damaged gzip stream or a binary file raises.
+_UNREADABLE = (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error)
 
 
 def _unreadable(path, error: Exception) -> DataFormatError:
     if isinstance(error, UnicodeDecodeError):
         return DataFormatError(path, None, "not a UTF-8 text file")
     return DataFormatError(path, None, f"damaged gzip file ({error})")
+
+
+def first_line(path: str | os.PathLike) -> str | None:
+    r"""The first non-blank line of :obj:`path`, stripped (:obj:`None` if
+    there is none)."""
+    try:
+        with open_text(path) as f:
+            return next((line.strip() for line in f if line.strip()), None)
+    except _UNREADABLE as error:
+        raise _unreadable(path, error) from None
 
 
 def read_table(path: str | os.PathLike, layout: TextLayout) -> Table:
@@ -82,7 +100,7 @@ def read_table(path: str | os.PathLike, layout: TextLayout) -> Table:
                 warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
                 values = np.loadtxt(f, delimiter=layout.delimiter, comments=layout.comments,
                                     dtype=np.float64, ndmin=2)
-    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as error:
+    except _UNREADABLE as error:
         raise _unreadable(path, error) from None
     except DataFormatError:
         raise

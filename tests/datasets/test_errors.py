@@ -94,9 +94,16 @@ def test_unreadable_files(tmp_path):
     damaged.write_bytes(b"\x1f\x8bnot really gzip")
     binary = tmp_path / "binary.txt"
     binary.write_bytes(b"\xff\xfe\x00\x01 2 3\n")
+    stream = gzip.compress(b"1 2 3\n" * 1000)
+    corrupt = tmp_path / "corrupt.gz"  # a good header, then a damaged deflate stream
+    corrupt.write_bytes(stream[:20] + bytes(b ^ 0x55 for b in stream[20:60]) + stream[60:])
+    truncated = tmp_path / "truncated.gz"
+    truncated.write_bytes(stream[:len(stream) // 2])
     for fmt in (None, "snap"):
-        with pytest.raises(DataFormatError, match=r"damaged\.txt: damaged gzip file \("):
-            read_events(damaged, fmt)
+        for path in (damaged, corrupt, truncated):
+            with pytest.raises(DataFormatError) as info:
+                read_events(path, fmt)
+            assert str(info.value).startswith(f"{path}: damaged gzip file (")
         with pytest.raises(DataFormatError) as info:
             read_events(binary, fmt)
         assert str(info.value) == f"{binary}: not a UTF-8 text file"

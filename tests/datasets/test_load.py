@@ -121,5 +121,6 @@ def test_argument_errors(tmp_path):
         with pytest.raises(DataFormatError) as info:
             load_dataset(spec, **kwargs)
         assert str(info.value) == f"{spec}: {reason}"
-    with pytest.raises(ValueError, match="'msg_dim' must be None or an integer >= 0"):
+    with pytest.raises(DataFormatError) as info:
         load_dataset("college", msg_dim=-1)
+    assert str(info.value) == "college: msg_dim must be None or an integer >= 0 (got -1)"
