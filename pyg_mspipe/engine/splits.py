@@ -101,10 +101,13 @@ def _split(data: TemporalData, train_keep: Tensor, val_idx: int, test_idx: int,
            masked: Tensor, protocol: str, val_ratio: float, test_ratio: float,
            new_node_ratio: float, seed: int | None) -> LinkSplit:
     num_nodes = data.num_nodes
-    keep = train_keep.clone()
-    keep[val_idx:] = True
-    stream = data[keep]
-    train = data[:val_idx][train_keep[:val_idx]]
+    if bool(train_keep[:val_idx].all()):
+        # Nothing removed: views, no copy of a large stream.
+        stream, train = data, data[:val_idx]
+    else:
+        keep = train_keep.clone()
+        keep[val_idx:] = True
+        stream, train = data[keep], data[:val_idx][train_keep[:val_idx]]
     seen = _node_mask(num_nodes, torch.cat([train.src, train.dst]), data.src.device)
     present = _node_mask(num_nodes, torch.cat([data.src, data.dst]), data.src.device)
     new_mask = present & ~seen
