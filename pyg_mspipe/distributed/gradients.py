@@ -1,0 +1,82 @@
+r"""Gradient all-reduce and parameter broadcast of a data-parallel run."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from pyg_mspipe.distributed.context import DistributedContext
+
+__all__ = ["all_reduce_gradients", "broadcast_parameters", "unique_parameters"]
+
+
+def unique_parameters(modules: Iterable[torch.nn.Module]) -> list[torch.nn.Parameter]:
+    r"""The parameters of :obj:`modules`, each once, in a fixed order (a
+    parameter shared by two modules, e.g. the memory's time encoder used by
+    the embedding, counts once)."""
+    seen, out = set(), []
+    for module in modules:
+        for p in module.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
+    return out
+
+
+def _by_kind(params: list[Tensor]) -> dict:
+    groups: dict = {}
+    for p in params:
+        groups.setdefault((p.dtype, p.device), []).append(p)
+    return groups
+
+
+@torch.no_grad()
+def all_reduce_gradients(params: list[torch.nn.Parameter], weight: float,
+                         context: DistributedContext):
+    r"""Replaces every gradient by :math:`\sum_r w_r g_r` over the ranks
+    :math:`r`, :obj:`weight` being this rank's :math:`w_r` (its share of the
+    global batch's events, so that a mean loss per share gives the global
+    batch's mean). One all-reduce per dtype and device, of the flattened
+    gradients and, per parameter, whether any rank has a gradient: a
+    parameter no rank's loss reached keeps :obj:`grad=None`, as in one
+    process (an optimizer skips it); one some rank's loss reached gets a
+    gradient on every rank (zeros for an empty share).
+
+    Args:
+        params (list): The parameters, in the same order on every rank.
+        weight (float): This rank's weight.
+        context (DistributedContext): The run.
+    """
+    for (dtype, device), group in _by_kind(params).items():
+        flat = torch.cat([(p.grad.reshape(-1) * weight) if p.grad is not None
+                          else p.new_zeros(p.numel()) for p in group]
+                         + [torch.tensor([float(p.grad is not None) for p in group],
+                                         dtype=dtype, device=device)])
+        context.run("all_reduce of the gradients", dist.all_reduce, flat)
+        has = flat[-len(group):].tolist()
+        offset = 0
+        for p, any_grad in zip(group, has):
+            numel = p.numel()
+            if any_grad > 0:
+                grad = flat[offset:offset + numel].view_as(p)
+                if p.grad is None:
+                    p.grad = grad.clone()
+                else:
+                    p.grad.copy_(grad)
+            offset += numel
+
+
+@torch.no_grad()
+def broadcast_parameters(params: list[torch.nn.Parameter], context: DistributedContext,
+                         src: int = 0):
+    r"""Copies rank :obj:`src`'s parameters to every rank (replicas start
+    equal). One broadcast per dtype and device."""
+    for group in _by_kind(params).values():
+        flat = torch.cat([p.reshape(-1) for p in group])
+        context.run("broadcast of the parameters", dist.broadcast, flat, src)
+        offset = 0
+        for p in group:
+            p.copy_(flat[offset:offset + p.numel()].view_as(p))
+            offset += p.numel()
