@@ -45,6 +45,10 @@ class EpochProgress:
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(num_events)
 
+    def write(self, message: str):
+        r"""Prints :obj:`message` on stderr, on its own line above the bar."""
+        tqdm.write(message, file=sys.stderr)
+
     def close(self):
         r"""Removes the bar."""
         self.bar.close()

@@ -105,8 +105,8 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
                 state.seconds = time.perf_counter() - start
                 checkpoint.save(objects, state)
                 if verbose:
-                    click.echo(f"checkpoint: epoch {state.epoch + 1} batch {state.batches} "
-                               f"-> {checkpoint.path}", err=True)
+                    progress.write(f"checkpoint: epoch {state.epoch + 1} batch "
+                                   f"{state.batches} -> {checkpoint.path}")
         train_seconds = time.perf_counter() - start
         progress.close()
         pipeline = loader.stats.summary() if loader.stats is not None else None

@@ -1,0 +1,19 @@
+"""Helpers of the command-line tests: run `pyg-mspipe` in this process."""
+from __future__ import annotations
+
+import pytest
+
+from pyg_mspipe.cli import main
+
+#: A tiny run: a few hundred synthetic events, small model (seconds).
+TINY = ["--data", "synthetic:events=400,nodes=30", "--batch-size", "40", "--memory-dim", "8",
+        "--embedding-dim", "8", "--time-dim", "8", "--msg-dim", "4"]
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """Runs main(argv); returns (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    return (0 if code is None else code), out, err
