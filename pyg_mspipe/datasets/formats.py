@@ -3,6 +3,7 @@ numbered (see :obj:`docs/datasets.md` for the references each follows)."""
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -11,7 +12,13 @@ import torch
 from torch import Tensor
 
 from pyg_mspipe.datasets.errors import DataFormatError
-from pyg_mspipe.datasets.text import TextLayout, first_line, locate_row, read_table
+from pyg_mspipe.datasets.text import (
+    Table,
+    TextLayout,
+    first_line,
+    locate_row,
+    read_table,
+)
 
 __all__ = ["FORMATS", "Events", "detect_format", "read_events"]
 
@@ -42,9 +49,7 @@ class Events(NamedTuple):
 
 
 class _Columns(NamedTuple):
-    layout: TextLayout
-    widths: tuple[int, int | None]  # fewest and most columns (None: any)
-    expect: str                     # the columns, as an error message says them
+    layout: TextLayout              # with the allowed widths
     ids: tuple[tuple[int, str], tuple[int, str]]
     time: int
     label: int | None               # None: no label column
@@ -53,15 +58,18 @@ class _Columns(NamedTuple):
     bipartite: bool
 
 
-_CSV = TextLayout(delimiter=",", comments=None, header=True)
+def _csv(widths, columns) -> TextLayout:
+    return TextLayout(",", None, True, widths, f"the columns {columns}")
+
+
 _COLUMNS = {
-    "snap": _Columns(TextLayout(None, "#", False), (3, 4), "'src dst t [weight]'",
+    "snap": _Columns(TextLayout(None, "#", False, (3, 4), "the columns 'src dst t [weight]'"),
                      ((0, "src id"), (1, "dst id")), 2, None, None, 3, False),
-    "jodie": _Columns(_CSV, (4, None), "'user,item,timestamp,state_label,features...'",
+    "jodie": _Columns(_csv((4, None), "'user,item,timestamp,state_label,features...'"),
                       ((0, "user id"), (1, "item id")), 2, 3, None, 4, True),
-    "ml": _Columns(_CSV, (6, 6), "',u,i,ts,label,idx'",
+    "ml": _Columns(_csv((6, 6), "',u,i,ts,label,idx'"),
                    ((1, "u id"), (2, "i id")), 3, 4, (5, "idx"), None, False),
-    "uits": _Columns(_CSV, (3, 4), "'u,i,ts[,label]'",
+    "uits": _Columns(_csv((3, 4), "'u,i,ts[,label]'"),
                      ((0, "u id"), (1, "i id")), 2, 3, None, None, False),
 }
 
@@ -114,6 +122,23 @@ def _check_header(path, fmt: str, header: str) -> None:
     if fmt == "uits" and (names[:3] != ["u", "i", "ts"] or names[3:] not in ([], ["label"])):
         raise DataFormatError(path, 1, f"expected a header 'u,i,ts' or 'u,i,ts,label' "
                               f"(got {header!r})")
+
+
+def _check(path, fmt: str, table: Table) -> None:
+    r"""Every check of a (possibly partial) table, the first line at fault
+    raised: the header, the width the header names, then the values."""
+    cols = _COLUMNS[fmt]
+    if table.header is not None:
+        _check_header(path, fmt, table.header)
+    values = table.values
+    if values.shape[0] == 0:
+        return
+    named = len(_fields(table.header)) if fmt == "uits" else values.shape[1]
+    if named != values.shape[1]:  # uits: as many columns as the header names
+        line, _ = locate_row(path, cols.layout, 0)
+        raise DataFormatError(path, line, f"expected {named} fields as the header "
+                              f"names, got {values.shape[1]}")
+    _check_values(path, cols, values)
 
 
 def _first(mask: np.ndarray) -> int | None:
@@ -223,24 +248,10 @@ def read_events(path: str | os.PathLike, format: str | None = None) -> Events:
         raise DataFormatError(path, None, f"unknown format {format!r} (one of "
                               + ", ".join(FORMATS) + ")")
     cols = _COLUMNS[format]
-    table = read_table(path, cols.layout)
-    if table.header is not None:
-        _check_header(path, format, table.header)
-    values = table.values
+    values = read_table(path, cols.layout, partial(_check, path, format)).values
     if values.shape[0] == 0:
-        raise DataFormatError(path, None, "empty file" if table.header is None
+        raise DataFormatError(path, None, "empty file" if not cols.layout.header
                               else "no events after the header")
-    low, high = cols.widths
-    if values.shape[1] < low or (high is not None and values.shape[1] > high):
-        line, _ = locate_row(path, cols.layout, 0)
-        raise DataFormatError(path, line, f"expected the columns {cols.expect}, got "
-                              f"{values.shape[1]} fields")
-    named = len(_fields(table.header)) if format == "uits" else values.shape[1]
-    if named != values.shape[1]:  # uits: as many columns as the header names
-        line, _ = locate_row(path, cols.layout, 0)
-        raise DataFormatError(path, line, f"expected {named} fields as the header "
-                              f"names, got {values.shape[1]}")
-    _check_values(path, cols, values)
 
     (u_col, _), (i_col, _) = cols.ids
     u = values[:, u_col].astype(np.int64)

@@ -11,7 +11,7 @@ import gzip
 import os
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
@@ -33,10 +33,25 @@ class TextLayout(NamedTuple):
         comments (str, optional): Start of a comment (to the end of the
             line); :obj:`None` for none.
         header (bool): Whether the first line is a header.
+        widths (tuple): Fewest and most fields of a row (:obj:`None`: no
+            most). (default: :obj:`(1, None)`)
+        columns (str): The columns, as an error message names them.
+            (default: :obj:`"the columns"`)
     """
     delimiter: str | None
     comments: str | None
     header: bool
+    widths: tuple[int, int | None] = (1, None)
+    columns: str = "the columns"
+
+    def fits(self, width: int) -> bool:
+        r"""Whether a row of :obj:`width` fields has an allowed width."""
+        return width >= self.widths[0] and (self.widths[1] is None or width <= self.widths[1])
+
+    def misfit(self, path, line: int, width: int) -> DataFormatError:
+        r"""The error for a row of a width :meth:`fits` refuses."""
+        return DataFormatError(path, line, f"expected {self.columns}, got {width} field"
+                               + ("" if width == 1 else "s"))
 
 
 class Table(NamedTuple):
@@ -84,10 +99,7 @@ def first_line(path: str | os.PathLike) -> str | None:
         raise _unreadable(path, error) from None
 
 
-def read_table(path: str | os.PathLike, layout: TextLayout) -> Table:
-    r"""Parses the numeric table in :obj:`path` (no rows: :obj:`[0, 1]`
-    values); raises :class:`DataFormatError` naming the first ragged row or
-    non-numeric field, or for a file without even a header line."""
+def _parse(path, layout: TextLayout, max_rows: int | None = None) -> Table:
     try:
         with open_text(path) as f:
             header = None
@@ -96,17 +108,48 @@ def read_table(path: str | os.PathLike, layout: TextLayout) -> Table:
                 if not header:
                     raise DataFormatError(path, None, "empty file")
                 header = header.strip()
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
+            with warnings.catch_warnings():  # no data; blank lines not counted as rows
+                warnings.simplefilter("ignore", UserWarning)
                 values = np.loadtxt(f, delimiter=layout.delimiter, comments=layout.comments,
-                                    dtype=np.float64, ndmin=2)
+                                    dtype=np.float64, ndmin=2, max_rows=max_rows)
     except _UNREADABLE as error:
         raise _unreadable(path, error) from None
+    return Table(header, values)
+
+
+def read_table(path: str | os.PathLike, layout: TextLayout,
+               check: Callable[[Table], None] | None = None) -> Table:
+    r"""Parses the numeric table in :obj:`path` (no rows: :obj:`[0, 1]`
+    values). Raises :class:`DataFormatError` for a file without even a
+    header line, and naming the first row of a width the layout refuses or
+    unlike the first row's, or the first non-numeric field.
+
+    Args:
+        path (str): The file.
+        layout (TextLayout): How it is written.
+        check (callable, optional): Checks of the values, raising
+            :class:`DataFormatError`; called on the whole table, or, when a
+            row cannot be parsed, on the rows before it first (so a fault
+            there is the one named). (default: :obj:`None`)
+    """
+    try:
+        table = _parse(path, layout)
     except DataFormatError:
         raise
     except ValueError as error:
-        raise _first_bad_line(path, layout) or DataFormatError(path, None, str(error)) from None
-    return Table(header, values)
+        fault = _first_bad_line(path, layout)
+        if fault is None:
+            raise DataFormatError(path, None, str(error)) from None
+        if check is not None:
+            check(_parse(path, layout, max_rows=fault[1]))
+        raise fault[0] from None
+    if table.values.shape[0] and not layout.fits(table.values.shape[1]):
+        if check is not None:  # only the header comes before the first row
+            check(Table(table.header, table.values[:0]))
+        raise layout.misfit(path, locate_row(path, layout, 0)[0], table.values.shape[1])
+    if check is not None:
+        check(table)
+    return table
 
 
 def _data_lines(path, layout: TextLayout) -> Iterator[tuple[int, list[str]]]:
@@ -135,18 +178,22 @@ def _is_number(field: str) -> bool:
     return "_" not in field  # Python's float() takes '1_0'; numpy does not
 
 
-def _first_bad_line(path, layout: TextLayout) -> DataFormatError | None:
+def _first_bad_line(path, layout: TextLayout) -> tuple[DataFormatError, int] | None:
+    r"""The error for the first row that cannot be parsed, and the number of
+    data rows before it."""
     first = None
-    for number, fields in _data_lines(path, layout):
+    for row, (number, fields) in enumerate(_data_lines(path, layout)):
+        if not layout.fits(len(fields)):
+            return layout.misfit(path, number, len(fields)), row
         if first is None:
             first = number, len(fields)
         elif len(fields) != first[1]:
             return DataFormatError(path, number, f"expected {first[1]} fields (as on line "
-                                   f"{first[0]}), got {len(fields)}")
+                                   f"{first[0]}), got {len(fields)}"), row
         for k, field in enumerate(fields, 1):
             if not _is_number(field):
                 return DataFormatError(path, number,
-                                       f"field {k} ({field.strip()!r}) is not a number")
+                                       f"field {k} ({field.strip()!r}) is not a number"), row
     return None
 
 

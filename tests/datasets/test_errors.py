@@ -24,7 +24,12 @@ CASES = [  # name, text, format, expected message after '<path>'
     ("ragged.csv", "u,i,ts,label\n0,1,0,0\n1,2,3\n", None,
      ":3: expected 4 fields (as on line 2), got 3"),
     ("ragged.txt", "1 2 3\n\n2 3 4 5\n", None, ":3: expected 3 fields (as on line 1), got 4"),
-    ("spaces.csv", "u,i,ts\n0,1,0\n   \n", None, ":3: expected 3 fields (as on line 2), got 1"),
+    ("spaces.csv", "u,i,ts\n0,1,0\n   \n", None,
+     ":3: expected the columns 'u,i,ts[,label]', got 1 field"),
+    ("narrow.txt", "1 2\n1 2 3\n", None,  # the narrow first line, not the next one
+     ":1: expected the columns 'src dst t [weight]', got 2 fields"),
+    ("narrow_later.txt", "1 2 3\n\n1 2\n", None,
+     ":3: expected the columns 'src dst t [weight]', got 2 fields"),
     ("text.txt", "1 2 10\n2 x 20\n", None, ":2: field 2 ('x') is not a number"),
     ("trailing.csv", "u,i,ts\n0,1,0,\n", None, ":2: field 4 ('') is not a number"),
     ("nan.csv", "u,i,ts\n0,1,nan\n", None, ":2: timestamp 'nan' is not a number"),
@@ -43,6 +48,12 @@ CASES = [  # name, text, format, expected message after '<path>'
      ":1: expected a header line 'user,item,timestamp,state_label,...' (got a data line)"),
     ("first.txt", "1 2 10\n2 3 5\n-1 2 20\n", None,  # the earliest line at fault wins
      f":2: timestamp 5 is before the previous event's 10 {SORTED}"),
+    ("value_first.txt", "1 -2 10\n1 2 x\n", None,  # a value fault before a parse fault
+     ":1: dst id '-2' is negative"),
+    ("header_first.csv", "a,b,c\n1,2\n", "uits",  # the header before a narrow row
+     ":1: expected a header 'u,i,ts' or 'u,i,ts,label' (got 'a,b,c')"),
+    ("header_before_ragged.csv", "a,b\n1,2,3\n1,2\n", "uits",
+     ":1: expected a header 'u,i,ts' or 'u,i,ts,label' (got 'a,b')"),
     ("empty.txt", "", None, ": empty file"),
     ("empty.csv", "", "uits", ": empty file"),
     ("blank.txt", "  \n\n", "snap", ": empty file"),
