@@ -207,3 +207,19 @@ def test_bad_arguments(data):
     with pytest.raises(ValueError, match="whole number of negatives"):
         evaluate_link_prediction(model, TemporalDataLoader(split.val, BATCH, 0.0), nl,
                                  split.stream)
+
+
+def test_subset_with_dyglib_sampler_is_reproducible(data):
+    split = inductive_split(data, seed=1)
+    protocol = EvalProtocol("inductive", "historical", num_negatives=3,
+                            metrics=("ap", "auc", "mrr"))
+    sampler = protocol.sampler(split, "val", new=True)
+    results = []
+    for _ in range(2):  # the same state and seed: the same numbers
+        model, nl = trained(split)
+        results.append(evaluate_link_prediction(
+            model, TemporalDataLoader(split.val, BATCH, 1.0), nl, split.stream,
+            sampler=sampler, num_negatives=3, metrics=protocol.metrics,
+            new_nodes=split.new_nodes))
+    assert results[0] == results[1]
+    assert all(0 <= value <= 1 for value in results[0].values())
