@@ -1,7 +1,7 @@
 """A training run that checkpoints itself; used by test_checkpoint.py.
 
 python tests/resume_worker.py OUT_DIR [--resume] [--prefetch P] [--every K]
-                             [--staleness S]
+                             [--staleness S] [--refresh-lag L]
 
 Prints "batch EPOCH INDEX" after every training step (flushed), checkpoints to
 OUT_DIR/ckpt.pt every K steps and at the end of every epoch, and writes the
@@ -20,6 +20,7 @@ from pyg_mspipe import (
 )
 from pyg_mspipe.datasets import load_college_msg
 from pyg_mspipe.engine.training import build_tgn
+from pyg_mspipe.pipeline import StalenessCorrection
 
 
 def main():
@@ -30,6 +31,8 @@ def main():
     parser.add_argument("--every", type=int, default=1)
     parser.add_argument("--staleness", type=int, default=None,
                         help="pipeline with this staleness bound, fixed schedule")
+    parser.add_argument("--refresh-lag", type=int, default=None,
+                        help="StalenessCorrection(lag=L) on the pipeline's reads")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--events", type=int, default=3000)
     args = parser.parse_args()
@@ -47,7 +50,9 @@ def main():
     loader = TemporalDataLoader(data, batch_size=100, neg_sampling_ratio=1.0,
                                 prefetch=args.prefetch, neighbor_loader=neighbor_loader,
                                 memory=memory, staleness_bound=args.staleness,
-                                schedule="fixed")
+                                schedule="fixed",
+                                correction=(False if args.refresh_lag is None
+                                            else StalenessCorrection(lag=args.refresh_lag)))
     objects = dict(memory=memory, gnn=gnn, link_pred=link_pred, optimizer=optimizer,
                    neighbor_loader=neighbor_loader, loader=loader)
     state = {"epoch": 0, "losses": [], "mid_epoch": False}

@@ -10,7 +10,12 @@ from torch_geometric.data import TemporalData
 from pyg_mspipe.loader.batches import EpochPosition, TemporalBatches, validate_data
 from pyg_mspipe.loader.epochs import PrefetchEpoch, SequentialEpoch
 from pyg_mspipe.nn.memory import TGNMemory
-from pyg_mspipe.pipeline import MemoryPipeline, PipelineStats, StalenessMitigation
+from pyg_mspipe.pipeline import (
+    MemoryPipeline,
+    PipelineStats,
+    StalenessCorrection,
+    StalenessMitigation,
+)
 from pyg_mspipe.pipeline.scheduler import StalenessScheduler
 from pyg_mspipe.sampler import LastNeighborLoader
 from pyg_mspipe.validation import check_positive_int
@@ -89,6 +94,10 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         mitigation (bool or StalenessMitigation, optional): MSPipe's
             similarity-based staleness mitigation (:obj:`True`: defaults).
             (default: :obj:`False`)
+        correction (bool or StalenessCorrection, optional): Refresh of each
+            memory fetch just before use (:obj:`True`: defaults); see
+            :class:`~pyg_mspipe.pipeline.StalenessCorrection`.
+            (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch.utils.data.DataLoader` (:obj:`num_workers > 0`
             loads in worker processes, as in PyG, without prefetch).
@@ -102,7 +111,8 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
                  generator: torch.Generator | None = None,
                  edge_data: TemporalData | None = None,
                  staleness_bound: int | None = None, schedule: str = "online",
-                 mitigation: bool | StalenessMitigation = False, **kwargs):
+                 mitigation: bool | StalenessMitigation = False,
+                 correction: bool | StalenessCorrection = False, **kwargs):
         # Remove for PyTorch Lightning (as PyG does):
         kwargs.pop("dataset", None)
         kwargs.pop("collate_fn", None)
@@ -141,6 +151,12 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         if not isinstance(mitigation, (bool, StalenessMitigation)):
             raise TypeError("'mitigation' must be a bool or a StalenessMitigation "
                             f"(got {type(mitigation).__name__})")
+        if not isinstance(correction, (bool, StalenessCorrection)):
+            raise TypeError("'correction' must be a bool or a StalenessCorrection "
+                            f"(got {type(correction).__name__})")
+        if correction is not False and staleness_bound is None:
+            raise ValueError("'correction' refreshes stale memory reads of the pipeline: "
+                             "it needs 'staleness_bound'")
         if mitigation is not False and staleness_bound is None:
             raise ValueError("'mitigation' corrects stale memory reads of the pipeline: "
                              "it needs 'staleness_bound'")
@@ -164,6 +180,8 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         self.schedule = schedule
         self.mitigation = (StalenessMitigation() if mitigation is True
                            else mitigation or None)
+        self.correction = (StalenessCorrection() if correction is True
+                           else correction or None)
         self._pipeline: MemoryPipeline | None = None
         self._stats: PipelineStats | None = None
         self._position: EpochPosition | None = None  # of the current epoch
@@ -263,7 +281,8 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         previous = self._pipeline
         self._pipeline = MemoryPipeline(self.memory, self.staleness_bound, len(self.batches),
                                         first=first, schedule=self.schedule,
-                                        mitigation=self.mitigation, resume=state)
+                                        mitigation=self.mitigation,
+                                        correction=self.correction, resume=state)
         if state is None and previous is not None:
             # the profile carries over: only the first epoch profiles from scratch
             self._pipeline.scheduler.load_state_dict(previous.scheduler.state_dict())

@@ -1,5 +1,10 @@
 r"""The MSPipe pipeline: staleness-bounded memory fetch, in-order write-back,
-online scheduler, staleness mitigation, per-iteration statistics."""
+online scheduler, staleness mitigation and correction, per-iteration statistics."""
+from pyg_mspipe.pipeline.correction import (
+    StalenessCorrection,
+    changed_rows,
+    refresh_inputs,
+)
 from pyg_mspipe.pipeline.memory_pipeline import (
     FetchRequest,
     MemoryPipeline,
@@ -15,6 +20,9 @@ __all__ = [
     "PipelineError",
     "StalenessMitigation",
     "similar_nodes",
+    "StalenessCorrection",
+    "changed_rows",
+    "refresh_inputs",
     "StalenessScheduler",
     "PipelineStats",
     "IterationRecord",

@@ -18,6 +18,7 @@ from pyg_mspipe._streams import on_stream, record_stream
 from pyg_mspipe.nn import update
 from pyg_mspipe.nn.memory import tensor_versions
 from pyg_mspipe.nn.state import WriteBack
+from pyg_mspipe.pipeline.correction import StalenessCorrection
 from pyg_mspipe.pipeline.mitigation import StalenessMitigation
 from pyg_mspipe.pipeline.scheduler import StalenessScheduler
 from pyg_mspipe.pipeline.stats import PipelineStats
@@ -122,6 +123,8 @@ class MemoryPipeline:
             :class:`StalenessScheduler`). (default: :obj:`"online"`)
         mitigation (StalenessMitigation, optional): Staleness mitigation on
             each fetch. (default: :obj:`None`)
+        correction (StalenessCorrection, optional): Refresh of each fetch
+            before use. (default: :obj:`None`)
         profile_iterations (int, optional): Iterations profiled before the
             scheduler uses :math:`s_{min}`. (default: :obj:`10`)
         resume (dict, optional): :meth:`state_dict` of an interrupted epoch.
@@ -133,14 +136,17 @@ class MemoryPipeline:
 
     def __init__(self, memory, staleness_bound: int, num_iterations: int, *, first: int = 0,
                  schedule: str = "online", mitigation: StalenessMitigation | None = None,
-                 profile_iterations: int = 10, resume: dict | None = None,
-                 close_timeout: float = 60.0):
+                 correction: StalenessCorrection | None = None, profile_iterations: int = 10,
+                 resume: dict | None = None, close_timeout: float = 60.0):
         self.memory = memory
         self.state = memory.state
         self.staleness_bound = staleness_bound
         self.scheduler = StalenessScheduler(staleness_bound, schedule, profile_iterations)
         self.stats = PipelineStats(staleness_bound)
         self.mitigation = mitigation
+        self.correction = correction
+        # (fixed schedule) the write-backs a refreshed read may miss
+        self._lag = None if correction is None else min(correction.lag, staleness_bound)
         self.end = num_iterations
         self.first = first
         self.close_timeout = close_timeout
@@ -238,11 +244,16 @@ class MemoryPipeline:
                 fetched = _Fetched(n_id, update.move_inputs(inputs, n_id.device),
                                    self._committed, self.state.clock, None, None)
             if i >= self.first:
-                self.stats.update(i, fallback=True, staleness=0)
-        elif fetched.event is not None:
-            stream = torch.cuda.current_stream(self.device)
-            stream.wait_event(fetched.event)
-            record_stream(fetched.inputs, stream)
+                self.stats.update(i, fallback=True, staleness=0,
+                                  **({} if self.correction is None else
+                                     {"refreshed_staleness": 0, "refreshed_rows": 0}))
+        else:
+            if fetched.event is not None:
+                stream = torch.cuda.current_stream(self.device)
+                stream.wait_event(fetched.event)
+                record_stream(fetched.inputs, stream)
+            if self.correction is not None:
+                fetched = self._refresh_now(i, fetched)
         out, last_update = update.compute(fetched.inputs, memory)
         detached = out.detach()  # (shares out's version counter)
         self._fwd = _Forward(i, n_id, detached, last_update,
@@ -259,10 +270,10 @@ class MemoryPipeline:
             with self._cond:
                 self._waiting = i
                 self._cond.notify_all()
-                while i not in self._fetched:
+                while i not in self._fetched or not self._refreshed(i):
                     self._check_worker()
-                    if self._next_fetch > i:  # fetched and dropped or taken already
-                        return None
+                    if i not in self._fetched and self._next_fetch > i:
+                        return None  # fetched and dropped or taken already
                     self._cond.wait()
                 return self._fetched.pop(i)
         finally:
@@ -271,6 +282,38 @@ class MemoryPipeline:
             stall = time.perf_counter() - begin
             self._stall += stall
             self.stats.update(i, stall=stall)
+
+    def _refreshed(self, i: int) -> bool:
+        # (under the lock) fixed schedule with correction: the fetch of i
+        # has been refreshed by the worker up to the write-back of i - lag - 1
+        if self._lag is None or self.scheduler.mode != "fixed":
+            return True
+        return self._fetched[i].committed >= i - self._lag
+
+    def _refresh_now(self, i: int, fetched: _Fetched) -> _Fetched:
+        # (training thread) the fetch made current to what is committed now;
+        # the fixed schedule's refresh was done by the worker already. The
+        # state lock is only tried: a busy worker means no refresh.
+        if self.scheduler.mode != "fixed" and self._state_lock.acquire(blocking=False):
+            try:
+                if self._cuda:
+                    torch.cuda.current_stream(self.device).wait_stream(self._stream)
+                with self._cond:
+                    committed = self._committed
+                fetched, rows = self._refresh(fetched, committed)
+            finally:
+                self._state_lock.release()
+            self.stats.update(i, refreshed_rows=rows)
+        self.stats.update(i, refreshed_staleness=i - fetched.committed)
+        return fetched
+
+    def _refresh(self, fetched: _Fetched, committed: int) -> tuple[_Fetched, int]:
+        # (holding the state lock) the rows changed since the fetch, gathered again
+        state = self.state
+        inputs, rows = self.correction.refresh(state, fetched.inputs,
+                                               fetched.n_id.to(state.device), fetched.clock,
+                                               self._kept_only)
+        return fetched._replace(inputs=inputs, committed=committed, clock=state.clock), rows
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor):
         r""":meth:`TGNMemory.update_state` of the current iteration: validates
@@ -522,6 +565,8 @@ class MemoryPipeline:
             # Nothing above changed any state; now commit it in one go.
             self.state.apply(WriteBack(wb.plan.n_id, new_mem, new_lu, wb.plan.messages,
                                        wb.plan.t_max))
+        if self._lag is not None and self.scheduler.mode == "fixed":
+            self._refresh_target(wb.index + self._lag + 1, wb.index + 1)
         end = time.perf_counter()
         if wb.plan is not None:
             self.scheduler.observe("write", end - begin)
@@ -529,6 +574,24 @@ class MemoryPipeline:
         with self._cond:
             self._committed = wb.index + 1
             self._cond.notify_all()
+
+    def _refresh_target(self, i: int, committed: int):
+        # (worker, fixed schedule) the fetch of i refreshed right after the
+        # write-back of i - lag - 1: exactly the commits the schedule fixes
+        with self._cond:
+            fetched = self._fetched.get(i)
+        if fetched is None or fetched.committed >= committed:
+            return
+        if fetched.event is not None:
+            self._stream.wait_event(fetched.event)
+        fetched, rows = self._refresh(fetched, committed)
+        self.stats.update(i, refreshed_rows=rows)
+        if self._cuda:
+            event = torch.cuda.Event()
+            event.record(self._stream)
+            fetched = fetched._replace(event=event)
+        with self._cond:
+            self._fetched[i] = fetched
 
     def _transition(self, wb: _Pending) -> tuple[Tensor, Tensor]:
         # The new memory of the batch's nodes from the *current* state: the

@@ -24,6 +24,11 @@ class IterationRecord:
         bound (int or None): The staleness bound in force for its fetch.
         stall (float): Seconds the training thread waited for this
             iteration's batch or memory fetch.
+        refreshed_staleness (int or None): The staleness of what training
+            read after the fetch was refreshed
+            (:class:`~pyg_mspipe.pipeline.StalenessCorrection`; :obj:`None`
+            without one).
+        refreshed_rows (int or None): Fetched rows the refresh read again.
         fallback (bool): Whether :obj:`memory(n_id)` asked for other nodes than
             the prepared ones, so the memory was read from the committed state
             on the training thread (staleness 0).
@@ -34,6 +39,8 @@ class IterationRecord:
     staleness: int | None = None
     bound: int | None = None
     stall: float = 0.0
+    refreshed_staleness: int | None = None
+    refreshed_rows: int | None = None
     fallback: bool = False
     spans: dict = field(default_factory=dict)
 
@@ -101,13 +108,21 @@ class PipelineStats:
         r"""The realised staleness of every fetched iteration, in order."""
         return [r.staleness for r in self.records if r.staleness is not None]
 
+    def refreshed_staleness(self) -> list[int]:
+        r"""The realised staleness after refresh of every refreshed iteration,
+        in order (empty without a correction)."""
+        return [r.refreshed_staleness for r in self.records
+                if r.refreshed_staleness is not None]
+
     def histogram(self) -> dict[int, int]:
         r"""Realised staleness -> number of iterations."""
         return dict(sorted(Counter(self.staleness()).items()))
 
     def summary(self) -> dict:
         r"""Iterations, realised staleness (max, mean, histogram), the bound
-        and the scheduler's :obj:`s_min`, total stall time, mean stage times,
+        and the scheduler's :obj:`s_min`, with a correction the realised
+        staleness after refresh (max, mean, histogram; :obj:`None` without
+        one) and the rows read again, total stall time, mean stage times,
         and the share of memory fetch and write-back time hidden behind
         training (not spent by the training thread waiting)."""
         records = self.records
@@ -116,6 +131,7 @@ class PipelineStats:
         for r in records:
             for s, (b, e) in r.spans.items():
                 stage_time[s] += e - b
+        fresh = [r.refreshed_staleness for r in records if r.refreshed_staleness is not None]
         stall = sum(r.stall for r in records)
         memory_io = stage_time["fetch"] + stage_time["write"]
         return {
@@ -126,6 +142,10 @@ class PipelineStats:
             "max_staleness": max(stal, default=0),
             "mean_staleness": sum(stal) / len(stal) if stal else 0.0,
             "histogram": dict(sorted(Counter(stal).items())),
+            "max_refreshed_staleness": max(fresh) if fresh else None,
+            "mean_refreshed_staleness": sum(fresh) / len(fresh) if fresh else None,
+            "refreshed_histogram": dict(sorted(Counter(fresh).items())) if fresh else None,
+            "refreshed_rows": sum(r.refreshed_rows or 0 for r in records),
             "stall_seconds": stall,
             "fallbacks": sum(r.fallback for r in records),
             "stage_seconds": stage_time,
