@@ -201,6 +201,12 @@ def _check_values(path, cols: _Columns, values: np.ndarray) -> None:
 
 def _number(ids: np.ndarray) -> tuple[np.ndarray, int]:
     r"""Ids -> :obj:`0..n-1` in increasing order of the id, and n."""
+    low, high = int(ids.min()), int(ids.max())
+    if high - low < 2 * ids.size:  # dense ids: no sort needed if none is missing
+        present = np.zeros(high - low + 1, dtype=bool)
+        present[ids - low] = True
+        if present.all():
+            return ids - low, present.size
     unique, inverse = np.unique(ids, return_inverse=True)
     return inverse.reshape(-1), unique.size
 
