@@ -158,7 +158,9 @@ class PrefetchEpoch:
                         plan = memory.prepare_update(batch.src, batch.dst, batch.t, batch.msg)
                     if pipeline is not None:
                         n_id = batch.n_id if sample is None else sample.sample.n_id
-                        request = (n_id, batch.t.max())
+                        # (an empty batch: a rank's empty share of a global batch)
+                        t_now = batch.t.max() if batch.t.numel() else batch.t.new_zeros(())
+                        request = (n_id, t_now)
                     event = transfer.done() if transfer is not None else None
                 if pipeline is not None:
                     end = time.perf_counter()
