@@ -107,7 +107,8 @@ def _jodie(spec: str, name: str, root: str | None, msg_dim: int | None,
     if key not in JODIEDataset.names:
         raise DataFormatError(spec, None, f"unknown JODIE dataset {name!r} (one of "
                               + ", ".join(JODIEDataset.names) + ")")
-    root = os.path.join(torch_geometric.get_home_dir(), "jodie") if root is None else root
+    root = (os.path.join(torch_geometric.get_home_dir(), "jodie") if root is None
+            else os.path.expanduser(root))
     raw = Path(root) / key / "raw" / f"{key}.csv"
     had_raw = raw.exists()
     try:
@@ -190,7 +191,7 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
         return _synthetic(spec, msg_dim, seed)
     if kind == "jodie":
         return _jodie(spec, spec.split(":", 1)[1], root, msg_dim, seed)
-    path = Path(spec)
+    path = Path(spec).expanduser()
     if not path.exists():
         raise DataFormatError(spec, None, "no such file (nor a bundled name: "
                               + ", ".join(_BUNDLED) + ", synthetic:..., jodie:<name>)")
