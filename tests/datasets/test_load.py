@@ -124,3 +124,23 @@ def test_argument_errors(tmp_path):
     with pytest.raises(DataFormatError) as info:
         load_dataset("college", msg_dim=-1)
     assert str(info.value) == "college: msg_dim must be None or an integer >= 0 (got -1)"
+
+
+def test_jodie_failed_download_leaves_nothing(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torch_geometric.datasets.jodie as jodie
+
+    def half_download(url, folder, *args, **kwargs):  # writes part, then fails
+        (tmp_path / "reddit" / "raw").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "reddit" / "raw" / "reddit.csv").write_text("user,item,ts,lab")
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(jodie, "download_url", half_download)
+    with pytest.raises(DataFormatError) as info:
+        load_dataset("jodie:reddit", root=str(tmp_path))
+    raw = tmp_path / "reddit" / "raw"
+    assert str(info.value) == ("jodie:reddit: could not download "
+                               "http://snap.stanford.edu/jodie/reddit.csv (<urlopen error no "
+                               f"network>); put reddit.csv into {raw}")
+    assert not (raw / "reddit.csv").exists()
