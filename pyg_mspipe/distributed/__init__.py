@@ -10,6 +10,7 @@ from pyg_mspipe.distributed.gradients import (
 )
 from pyg_mspipe.distributed.loader import ShareLoader
 from pyg_mspipe.distributed.trainer import DistributedTraining
+from pyg_mspipe.distributed.training import train_steps
 
 __all__ = [
     "DistributedContext",
@@ -23,4 +24,5 @@ __all__ = [
     "all_reduce_gradients",
     "broadcast_parameters",
     "unique_parameters",
+    "train_steps",
 ]

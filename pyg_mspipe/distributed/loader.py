@@ -42,3 +42,12 @@ class ShareLoader(TemporalDataLoader):
                                     kwargs.get("drop_last", False))
         self.rank = rank
         self.world_size = world_size
+
+    def state_dict(self) -> dict:
+        r"""The position in the current epoch, without the pipeline's
+        fetches (they are this rank's, and are read again on resuming): the
+        same on every rank, so any world size resumes it."""
+        state = super().state_dict()
+        if state["position"] is not None:
+            state["position"].pop("pipeline", None)
+        return state

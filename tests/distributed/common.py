@@ -1,12 +1,12 @@
 """Shared pieces of the distributed tests: a small stream, the model, the
-loop (one function for the single-process reference and the ranks), and the
-launcher of rank processes."""
+single-process reference, and the launcher of rank processes."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -14,16 +14,17 @@ import torch.distributed as dist
 from torch_geometric.data import TemporalData
 
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
-from pyg_mspipe.engine.training import build_tgn
+from pyg_mspipe.engine.training import build_tgn, train_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 NUM_NODES, MSG_DIM, BATCH = 30, 4, 10
-#: Configurations of the memory side: (name, loader keywords).
+#: Configurations of the memory side: loader keywords.
 CONFIGS = {
     "sequential": {"prefetch": 0},
     "bound0": {"staleness_bound": 0, "prefetch": 2},
     "bound2": {"staleness_bound": 2, "schedule": "fixed", "prefetch": 2},
 }
+LR = 0.05
 
 
 def make_stream(num_events: int = 201, seed: int = 7) -> TemporalData:
@@ -37,73 +38,26 @@ def make_stream(num_events: int = 201, seed: int = 7) -> TemporalData:
     return TemporalData(src=src, dst=dst, t=t, msg=msg)
 
 
-def make_model(lr: float = 1e-3):
+def make_model(lr: float):
+    r"""The model of PyG's example, small, without dropout, trained with SGD
+    (lr 0: frozen). Not Adam: it turns the float noise of a gradient that is
+    zero in exact arithmetic (the attention's key bias, which the softmax
+    ignores) into steps of +-lr, so two runs whose gradients differ by
+    round-off drift apart by lr per step in that parameter."""
     torch.manual_seed(0)
     model = build_tgn(NUM_NODES, MSG_DIM, memory_dim=8, time_dim=8, embedding_dim=8,
                       lr=lr, dropout=0.0)
+    params = [p for group in model.optimizer.param_groups for p in group["params"]]
+    model.optimizer = torch.optim.SGD(params, lr=lr)
     return model, LastNeighborLoader(NUM_NODES, size=5)
 
 
 def snapshot(memory) -> dict:
+    r"""Memory, last updates and pending messages of a replica."""
     state = memory.state
     store = state.store.get_extra_state()
     return {"memory": state.memory.detach().clone(), "last_update": state.last_update.clone(),
             **{f"store.{k}": v.clone() for k, v in store.items() if torch.is_tensor(v)}}
-
-
-def run_epoch(model, loader, neighbor_loader, data, *, dp=None, step=False, on_step=None):
-    r"""PyG's training loop, with the three changes of the distributed one
-    (empty shares, the global batch's insert, the gradient reduction)."""
-    memory, gnn, link_pred = model.memory, model.gnn, model.link_pred
-    for m in (memory, gnn, link_pred):
-        m.train()
-    memory.reset_state()
-    neighbor_loader.reset_state()
-    assoc = torch.empty(data.num_nodes, dtype=torch.long)
-    for i, batch in enumerate(loader):
-        model.optimizer.zero_grad()
-        n_id, edge_index, e_id = neighbor_loader(batch.n_id)
-        assoc[n_id] = torch.arange(n_id.size(0))
-        z, last_update = memory(n_id)
-        loss = None
-        if batch.num_events:
-            z = gnn(z, last_update, edge_index, data.t[e_id], data.msg[e_id])
-            pos = link_pred(z[assoc[batch.src]], z[assoc[batch.dst]])
-            neg = link_pred(z[assoc[batch.src]], z[assoc[batch.neg_dst]])
-            loss = model.criterion(pos, torch.ones_like(pos))
-            loss = loss + model.criterion(neg, torch.zeros_like(neg))
-        memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
-        if dp is None:
-            neighbor_loader.insert(batch.src, batch.dst)
-        else:
-            neighbor_loader.insert(batch.global_src, batch.global_dst)
-        if loss is not None:
-            loss.backward()
-        if dp is not None:
-            dp.reduce_gradients(batch)
-        if step:
-            model.optimizer.step()
-        memory.detach()
-        if on_step is not None:
-            on_step(i)
-
-
-def reference(config: str, *, step: bool = False, steps: int | None = None):
-    r"""The single process with the same global batches: per-iteration
-    snapshots (frozen) or the parameters after :obj:`steps` steps."""
-    data = make_stream()
-    model, nl = make_model()
-    loader = TemporalDataLoader(data, BATCH, 1.0, generator=torch.Generator().manual_seed(0),
-                                prefetch=0)
-    snaps, params = [], {}
-
-    def on_step(i):
-        snaps.append(snapshot(model.memory))
-        if steps is not None and i + 1 == steps:
-            params.update(named_parameters(model))
-
-    run_epoch(model, loader, nl, data, step=step, on_step=on_step)
-    return snaps, params
 
 
 def named_parameters(model) -> dict:
@@ -115,16 +69,31 @@ def named_parameters(model) -> dict:
     return out
 
 
+def reference(lr: float, *, steps: int = 20):
+    r"""One process on the same global batches: a snapshot after every
+    iteration, the parameters after :obj:`steps` steps, and the final
+    state."""
+    data = make_stream()
+    model, nl = make_model(lr)
+    loader = TemporalDataLoader(data, BATCH, 1.0, generator=torch.Generator().manual_seed(0),
+                                prefetch=0)
+    snaps, params = [], {}
+    for i, _ in enumerate(train_steps(model, loader, nl, data)):
+        snaps.append(snapshot(model.memory))
+        if i + 1 == steps:
+            params = named_parameters(model)
+    return snaps, params, named_parameters(model)
+
+
 def launch(world_size: int, scenario: str, out: Path, *, timeout: float = 60.0,
-           extra: tuple = ()) -> list[tuple[int, str, float]]:
+           extra: tuple = ()) -> list[tuple[int | None, str, float]]:
     r"""Runs :obj:`world_size` rank processes of ``tests/distributed/worker.py``
-    against a store hosted here; returns (exit code, stderr, seconds) per
-    rank. Every wait is bounded; processes still running at the deadline are
-    killed (and reported with exit code None)."""
+    against a store hosted here; returns (exit code, stderr, time.time()
+    when it was seen ended) per rank. Every wait is bounded; processes still
+    running at the deadline are killed (exit code None)."""
     store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
-                          timeout=__import__("datetime").timedelta(seconds=timeout))
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYTHONPATH=str(ROOT))
+                          timeout=timedelta(seconds=timeout))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     procs = []
     begin = time.monotonic()
     for rank in range(world_size):
@@ -150,3 +119,8 @@ def launch(world_size: int, scenario: str, out: Path, *, timeout: float = 60.0,
                 p.wait(timeout=10)
         del store
     return results
+
+
+def check_exits(results):
+    for rank, (code, err, _) in enumerate(results):
+        assert code == 0, f"rank {rank} exited with {code}:\n{err[-3000:]}"

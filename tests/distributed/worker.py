@@ -16,20 +16,22 @@ from pyg_mspipe.distributed import (
     DistributedContext,
     DistributedTraining,
     WriteBackExchange,
+    train_steps,
 )
 from tests.distributed.common import (
     BATCH,
     CONFIGS,
+    LR,
     make_model,
     make_stream,
     named_parameters,
-    run_epoch,
     snapshot,
 )
 
 
 class RecordingExchange(WriteBackExchange):
-    """The exchange, keeping a snapshot of the replica after every commit."""
+    """The exchange, keeping a snapshot of the replica after every commit
+    (on the pipeline's worker thread where there is one)."""
 
     def __init__(self, memory, context):
         super().__init__(memory, context)
@@ -40,11 +42,9 @@ class RecordingExchange(WriteBackExchange):
         self.snaps.append(snapshot(self.memory))
 
 
-def train(context, config: str, *, step: bool, out: Path | None = None,
-          fail_at: int | None = None,
-          fail: str = "", fail_rank: int = -1):
+def setup(context, config: str, lr: float):
     data = make_stream()
-    model, nl = make_model()
+    model, nl = make_model(lr)
     dp = DistributedTraining(context, model.memory, [model.gnn, model.link_pred])
     exchange = RecordingExchange(model.memory, context)
     model.memory.set_committer(exchange)
@@ -52,18 +52,22 @@ def train(context, config: str, *, step: bool, out: Path | None = None,
     if "staleness_bound" in kwargs:
         kwargs.update(memory=model.memory, neighbor_loader=nl)
     loader = dp.loader(data, BATCH, 1.0, seed=0, **kwargs)
+    return data, model, nl, dp, exchange, loader
+
+
+def objects(model, nl, loader) -> dict:
+    return dict(memory=model.memory, gnn=model.gnn, link_pred=model.link_pred,
+                optimizer=model.optimizer, neighbor_loader=nl, loader=loader)
+
+
+def train(context, config: str, lr: float, *, on_step=None):
+    data, model, nl, dp, exchange, loader = setup(context, config, lr)
     params = {}
-
-    def on_step(i):
-        if i == fail_at and context.rank == fail_rank:
-            (out / "failed_at").write_text(repr(time.time()))
-            if fail == "raise":
-                raise RuntimeError(f"test failure injected at iteration {i}")
-            os.kill(os.getpid(), signal.SIGKILL)
+    for i, _ in enumerate(train_steps(model, dp, loader, nl, data)):
+        if on_step is not None:
+            on_step(i)
         if i + 1 == 20:
-            params.update(named_parameters(model))
-
-    run_epoch(model, loader, nl, data, dp=dp, step=step, on_step=on_step)
+            params = named_parameters(model)
     dp.barrier()
     dp.check_replicas()
     dp.close()
@@ -79,18 +83,34 @@ def main():
     context = DistributedContext.init("gloo", rank=rank, world_size=world, store=store,
                                       timeout=20.0, report_timeout=4.0)
     with context.guard():
-        if scenario == "equal":
-            results = {}
-            for config in CONFIGS:
-                results[config] = train(context, config, step=False)[0]
-            results["lr"] = train(context, "bound2", step=True)[1]
+        if scenario == "equal":  # frozen in every configuration, then a learning rate
+            configs = sys.argv[6].split(",") if len(sys.argv) > 6 else list(CONFIGS)
+            results = {config: train(context, config, 0.0)[0] for config in configs}
+            results["lr"] = train(context, configs[-1], LR)[1]
             torch.save(results, out / f"rank{rank}.pt")
-        elif scenario == "one":
-            torch.save({sys.argv[6]: train(context, sys.argv[6], step=False)[0]},
-                       out / f"rank{rank}.pt")
         elif scenario in ("raise", "kill"):
-            config = sys.argv[6]
-            train(context, config, step=True, out=out, fail_at=5, fail=scenario, fail_rank=world - 1)
+            def on_step(i):
+                if i == 5 and rank == world - 1:
+                    (out / "failed_at").write_text(repr(time.time()))
+                    if scenario == "raise":
+                        raise RuntimeError(f"test failure injected at iteration {i}")
+                    os.kill(os.getpid(), signal.SIGKILL)
+            train(context, sys.argv[6], LR, on_step=on_step)
+        elif scenario == "save":  # 7 iterations, then a checkpoint by rank 0
+            data, model, nl, dp, _, loader = setup(context, "sequential", LR)
+            steps = train_steps(model, dp, loader, nl, data)
+            for _ in range(7):
+                next(steps)
+            dp.save_checkpoint(out / "run.pt", **objects(model, nl, loader))
+            steps.close()
+        elif scenario == "resume":  # the rest of the epoch, on another world size
+            data, model, nl, dp, _, loader = setup(context, sys.argv[6], LR)
+            dp.load_checkpoint(out / "run.pt", **objects(model, nl, loader))
+            for _ in train_steps(model, dp, loader, nl, data, reset=False):
+                pass
+            dp.check_replicas()
+            torch.save({"params": named_parameters(model), "state": snapshot(model.memory)},
+                       out / f"resumed{rank}.pt")
         else:
             raise ValueError(f"unknown scenario {scenario!r}")
     context.close()
