@@ -17,7 +17,6 @@ from torch import Tensor
 from pyg_mspipe._streams import on_stream, record_stream
 from pyg_mspipe.nn import update
 from pyg_mspipe.nn.memory import tensor_versions
-from pyg_mspipe.nn.state import WriteBack
 from pyg_mspipe.pipeline.correction import StalenessCorrection
 from pyg_mspipe.pipeline.mitigation import StalenessMitigation
 from pyg_mspipe.pipeline.scheduler import StalenessScheduler
@@ -83,9 +82,9 @@ class _Pending(NamedTuple):
 class _Modules(torch.nn.Module):
     # A private copy of the memory's update modules, for write-backs that
     # recompute with the parameters of their own iteration.
-    def __init__(self, memory):
+    def __init__(self, memory, names):
         super().__init__()
-        for name in update.MODULE_NAMES:
+        for name in names:
             setattr(self, name, copy.deepcopy(getattr(memory, name)))
 
 
@@ -152,11 +151,17 @@ class MemoryPipeline:
         self.close_timeout = close_timeout
         self.device = memory.device
         self._kept_only = memory.keeps_one_message
+        # The memory's own update steps (TGN's, or another model's: APAN's
+        # mailbox): every gather, compute and write-back below goes through them.
+        self._steps = memory.update_steps()
+        if correction is not None and not isinstance(self._steps, update.UpdateSteps):
+            raise ValueError(f"'correction' refreshes TGN-style reads; "
+                             f"{type(memory).__name__} has its own update steps")
         self._cuda = self.device.type == "cuda"
         self._stream = torch.cuda.Stream(self.device) if self._cuda else None
         if self._cuda:  # the state as the training stream left it
             self._stream.wait_stream(torch.cuda.current_stream(self.device))
-        self._writer = _Modules(memory)
+        self._writer = _Modules(memory, self._steps.module_names)
         self._assoc = torch.zeros(memory.num_nodes, dtype=torch.long, device=self.device)
 
         # `_cond` guards every field below; `_state_lock` is held by whoever
@@ -240,7 +245,7 @@ class MemoryPipeline:
         if fetched is None:  # other nodes than prepared: read the committed state
             self.drain()
             with self._exclusive():
-                inputs = update.gather(self.state, n_id.to(self.state.device), self._kept_only)
+                inputs = self._steps.gather(self.state, n_id.to(self.state.device))
                 fetched = _Fetched(n_id, update.move_inputs(inputs, n_id.device),
                                    self._committed, self.state.clock, None, None)
             if i >= self.first:
@@ -254,7 +259,7 @@ class MemoryPipeline:
                 record_stream(fetched.inputs, stream)
             if self.correction is not None:
                 fetched = self._refresh_now(i, fetched)
-        out, last_update = update.compute(fetched.inputs, memory)
+        out, last_update = self._steps.compute(fetched.inputs, memory)
         detached = out.detach()  # (shares out's version counter)
         self._fwd = _Forward(i, n_id, detached, last_update,
                              tensor_versions(memory, detached, last_update), fetched)
@@ -529,7 +534,7 @@ class MemoryPipeline:
             record_stream(request, self._stream)
         state_id = request.n_id.to(state.device)
         clock = state.clock
-        inputs = update.gather(state, state_id, self._kept_only)
+        inputs = self._steps.gather(state, state_id)
         mitigated = None
         if self.mitigation is not None:
             mitigated = self.mitigation(inputs.memory, state_id, state.memory,
@@ -563,8 +568,8 @@ class MemoryPipeline:
                 self._stream.wait_event(wb.event)
             new_mem, new_lu = self._transition(wb)
             # Nothing above changed any state; now commit it in one go.
-            self.state.apply(WriteBack(wb.plan.n_id, new_mem, new_lu, wb.plan.messages,
-                                       wb.plan.t_max))
+            self.state.apply(self._steps.write_back(self.state, wb.plan, new_mem, new_lu,
+                                                    self._writer))
         if self._lag is not None and self.scheduler.mode == "fixed":
             self._refresh_target(wb.index + self._lag + 1, wb.index + 1)
         end = time.perf_counter()
@@ -613,7 +618,7 @@ class MemoryPipeline:
                 state_id = n_id.to(version.device)
                 reuse = c_nid.index_select(0, pos) == n_id
                 reuse &= (version.index_select(0, state_id) <= wb.clock).to(reuse.device)
-                owner, partner = update.message_partners(state, state_id, self._kept_only)
+                owner, partner = self._steps.partners(state, state_id)
                 moved = version.index_select(0, partner) > wb.clock
                 reuse.index_fill_(0, owner[moved].to(reuse.device), False)
                 if wb.mitigated is not None:
@@ -623,8 +628,8 @@ class MemoryPipeline:
             return wb.cache.memory.index_select(0, pos), wb.cache.last_update.index_select(0, pos)
         self._load_params(wb.params)
         sub = n_id.index_select(0, redo)
-        inputs = update.gather(state, sub.to(state.device), self._kept_only)
-        r_mem, r_lu = update.compute(update.move_inputs(inputs, self.device), self._writer)
+        inputs = self._steps.gather(state, sub.to(state.device))
+        r_mem, r_lu = self._steps.compute(update.move_inputs(inputs, self.device), self._writer)
         if pos is None or redo.numel() == n_id.numel():
             return r_mem, r_lu
         new_mem = wb.cache.memory.index_select(0, pos).index_copy_(0, redo, r_mem)
@@ -633,7 +638,7 @@ class MemoryPipeline:
 
     def _writer_state(self) -> dict:
         return {k: v for k, v in self.memory.named_parameters()
-                if k.split(".")[0] in update.MODULE_NAMES}
+                if k.split(".")[0] in self._steps.module_names}
 
     def _load_params(self, params: dict):
         for name, p in self._writer.named_parameters():

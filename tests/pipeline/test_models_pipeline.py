@@ -15,7 +15,7 @@ from pyg_mspipe.engine.training import train_epoch
 from ..helpers import random_stream, wait_no_threads
 
 NUM_NODES, DIM, MSG_DIM, BATCH = 40, 8, 4, 20
-MODELS = ["jodie", "dyrep"]
+MODELS = ["jodie", "dyrep", "apan"]
 
 
 def make_data(num_events=400, seed=0):
