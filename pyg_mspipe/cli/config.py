@@ -40,6 +40,20 @@ class TrainConfig:
             (default: :obj:`None`)
         val_ratio (float): Share of events for validation. (default: :obj:`0.15`)
         test_ratio (float): Share of events for testing. (default: :obj:`0.15`)
+        split (str): :obj:`"transductive"` (PyG's) or :obj:`"inductive"`
+            (new nodes kept out of training, as the TGN paper splits).
+            (default: :obj:`"transductive"`)
+        new_node_ratio (float): Nodes drawn as new ones (inductive split).
+            (default: :obj:`0.1`)
+        negatives (str): :obj:`"pyg"` (the loader's, PyG's example),
+            :obj:`"random"`, :obj:`"historical"` or :obj:`"inductive"`
+            (DyGLib's). (default: :obj:`"pyg"`)
+        num_negatives (int): Negatives per positive. (default: :obj:`1`)
+        metrics (tuple): Among :obj:`"ap"`, :obj:`"auc"`, :obj:`"mrr"`,
+            :obj:`"hits@k"`; the first selects the best epoch.
+            (default: :obj:`("ap", "auc")`)
+        eval_seed (int): Seed of the negative samplers and of the new-node
+            draw. (default: :obj:`0`)
         checkpoint_dir (Path, optional): Where checkpoints go. (default: :obj:`None`)
         checkpoint_every (int): Batches between mid-epoch checkpoints (:obj:`0`:
             at epoch ends only). (default: :obj:`50`)
@@ -68,6 +82,12 @@ class TrainConfig:
     storage: str | None = None
     val_ratio: float = 0.15
     test_ratio: float = 0.15
+    split: str = "transductive"
+    new_node_ratio: float = 0.1
+    negatives: str = "pyg"
+    num_negatives: int = 1
+    metrics: tuple = ("ap", "auc")
+    eval_seed: int = 0
     checkpoint_dir: Path | None = None
     checkpoint_every: int = 50
     resume: bool = False
@@ -81,5 +101,5 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         r"""The configuration as JSON-ready values (paths as strings)."""
-        return {k: (str(v) if isinstance(v, Path) else v)
+        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
                 for k, v in dataclasses.asdict(self).items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 import torch
 
-__all__ = ["DeviceType", "DEVICE"]
+__all__ = ["DeviceType", "DEVICE", "MetricList"]
 
 
 class DeviceType(click.ParamType):
@@ -31,3 +31,23 @@ class DeviceType(click.ParamType):
 
 
 DEVICE = DeviceType()
+
+
+class MetricList(click.ParamType):
+    r"""Comma-separated evaluation metrics: :obj:`ap`, :obj:`auc`,
+    :obj:`mrr`, :obj:`hits@k`."""
+    name = "metrics"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        names = tuple(name.strip().lower() for name in str(value).split(","))
+        for name in names:
+            if name in ("ap", "auc", "mrr"):
+                continue
+            k = name[5:] if name.startswith("hits@") else ""
+            if not (k.isdigit() and int(k) >= 1):
+                self.fail(f"unknown metric '{name}' (use ap, auc, mrr or hits@K)", param, ctx)
+        if len(set(names)) != len(names):
+            self.fail(f"'{value}' names a metric twice", param, ctx)
+        return names

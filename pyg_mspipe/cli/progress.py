@@ -50,5 +50,7 @@ class EpochProgress:
         tqdm.write(message, file=sys.stderr)
 
     def close(self):
-        r"""Removes the bar."""
+        r"""Draws the bar's final state (tqdm redraws at most every 0.1 s),
+        then removes it."""
+        self.bar.refresh()
         self.bar.close()

@@ -25,9 +25,12 @@ class EpochRecord:
         events_per_second (float): Training events per second.
         val (dict): Validation metrics by name.
         test (dict): Test metrics by name.
-        eval_seconds (float): Seconds of the two evaluation passes.
+        eval_seconds (float): Seconds of the evaluation passes.
         pipeline (dict, optional): The pipeline's summary of the epoch
             (:meth:`~pyg_mspipe.pipeline.PipelineStats.summary`).
+        val_new (dict, optional): Validation metrics of the events with a new
+            node (inductive split).
+        test_new (dict, optional): The same for the test events.
     """
     epoch: int
     loss: float
@@ -37,12 +40,21 @@ class EpochRecord:
     test: dict
     eval_seconds: float
     pipeline: dict | None = None
+    val_new: dict | None = None
+    test_new: dict | None = None
+
+    def parts(self) -> dict[str, dict]:
+        r"""The evaluated parts with metrics, by name."""
+        parts = {"val": self.val, "test": self.test, "val_new": self.val_new,
+                 "test_new": self.test_new}
+        return {k: v for k, v in parts.items() if v is not None}
 
 
 @dataclass
 class RunSummary:
     r"""A whole run: its configuration, data, evaluation protocol, epochs
-    and total time; :meth:`best` is the best validation epoch."""
+    and total time; :meth:`best` is the best validation epoch by the
+    protocol's first metric."""
     config: dict
     data: dict
     eval_protocol: dict
@@ -50,9 +62,14 @@ class RunSummary:
     total_seconds: float = 0.0
     resumed: bool = False
 
+    @property
+    def selection_metric(self) -> str:
+        r"""The metric that selects the best epoch (the protocol's first)."""
+        return self.eval_protocol["metrics"][0]
+
     def best(self) -> EpochRecord | None:
-        r"""The epoch of the highest validation AP (the first of equals)."""
-        return max(self.epochs, key=lambda r: r.val["ap"], default=None)
+        r"""The epoch of the best validation score (the first of equals)."""
+        return max(self.epochs, key=lambda r: r.val[self.selection_metric], default=None)
 
     def to_dict(self) -> dict:
         r"""The JSON summary (see ``docs/cli.md``)."""
@@ -64,29 +81,33 @@ class RunSummary:
             "data": self.data,
             "eval_protocol": self.eval_protocol,
             "epochs": [asdict(r) for r in self.epochs],
-            "best": None if best is None else {"epoch": best.epoch, "val": best.val,
-                                               "test": best.test},
+            "best": None if best is None else {"epoch": best.epoch,
+                                               "selected_by": f"val {self.selection_metric}",
+                                               **best.parts()},
             "total_seconds": self.total_seconds,
             "resumed": self.resumed,
             "pipeline": None if last is None else last.pipeline,
         }
 
 
-_METRICS = ("ap", "auc")
+def _columns(metrics, parts) -> list[str]:
+    return [f"{part} {metric}" for part in parts for metric in metrics]
 
 
-def table_header() -> str:
+def table_header(metrics=("ap", "auc"), parts=("val", "test")) -> str:
     r"""The header line of the per-epoch table."""
-    return (f"{'epoch':>5}  {'loss':>7}  {'train s':>7}  {'events/s':>8}  "
-            f"{'val AP':>6}  {'val AUC':>7}  {'test AP':>7}  {'test AUC':>8}  staleness")
+    cells = [f"{c:>{max(len(c), 6)}}" for c in _columns(metrics, parts)]
+    return f"{'epoch':>5}  {'loss':>7}  {'train s':>7}  {'events/s':>8}  " + \
+        "  ".join(cells) + "  staleness"
 
 
-def table_row(r: EpochRecord) -> str:
+def table_row(r: EpochRecord, metrics=("ap", "auc")) -> str:
     r"""One epoch's line of the table."""
     staleness = "-" if r.pipeline is None else f"{r.pipeline['mean_staleness']:.2f}"
+    cells = [f"{values[m]:>{max(len(part) + len(m) + 1, 6)}.4f}"
+             for part, values in r.parts().items() for m in metrics]
     return (f"{r.epoch:>5}  {r.loss:7.4f}  {r.train_seconds:7.1f}  "
-            f"{r.events_per_second:8.0f}  {r.val['ap']:6.4f}  {r.val['auc']:7.4f}  "
-            f"{r.test['ap']:7.4f}  {r.test['auc']:8.4f}  {staleness}")
+            f"{r.events_per_second:8.0f}  " + "  ".join(cells) + f"  {staleness:>9}")
 
 
 def summary_lines(summary: RunSummary) -> list[str]:
@@ -95,8 +116,13 @@ def summary_lines(summary: RunSummary) -> list[str]:
     best = summary.best()
     lines = []
     if best is not None:
-        test = "  ".join(f"{k} {v:.4f}" for k, v in best.test.items())
-        lines.append(f"best val epoch {best.epoch} (val AP {best.val['ap']:.4f}): test {test}")
+        metric = summary.selection_metric
+        for part in ("test", "test_new"):
+            values = best.parts().get(part)
+            if values is not None:
+                scores = "  ".join(f"{k} {v:.4f}" for k, v in values.items())
+                lines.append(f"best val epoch {best.epoch} (val {metric} "
+                             f"{best.val[metric]:.4f}): {part} {scores}")
     lines.append(f"total time {summary.total_seconds:.1f}s over {len(summary.epochs)} "
                  f"epoch(s)" + (" (resumed)" if summary.resumed else ""))
     last = summary.epochs[-1].pipeline if summary.epochs else None

@@ -2,6 +2,7 @@ r"""``pyg-mspipe train``: trains a memory-based temporal GNN, with progress,
 a per-epoch table, a final summary, checkpoints, a JSON summary and plots."""
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import click
 
 from pyg_mspipe.cli.config import TrainConfig
 from pyg_mspipe.cli.errors import ConfigError
-from pyg_mspipe.cli.options import DEVICE
+from pyg_mspipe.cli.options import DEVICE, MetricList
 from pyg_mspipe.cli.progress import EpochProgress
 from pyg_mspipe.cli.resume import RestoringLoader, RunCheckpoint, RunState
 from pyg_mspipe.cli.run import TrainingRun, setup_run
@@ -22,32 +23,47 @@ from pyg_mspipe.cli.summary import (
     write_json,
 )
 from pyg_mspipe.datasets import FORMATS
+from pyg_mspipe.engine.evaluation import evaluate_link_prediction
+from pyg_mspipe.engine.models import MODELS
 from pyg_mspipe.engine.training import evaluate, train_steps
 
-__all__ = ["train", "run_training", "eval_protocol"]
+__all__ = ["train", "run_training"]
 
 _DEFAULTS = TrainConfig()
 
 
-def eval_protocol(config: TrainConfig) -> dict:
-    r"""The evaluation protocol of a run, as recorded in the JSON summary."""
-    return {"split": "transductive", "val_ratio": config.val_ratio,
-            "test_ratio": config.test_ratio, "negatives": "random", "num_negatives": 1,
-            "metrics": ["ap", "auc"], "seed": 12345,
-            "note": "PyG's examples/tgn.py: one uniform random negative destination per "
-                    "event, mean of per-batch AP and AUC, memory updated as it goes"}
-
-
 def _data_info(run: TrainingRun) -> dict:
     return {"spec": run.config.data, "num_events": run.data.num_events,
-            "num_nodes": run.data.num_nodes, "msg_dim": run.data.msg.size(-1),
-            "train_events": run.train_data.num_events, "val_events": run.val_data.num_events,
-            "test_events": run.test_data.num_events}
+            "num_nodes": run.split.full.num_nodes, "msg_dim": run.data.msg.size(-1),
+            "split": run.split.to_dict()}
 
 
-def _evaluate(run: TrainingRun, loader) -> dict:
-    ap, auc = evaluate(run.model, loader, run.neighbor_loader, run.data, device=run.device)
-    return {"ap": ap, "auc": auc}
+def _evaluate(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
+    # PyG's example loop for models other than TGN; else the protocol's
+    # evaluation, and on the inductive split also its new-node subset (from
+    # the same state: the memory and neighbour loader are put back between).
+    loader = run.val_loader if part == "val" else run.test_loader
+    model, nl, stream = run.model, run.neighbor_loader, run.split.stream
+    if run.config.model != "tgn":
+        ap, auc = evaluate(model, loader, nl, stream, device=run.device)
+        return {"ap": ap, "auc": auc}, None
+    protocol = run.protocol
+    kwargs = dict(num_negatives=protocol.num_negatives, metrics=protocol.metrics,
+                  device=run.device)
+    snapshot = None
+    if protocol.split == "inductive":
+        model.memory.eval()  # (leaving training mode flushes; the snapshot is after it)
+        snapshot = copy.deepcopy((model.memory.state_dict(), nl.state_dict()))
+    scores = evaluate_link_prediction(model, loader, nl, stream,
+                                      sampler=protocol.sampler(run.split, part), **kwargs)
+    if snapshot is None:
+        return scores, None
+    model.memory.load_state_dict(snapshot[0])
+    nl.load_state_dict(snapshot[1])
+    new = evaluate_link_prediction(model, loader, nl, stream,
+                                   sampler=protocol.sampler(run.split, part, new=True),
+                                   new_nodes=run.split.new_nodes, **kwargs)
+    return scores, new
 
 
 def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
@@ -73,25 +89,28 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
     state = RunState()
     if config.resume:
         state = checkpoint.load(objects, map_location=run.device)
-    summary = RunSummary(config.to_dict(), _data_info(run), eval_protocol(config),
+    summary = RunSummary(config.to_dict(), _data_info(run), run.protocol.to_dict(),
                          [EpochRecord(**r) for r in state.records], resumed=config.resume)
+    metrics = run.protocol.metrics
+    parts = ("val", "test") + (("val_new", "test_new") if run.protocol.split == "inductive"
+                               and config.model == "tgn" else ())
     if state.epoch >= config.epochs:
         raise ConfigError(f"--resume: the checkpoint has already run {state.epoch} epoch(s); "
                           f"pass --epochs above {state.epoch} to continue")
-    echo(table_header())
+    echo(table_header(metrics, parts))
     for record in summary.epochs:
-        echo(table_row(record))
+        echo(table_row(record, metrics))
     loader = run.train_loader
     while state.epoch < config.epochs:
         epoch_loader = loader
         if state.mid_epoch:  # resume mid-epoch: the state after the reset of train_steps
-            keep = {k: objects[k] for k in ("memory", "neighbor_loader")}
+            keep = {k: objects[k] for k in ("memory", "neighbor_loader") if k in objects}
             epoch_loader = RestoringLoader(loader, checkpoint, keep, run.device)
-        progress = EpochProgress(state.epoch + 1, config.epochs, run.train_data.num_events,
+        progress = EpochProgress(state.epoch + 1, config.epochs, run.split.train.num_events,
                                  done=state.events, enabled=show_progress)
         start = time.perf_counter() - state.seconds
         for loss, num_events in train_steps(run.model, epoch_loader, run.neighbor_loader,
-                                            run.data, device=run.device):
+                                            run.split.stream, device=run.device):
             staleness = None
             if loader.stats is not None:
                 staleness = loader.stats.record(state.batches).staleness
@@ -101,7 +120,7 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
             progress.step(loss, num_events, staleness)
             if (checkpoint is not None and config.checkpoint_every
                     and state.batches % config.checkpoint_every == 0
-                    and state.events < run.train_data.num_events):
+                    and state.events < run.split.train.num_events):
                 state.seconds = time.perf_counter() - start
                 checkpoint.save(objects, state)
                 if verbose:
@@ -111,13 +130,13 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
         progress.close()
         pipeline = loader.stats.summary() if loader.stats is not None else None
         eval_start = time.perf_counter()
-        val = _evaluate(run, run.val_loader)
-        test = _evaluate(run, run.test_loader)
+        val, val_new = _evaluate(run, "val")
+        test, test_new = _evaluate(run, "test")
         record = EpochRecord(state.epoch + 1, state.loss_sum / max(state.events, 1),
                              train_seconds, state.events / max(train_seconds, 1e-9), val, test,
-                             time.perf_counter() - eval_start, pipeline)
+                             time.perf_counter() - eval_start, pipeline, val_new, test_new)
         summary.epochs.append(record)
-        echo(table_row(record))
+        echo(table_row(record, metrics))
         if verbose and pipeline is not None:
             echo(f"       pipeline: {loader.stats}")
         state = RunState(state.epoch + 1, [r.__dict__ for r in summary.epochs])
@@ -144,6 +163,7 @@ def _check_outputs(config: TrainConfig):
 
 
 _POSITIVE = click.IntRange(min=1)
+_METRICS = MetricList()
 _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
 
 
@@ -158,7 +178,7 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
                    "[default: 16], zero-padding for data with fewer.")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Download folder of jodie:<name> data.")
-@click.option("--model", type=click.Choice(["tgn"]), default=_DEFAULTS.model,
+@click.option("--model", type=click.Choice(sorted(MODELS)), default=_DEFAULTS.model,
               show_default=True, help="The memory model.")
 @click.option("--epochs", type=_POSITIVE, default=_DEFAULTS.epochs, show_default=True)
 @click.option("--batch-size", type=_POSITIVE, default=_DEFAULTS.batch_size,
@@ -186,6 +206,24 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
               help="Keep the memory in (pinned) host memory.")
 @click.option("--val-ratio", type=_RATIO, default=_DEFAULTS.val_ratio, show_default=True)
 @click.option("--test-ratio", type=_RATIO, default=_DEFAULTS.test_ratio, show_default=True)
+@click.option("--split", type=click.Choice(["transductive", "inductive"]),
+              default=_DEFAULTS.split, show_default=True,
+              help="Evaluation split: inductive keeps new nodes out of training and also "
+                   "scores the events with a new node.")
+@click.option("--new-node-ratio", type=_RATIO, default=_DEFAULTS.new_node_ratio,
+              show_default=True, help="Nodes drawn as new ones (--split inductive).")
+@click.option("--negatives", type=click.Choice(["pyg", "random", "historical", "inductive"]),
+              default=_DEFAULTS.negatives, show_default=True,
+              help="Evaluation negatives: the loader's (PyG's example) or DyGLib's "
+                   "samplers.")
+@click.option("--num-negatives", type=_POSITIVE, default=_DEFAULTS.num_negatives,
+              show_default=True, help="Negatives per positive (with a sampler).")
+@click.option("--metrics", type=_METRICS, default=",".join(_DEFAULTS.metrics),
+              show_default=True,
+              help="Comma-separated among ap, auc, mrr, hits@K; the first picks the best "
+                   "epoch.")
+@click.option("--eval-seed", type=int, default=_DEFAULTS.eval_seed, show_default=True,
+              help="Seed of the negative samplers and of the new-node draw.")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Save checkpoints there (atomically).")
 @click.option("--checkpoint-every", type=click.IntRange(min=0),

@@ -35,14 +35,18 @@ def test_train_prints_progress_table_summary_and_writes_json_and_plots(capsys, t
     assert summary["format"] == "pyg-mspipe-train/1"
     assert summary["config"]["epochs"] == 2 and summary["config"]["batch_size"] == 40
     assert summary["data"]["num_events"] == 400 and summary["data"]["msg_dim"] == 4
-    assert summary["eval_protocol"]["negatives"] == "random"
+    assert summary["eval_protocol"] == {"split": "transductive", "negatives": "pyg",
+                                        "num_negatives": 1, "metrics": ["ap", "auc"], "seed": 0}
+    assert summary["data"]["split"]["num_train"] + summary["data"]["split"]["num_val"] + \
+        summary["data"]["split"]["num_test"] == 400
     epochs = summary["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2]
     for e in epochs:
         assert 0 <= e["val"]["ap"] <= 1 and 0 <= e["test"]["auc"] <= 1
         assert e["train_seconds"] > 0 and e["pipeline"] is None
     best = max(epochs, key=lambda e: e["val"]["ap"])
-    assert summary["best"] == {"epoch": best["epoch"], "val": best["val"], "test": best["test"]}
+    assert summary["best"] == {"epoch": best["epoch"], "selected_by": "val ap", "val": best["val"],
+                               "test": best["test"]}
     assert f"best val epoch {best['epoch']} " in out
     assert f"test ap {best['test']['ap']:.4f}" in out
     for name in ("loss.png", "ap.png"):
@@ -113,3 +117,47 @@ def test_resume_at_an_epoch_end_continues_to_the_same_numbers(capsys, tmp_path):
     assert [line.split()[0] for line in out.splitlines()[1:3]] == ["1", "2"]
     assert "(resumed)" in out
     assert metrics(tmp_path / "run.json") == metrics(tmp_path / "ref.json")
+
+
+def test_inductive_protocol_scores_new_nodes_from_the_same_state(capsys, tmp_path):
+    """--split inductive: the new-node pass starts from the state before the
+    all-events pass and leaves it as that pass does, so the all-events
+    numbers equal a run by hand without the new-node passes."""
+    from pyg_mspipe.cli.config import TrainConfig
+    from pyg_mspipe.cli.run import setup_run
+    from pyg_mspipe.engine.evaluation import evaluate_link_prediction
+
+    argv = ["--split", "inductive", "--negatives", "historical", "--num-negatives", "3",
+            "--metrics", "mrr,ap,hits@3"]
+    code, out, _ = run_cli(capsys, "train", *TINY, "--epochs", "2", *argv, "--json",
+                           tmp_path / "run.json")
+    assert code == 0
+    assert out.splitlines()[0].split()[5:8] == ["val", "mrr", "val"]
+    summary = json.loads((tmp_path / "run.json").read_text())
+    assert summary["eval_protocol"] == {"split": "inductive", "negatives": "historical",
+                                        "num_negatives": 3, "metrics": ["mrr", "ap", "hits@3"],
+                                        "seed": 0}
+    assert summary["best"]["selected_by"] == "val mrr"
+    assert summary["data"]["split"]["num_new_nodes"] > 0
+    for e in summary["epochs"]:
+        assert set(e["val_new"]) == set(e["test_new"]) == {"mrr", "ap", "hits@3"}
+
+    run = setup_run(TrainConfig(data="synthetic:events=400,nodes=30", batch_size=40,
+                                memory_dim=8, embedding_dim=8, time_dim=8, msg_dim=4,
+                                split="inductive", negatives="historical", num_negatives=3,
+                                metrics=("mrr", "ap", "hits@3")))
+    kwargs = dict(num_negatives=3, metrics=("mrr", "ap", "hits@3"))
+    for record in summary["epochs"]:
+        train_epoch(run.model, run.train_loader, run.neighbor_loader, run.split.stream)
+        for part, loader in (("val", run.val_loader), ("test", run.test_loader)):
+            scores = evaluate_link_prediction(run.model, loader, run.neighbor_loader,
+                                              run.split.stream,
+                                              sampler=run.protocol.sampler(run.split, part),
+                                              **kwargs)
+            assert record[part] == scores
+
+
+def test_other_models_train_with_the_example_protocol(capsys):
+    code, out, err = run_cli(capsys, "train", *TINY, "--epochs", "1", "--model", "jodie", "-q")
+    assert code == 0, err
+    assert out.startswith("best val epoch 1 (val ap ")
