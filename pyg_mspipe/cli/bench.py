@@ -12,6 +12,8 @@ import torch
 
 from pyg_mspipe.cli.errors import ConfigError
 from pyg_mspipe.cli.options import DEVICE
+from pyg_mspipe.cli.plots import check_matplotlib, save_timeline
+from pyg_mspipe.datasets import FORMATS
 from pyg_mspipe.engine.compare import interleaved_epoch
 from pyg_mspipe.engine.data import resolve_data
 from pyg_mspipe.engine.training import build_tgn, train_epoch, train_steps
@@ -66,7 +68,8 @@ def _timed_epoch(parts, data, device) -> float:
 @click.command()
 @click.option("--data", default="college", show_default=True,
               help="As for 'pyg-mspipe train'.")
-@click.option("--format", default=None, help="The data file's format (default: detected).")
+@click.option("--format", type=click.Choice(sorted(FORMATS)), default=None,
+              help="The data file's format (default: detected).")
 @click.option("--max-events", type=click.IntRange(min=1), default=None,
               help="Train on the first N training events only.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True)
@@ -91,8 +94,10 @@ def bench(data, format, max_events, batch_size, rounds, device, seed, staleness_
     epoch of PyG's loop and one of ours pipelined, alternating which goes
     first. Prints each round and the median per-round ratios; writes the
     pipelined contender's timeline (last round)."""
-    if not no_pipeline and not timeline.parent.is_dir():
-        raise ConfigError(f"--timeline: no such folder '{timeline.parent}'")
+    if not no_pipeline:
+        check_matplotlib("the timeline (--timeline)")
+        if not timeline.parent.is_dir():
+            raise ConfigError(f"--timeline: no such folder '{timeline.parent}'")
     device = torch.device(device)
     stream = resolve_data(data, format=format)
     train_data, _, _ = stream.train_val_test_split(val_ratio=0.15, test_ratio=0.15)
@@ -146,8 +151,6 @@ def bench(data, format, max_events, batch_size, rounds, device, seed, staleness_
                    f"{ratio:14.2f}x")
     click.echo("(speed-up: median of the per-round ratios of PyG's epoch time to ours)")
     if stats is not None:
-        from pyg_mspipe.cli.plots import save_timeline
-
         save_timeline(stats, timeline)
         summary = stats.summary()
         click.echo(f"pipeline ({summary['mode']}): realised staleness max "

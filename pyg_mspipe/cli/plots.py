@@ -1,20 +1,29 @@
 r"""PNG plots of a run: loss and AP per epoch, the pipeline's timeline."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
+from pyg_mspipe.cli.errors import ConfigError
 from pyg_mspipe.cli.summary import RunSummary
 
-__all__ = ["save_plots", "save_timeline"]
+__all__ = ["save_plots", "save_timeline", "check_matplotlib"]
+
+
+def check_matplotlib(option: str):
+    r"""Raises :class:`ConfigError` if matplotlib is not installed (checked
+    before a run starts, so that it does not fail at the end).
+
+    Args:
+        option (str): The option that needs it, for the message.
+    """
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ConfigError(f"{option} needs matplotlib: pip install 'pyg-mspipe[plot]'")
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as exc:
-        from pyg_mspipe.cli.errors import ConfigError
+    import matplotlib
 
-        raise ConfigError("--plots needs matplotlib: pip install 'pyg-mspipe[plot]'") from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt

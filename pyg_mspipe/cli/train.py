@@ -11,6 +11,7 @@ import click
 from pyg_mspipe.cli.config import TrainConfig
 from pyg_mspipe.cli.errors import ConfigError
 from pyg_mspipe.cli.options import DEVICE, MetricList
+from pyg_mspipe.cli.plots import check_matplotlib, save_plots
 from pyg_mspipe.cli.progress import EpochProgress
 from pyg_mspipe.cli.resume import RestoringLoader, RunCheckpoint, RunState
 from pyg_mspipe.cli.run import TrainingRun, setup_run
@@ -159,6 +160,7 @@ def _check_outputs(config: TrainConfig):
     if config.json_path is not None and not config.json_path.parent.is_dir():
         raise ConfigError(f"--json: no such folder '{config.json_path.parent}'")
     if config.plots_dir is not None:
+        check_matplotlib("--plots")
         config.plots_dir.mkdir(parents=True, exist_ok=True)
 
 
@@ -262,7 +264,5 @@ def train(quiet: bool, verbose: bool, **options):
     if config.json_path is not None:
         write_json(summary, config.json_path)
     if config.plots_dir is not None:
-        from pyg_mspipe.cli.plots import save_plots
-
         for path in save_plots(summary, run.train_loader.stats, config.plots_dir):
             click.echo(f"plot: {path}")

@@ -122,3 +122,16 @@ def test_python_dash_m_entry_point():
     assert proc.stderr.splitlines() == [
         "pyg-mspipe: error: Invalid value for '--epochs': 0 is not in the range x>=1. "
         "(see 'pyg-mspipe train --help')"]
+
+
+def test_plots_without_matplotlib_fail_before_training(capsys, monkeypatch, tmp_path):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "matplotlib"
+                        else find_spec(name, *args))
+    assert_one_line_error(*run_cli(capsys, "train", "--plots", tmp_path / "p"),
+                          "--plots needs matplotlib: pip install 'pyg-mspipe[plot]'")
+    assert_one_line_error(*run_cli(capsys, "bench", "--timeline", tmp_path / "t.png"),
+                          "the timeline (--timeline) needs matplotlib")
