@@ -179,10 +179,12 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
     MRR and Hits@k (TGB's ranks of the logits) over all evaluated events.
 
     Args:
-        model (TGNModel): The model (its :obj:`memory`, :obj:`gnn` and
-            :obj:`link_pred`).
+        model (TGNModel): The model (any of
+            :func:`~pyg_mspipe.engine.models.build_model`'s: its :obj:`memory`
+            and its :meth:`embed`, :meth:`score`, :meth:`update_memory`).
         loader (Iterable): Evaluation batches.
-        neighbor_loader: A :class:`LastNeighborLoader` (PyG's or ours).
+        neighbor_loader: A :class:`LastNeighborLoader` (PyG's or ours), or
+            :obj:`None` for a model without neighbourhood (JODIE, APAN).
         data (TemporalData): The event stream the neighbour loader's edge ids
             index.
         sampler (NegativeSampler, optional): The negatives; :obj:`None` uses
@@ -230,23 +232,36 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
         if is_new is not None:
             keep = is_new[src] | is_new[dst]
             src, dst, t = src[keep], dst[keep], t[keep]
-        if src.numel() > 0:
+        # (a model whose memory update reads the embedding, DyRep, needs it
+        # for every event of the batch, scored or not)
+        needs_all = model.update_reads_embedding
+        h = None
+        if src.numel() > 0 or needs_all:
             if sampler is None:
                 neg_src, neg_dst = _loader_negatives(batch, src, keep)
-            else:
+            elif src.numel() > 0:
                 neg_src, neg_dst = sampler.sample(src, dst, t, num_negatives)
-            n_id = torch.cat([src, dst, neg_src.reshape(-1), neg_dst.reshape(-1)]).unique()
-            n_id, edge_index, e_id = neighbor_loader(n_id)
+            else:
+                neg_src = neg_dst = src.view(0, 1)
+            parts = [src, dst, neg_src.reshape(-1), neg_dst.reshape(-1)]
+            n_id = torch.cat(parts + ([batch.src, batch.dst] if needs_all else [])).unique()
+            edge_index = t_e = msg_e = None
+            if neighbor_loader is not None:
+                n_id, edge_index, e_id = neighbor_loader(n_id)
+                t_e, msg_e = data.t[e_id].to(device), data.msg[e_id].to(device)
             assoc[n_id] = torch.arange(n_id.size(0), device=device)
             z, last_update = memory(n_id)
-            z = gnn(z, last_update, edge_index, data.t[e_id].to(device),
-                    data.msg[e_id].to(device))
+            h = model.embed(z, last_update, edge_index, t_e, msg_e)
+        if src.numel() > 0:
             # Positives and negatives in one call: equal pairs, equal scores.
-            out = link_pred(z[assoc[torch.cat([src, neg_src.reshape(-1)])]],
-                            z[assoc[torch.cat([dst, neg_dst.reshape(-1)])]]).view(-1)
+            t_neg = t.view(-1, 1).expand(-1, neg_dst.size(-1)).reshape(-1)
+            out = model.score(h, last_update, assoc, torch.cat([src, neg_src.reshape(-1)]),
+                              torch.cat([dst, neg_dst.reshape(-1)]),
+                              torch.cat([t, t_neg])).view(-1)
             scores.add(out[:src.numel()], out[src.numel():].view(src.numel(), -1))
-        memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
-        neighbor_loader.insert(batch.src, batch.dst)
+        model.update_memory(h, assoc, batch.src, batch.dst, batch.t, batch.msg)
+        if neighbor_loader is not None:
+            neighbor_loader.insert(batch.src, batch.dst)
     return scores.result()
 
 

@@ -71,6 +71,9 @@ class TGNModel:
     #: Whether :meth:`embed` reads the sampled neighbourhood (the loops then
     #: need a neighbour loader).
     needs_neighbors: ClassVar[bool] = True
+    #: Whether :meth:`update_memory` reads :meth:`embed`'s output (of every
+    #: event's endpoints, scored or not).
+    update_reads_embedding: ClassVar[bool] = False
 
     def modules(self) -> list[torch.nn.Module]:
         return [self.memory, self.gnn, self.link_pred]
@@ -124,6 +127,7 @@ class DyRepModel(TGNModel):
     (:obj:`gnn`) over the sampled neighbourhood is the structural term stored
     in the messages."""
     name: ClassVar[str] = "dyrep"
+    update_reads_embedding: ClassVar[bool] = True
 
     def embed(self, z, last_update, edge_index, t, msg):
         return DyRepEmbedding(z, self.gnn(z, last_update, edge_index, t, msg))

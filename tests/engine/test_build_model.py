@@ -42,3 +42,23 @@ def test_build_model_rejects_unknown_names_and_missing_neighbors():
     with pytest.raises(ValueError, match="neighbor_loader"):
         train_epoch(model, TemporalDataLoader(data()[:40], batch_size=20,
                                               neg_sampling_ratio=1.0), None, data())
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_evaluation_protocol_gives_the_example_numbers_for_each_model(name):
+    from pyg_mspipe.engine.evaluation import evaluate_link_prediction
+    events = data()
+    results = []
+    for evaluate_fn in (evaluate, evaluate_link_prediction):
+        torch.manual_seed(0)
+        model = build_model(name, NUM_NODES, MSG_DIM, memory_dim=8, time_dim=8,
+                            embedding_dim=8, mailbox_size=3, num_neighbors=3)
+        nl = LastNeighborLoader(NUM_NODES, size=4) if model.needs_neighbors else None
+        train_epoch(model, TemporalDataLoader(events[:100], batch_size=20,
+                                              neg_sampling_ratio=1.0), nl, events)
+        out = evaluate_fn(model, TemporalDataLoader(events[100:], batch_size=20,
+                                                    neg_sampling_ratio=1.0), nl, events)
+        results.append(out if isinstance(out, tuple) else (out["ap"], out["auc"]))
+        results.append(model.memory.memory.clone())
+    assert results[0] == results[2]
+    assert torch.equal(results[1], results[3])
