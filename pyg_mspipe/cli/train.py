@@ -70,7 +70,7 @@ def _evaluate(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
 def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
                  verbose: bool = False) -> RunSummary:
     r"""Trains :obj:`run` for :obj:`run.config.epochs` epochs, evaluating on
-    the validation and test split after each (PyG's example protocol),
+    the validation and test split after each (:obj:`run.protocol`),
     checkpointing if :obj:`run.config.checkpoint_dir` is set (every
     :obj:`checkpoint_every` batches and at epoch ends) and resuming from it
     with :obj:`run.config.resume`. Returns the run's summary.
@@ -113,7 +113,7 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
         for loss, num_events in train_steps(run.model, epoch_loader, run.neighbor_loader,
                                             run.split.stream, device=run.device):
             staleness = None
-            if loader.stats is not None:
+            if loader.stats is not None and loader.stats.mode == "pipelined":
                 staleness = loader.stats.record(state.batches).staleness
             state.batches += 1
             state.loss_sum += loss * num_events
