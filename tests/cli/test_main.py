@@ -135,3 +135,13 @@ def test_plots_without_matplotlib_fail_before_training(capsys, monkeypatch, tmp_
                           "--plots needs matplotlib: pip install 'pyg-mspipe[plot]'")
     assert_one_line_error(*run_cli(capsys, "bench", "--timeline", tmp_path / "t.png"),
                           "the timeline (--timeline) needs matplotlib")
+
+
+def test_console_script_is_installed():
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "pyg-mspipe"]
+    assert script.value == "pyg_mspipe.cli:main"
+    from pyg_mspipe.cli import main
+
+    assert script.load() is main
