@@ -567,9 +567,13 @@ class MemoryPipeline:
             if wb.event is not None:
                 self._stream.wait_event(wb.event)
             new_mem, new_lu = self._transition(wb)
-            # Nothing above changed any state; now commit it in one go.
-            self.state.apply(self._steps.write_back(self.state, wb.plan, new_mem, new_lu,
-                                                    self._writer))
+            # Nothing above changed any state; now commit it in one go
+            # (TGNMemory.commit: applied, or handed to the memory's committer,
+            # e.g. the distributed write-back exchange).
+            self.memory.commit(self._steps.write_back(self.state, wb.plan, new_mem, new_lu,
+                                                      self._writer), wb.plan)
+        else:  # an empty batch: a committer still sees the iteration
+            self.memory.commit(None, None)
         if self._lag is not None and self.scheduler.mode == "fixed":
             self._refresh_target(wb.index + self._lag + 1, wb.index + 1)
         end = time.perf_counter()
