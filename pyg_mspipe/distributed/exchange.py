@@ -9,7 +9,7 @@ from torch import Tensor
 
 from pyg_mspipe.distributed.context import DistributedContext
 from pyg_mspipe.nn.state import WriteBack
-from pyg_mspipe.nn.update import EventPlan
+from pyg_mspipe.nn.update import EventPlan, UpdateSteps
 
 __all__ = ["WriteBackExchange", "ExchangeRecord"]
 
@@ -63,6 +63,11 @@ class WriteBackExchange:
     """
 
     def __init__(self, memory, context: DistributedContext):
+        if type(memory.update_steps()) is not UpdateSteps:
+            raise NotImplementedError(
+                f"WriteBackExchange: {type(memory).__name__} has its own update steps "
+                f"({type(memory.update_steps()).__name__}); the exchange re-plans the "
+                "global batch's messages with TGN's message store (TGN, JODIE, DyRep)")
         self.memory = memory
         self.context = context
         self.group = context.commit_group

@@ -69,14 +69,17 @@ def named_parameters(model) -> dict:
     return out
 
 
-def reference(lr: float, *, steps: int = 20):
+def reference(lr: float, config: str = "sequential", *, steps: int = 20):
     r"""One process on the same global batches: a snapshot after every
     iteration, the parameters after :obj:`steps` steps, and the final
-    state."""
+    parameters."""
     data = make_stream()
     model, nl = make_model(lr)
+    kwargs = dict(CONFIGS[config])
+    if "staleness_bound" in kwargs:
+        kwargs.update(memory=model.memory, neighbor_loader=nl)
     loader = TemporalDataLoader(data, BATCH, 1.0, generator=torch.Generator().manual_seed(0),
-                                prefetch=0)
+                                **kwargs)
     snaps, params = [], {}
     for i, _ in enumerate(train_steps(model, loader, nl, data)):
         snaps.append(snapshot(model.memory))

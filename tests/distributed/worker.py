@@ -21,7 +21,7 @@ from pyg_mspipe.distributed import (
 from tests.distributed.common import (
     BATCH,
     CONFIGS,
-    LR,
+        LR,
     make_model,
     make_stream,
     named_parameters,
@@ -83,11 +83,29 @@ def main():
     context = DistributedContext.init("gloo", rank=rank, world_size=world, store=store,
                                       timeout=20.0, report_timeout=4.0)
     with context.guard():
-        if scenario == "equal":  # frozen in every configuration, then a learning rate
-            configs = sys.argv[6].split(",") if len(sys.argv) > 6 else list(CONFIGS)
+        if scenario == "equal":  # frozen in each configuration, then a learning rate
+            configs = sys.argv[6].split(",")
             results = {config: train(context, config, 0.0)[0] for config in configs}
             results["lr"] = train(context, configs[-1], LR)[1]
-            torch.save(results, out / f"rank{rank}.pt")
+            torch.save(results, out / f"w{world}rank{rank}.pt")
+            then = sys.argv[7] if len(sys.argv) > 7 else ""
+            if then == "save":  # 7 iterations, then a checkpoint by rank 0
+                data, model, nl, dp, _, loader = setup(context, "sequential", LR)
+                steps = train_steps(model, dp, loader, nl, data)
+                for _ in range(7):
+                    next(steps)
+                dp.save_checkpoint(out / "run.pt", **objects(model, nl, loader))
+                steps.close()
+                dp.close()
+            elif then == "resume":  # the rest of that epoch, on this world size
+                data, model, nl, dp, _, loader = setup(context, "sequential", LR)
+                dp.load_checkpoint(out / "run.pt", **objects(model, nl, loader))
+                for _ in train_steps(model, dp, loader, nl, data, reset=False):
+                    pass
+                dp.check_replicas()
+                torch.save({"params": named_parameters(model),
+                            "state": snapshot(model.memory)}, out / f"resumed{rank}.pt")
+                dp.close()
         elif scenario in ("raise", "kill"):
             def on_step(i):
                 if i == 5 and rank == world - 1:
@@ -96,21 +114,6 @@ def main():
                         raise RuntimeError(f"test failure injected at iteration {i}")
                     os.kill(os.getpid(), signal.SIGKILL)
             train(context, sys.argv[6], LR, on_step=on_step)
-        elif scenario == "save":  # 7 iterations, then a checkpoint by rank 0
-            data, model, nl, dp, _, loader = setup(context, "sequential", LR)
-            steps = train_steps(model, dp, loader, nl, data)
-            for _ in range(7):
-                next(steps)
-            dp.save_checkpoint(out / "run.pt", **objects(model, nl, loader))
-            steps.close()
-        elif scenario == "resume":  # the rest of the epoch, on another world size
-            data, model, nl, dp, _, loader = setup(context, sys.argv[6], LR)
-            dp.load_checkpoint(out / "run.pt", **objects(model, nl, loader))
-            for _ in train_steps(model, dp, loader, nl, data, reset=False):
-                pass
-            dp.check_replicas()
-            torch.save({"params": named_parameters(model), "state": snapshot(model.memory)},
-                       out / f"resumed{rank}.pt")
         else:
             raise ValueError(f"unknown scenario {scenario!r}")
     context.close()
