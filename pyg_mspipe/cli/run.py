@@ -12,6 +12,7 @@ from torch_geometric.data import TemporalData
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
 from pyg_mspipe.cli.config import TrainConfig
 from pyg_mspipe.cli.errors import ConfigError
+from pyg_mspipe.distributed import DistributedTraining
 from pyg_mspipe.engine.data import resolve_data
 from pyg_mspipe.engine.evaluation import EvalProtocol
 from pyg_mspipe.engine.models import TGNModel, build_model
@@ -46,6 +47,9 @@ class TrainingRun:
     train_loader: TemporalDataLoader
     val_loader: TemporalDataLoader
     test_loader: TemporalDataLoader
+    #: The data-parallel wrapper of a run launched by torchrun
+    #: (:func:`pyg_mspipe.cli.distributed.distribute_run`), else :obj:`None`.
+    dp: DistributedTraining | None = None
 
     def checkpoint_objects(self) -> dict:
         r"""The objects a checkpoint holds, by name (for

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from pyg_mspipe.cli.config import TrainConfig
+from pyg_mspipe.cli.distributed import distribute_run, launch_context
 from pyg_mspipe.cli.errors import ConfigError
 from pyg_mspipe.cli.options import DEVICE, MetricList
 from pyg_mspipe.cli.plots import check_matplotlib, save_plots
@@ -24,6 +26,7 @@ from pyg_mspipe.cli.summary import (
     write_json,
 )
 from pyg_mspipe.datasets import FORMATS
+from pyg_mspipe.distributed.training import train_steps as distributed_train_steps
 from pyg_mspipe.engine.evaluation import evaluate_link_prediction
 from pyg_mspipe.engine.models import MODELS
 from pyg_mspipe.engine.training import evaluate, train_steps
@@ -110,8 +113,14 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
         progress = EpochProgress(state.epoch + 1, config.epochs, run.split.train.num_events,
                                  done=state.events, enabled=show_progress)
         start = time.perf_counter() - state.seconds
-        for loss, num_events in train_steps(run.model, epoch_loader, run.neighbor_loader,
-                                            run.split.stream, device=run.device):
+        if run.dp is None:
+            steps = train_steps(run.model, epoch_loader, run.neighbor_loader,
+                                run.split.stream, device=run.device)
+        else:  # one rank of a torchrun launch: the global batch's loss and events
+            steps = distributed_train_steps(run.model, run.dp, epoch_loader,
+                                            run.neighbor_loader, run.split.stream,
+                                            device=run.device)
+        for loss, num_events in steps:
             staleness = None
             if loader.stats is not None and loader.stats.mode == "pipelined":
                 staleness = loader.stats.record(state.batches).staleness
@@ -253,12 +262,24 @@ def train(quiet: bool, verbose: bool, **options):
                 raise ConfigError(f"--{name} configures the pipeline: it needs "
                                   "--staleness-bound")
     _check_outputs(config)
+    context = launch_context(config.device)  # torchrun's environment, if any
     run = setup_run(config)
+    if context is not None:
+        run = distribute_run(run, context)
+        if context.rank != 0:  # every rank trains and evaluates; rank 0 reports
+            quiet, verbose = True, False
+            config = replace(config, json_path=None)
     if verbose:
         click.echo(f"config: {config.to_dict()}")
         click.echo(f"data: {_data_info(run)}")
     echo = (lambda line: None) if quiet else click.echo
     summary = run_training(run, show_progress=not quiet, echo=echo, verbose=verbose)
+    if context is not None:
+        run.dp.barrier()
+        run.dp.close()
+        context.close()
+        if context.rank != 0:
+            return
     for line in summary_lines(summary):
         click.echo(line)
     if config.json_path is not None:
