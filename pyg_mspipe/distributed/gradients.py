@@ -34,7 +34,8 @@ def _by_kind(params: list[Tensor]) -> dict:
 
 @torch.no_grad()
 def all_reduce_gradients(params: list[torch.nn.Parameter], weight: float,
-                         context: DistributedContext):
+                         context: DistributedContext,
+                         values: list[float] | None = None) -> list[float]:
     r"""Replaces every gradient by :math:`\sum_r w_r g_r` over the ranks
     :math:`r`, :obj:`weight` being this rank's :math:`w_r` (its share of the
     global batch's events, so that a mean loss per share gives the global
@@ -48,14 +49,24 @@ def all_reduce_gradients(params: list[torch.nn.Parameter], weight: float,
         params (list): The parameters, in the same order on every rank.
         weight (float): This rank's weight.
         context (DistributedContext): The run.
+        values (list, optional): Numbers summed over the ranks in the same
+            all-reduce (e.g. the loss); their sums are returned.
+            (default: :obj:`None`)
     """
-    for (dtype, device), group in _by_kind(params).items():
+    values = list(values or [])
+    sums = values
+    kinds = _by_kind(params) or {(torch.float64, torch.device("cpu")): []}
+    for (dtype, device), group in kinds.items():
         flat = torch.cat([(p.grad.reshape(-1) * weight) if p.grad is not None
                           else p.new_zeros(p.numel()) for p in group]
-                         + [torch.tensor([float(p.grad is not None) for p in group],
+                         + [torch.tensor([float(p.grad is not None) for p in group] + values,
                                          dtype=dtype, device=device)])
         context.run("all_reduce of the gradients", dist.all_reduce, flat)
-        has = flat[-len(group):].tolist()
+        if values:  # (in the first group's buffer only)
+            sums = flat[flat.numel() - len(values):].tolist()
+            flat = flat[:flat.numel() - len(values)]
+            values = []
+        has = flat[flat.numel() - len(group):].tolist()
         offset = 0
         for p, any_grad in zip(group, has):
             numel = p.numel()
@@ -66,6 +77,7 @@ def all_reduce_gradients(params: list[torch.nn.Parameter], weight: float,
                 else:
                     p.grad.copy_(grad)
             offset += numel
+    return sums
 
 
 @torch.no_grad()

@@ -92,14 +92,17 @@ class DistributedTraining:
         return ShareLoader(data, batch_size, neg_sampling_ratio, rank=self.rank,
                            world_size=self.world_size, generator=generator, **kwargs)
 
-    def reduce_gradients(self, batch: TemporalData):
+    def reduce_gradients(self, batch: TemporalData, loss: float | None = None) -> float:
         r"""After :obj:`loss.backward()` on a share (with the share's *mean*
         loss): every rank's gradients become those of the global batch's
         mean loss (:func:`~pyg_mspipe.distributed.all_reduce_gradients`,
-        each share weighted by its fraction of the events)."""
+        each share weighted by its fraction of the events). Returns the
+        global batch's mean loss, given this share's :obj:`loss` (in the
+        same all-reduce; :obj:`None` for an empty share)."""
         total = batch.global_src.numel()
         weight = batch.num_events / total if total else 0.0
-        all_reduce_gradients(self.parameters, weight, self.context)
+        share = 0.0 if loss is None else float(loss) * weight
+        return all_reduce_gradients(self.parameters, weight, self.context, [share])[0]
 
     def barrier(self):
         r"""The monitored barrier of :meth:`DistributedContext.barrier` (at

@@ -14,8 +14,8 @@ def train_steps(model, dp: DistributedTraining, loader, neighbor_loader, data, *
     r""":func:`pyg_mspipe.engine.training.train_steps` on this rank's shares
     (from :meth:`DistributedTraining.loader`): a generator that trains on
     the next global batch each time it is advanced and yields
-    :obj:`(loss, num_events)` of this rank's share (the share's mean loss;
-    :obj:`nan` for an empty share). The memory and neighbour loader are
+    :obj:`(loss, num_events)` of the *global* batch, the same on every rank
+    (its mean loss: the shares' losses travel in the gradient all-reduce). The memory and neighbour loader are
     reset first (unless :obj:`reset` is :obj:`False`: resuming mid-epoch
     from a checkpoint), on every rank alike.
 
@@ -54,7 +54,7 @@ def train_steps(model, dp: DistributedTraining, loader, neighbor_loader, data, *
         neighbor_loader.insert(batch.global_src, batch.global_dst)
         if loss is not None:
             loss.backward()
-        dp.reduce_gradients(batch)
+        global_loss = dp.reduce_gradients(batch, None if loss is None else loss.detach())
         model.optimizer.step()
         memory.detach()
-        yield (float("nan") if loss is None else float(loss.detach())), batch.num_events
+        yield global_loss, batch.global_src.numel()
