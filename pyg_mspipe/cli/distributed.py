@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+import torch
+
 from pyg_mspipe.cli.errors import ConfigError
 from pyg_mspipe.cli.run import TrainingRun
 from pyg_mspipe.distributed import DistributedContext, DistributedTraining
 
-__all__ = ["launch_context", "distribute_run"]
+__all__ = ["launch_context", "rank_device", "distribute_run"]
 
 _TORCHRUN = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -20,12 +22,23 @@ _TORCHRUN = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 def launch_context(device: str) -> DistributedContext | None:
     r"""The :class:`~pyg_mspipe.distributed.DistributedContext` of a run
     launched by torchrun (its environment variables set), else
-    :obj:`None`. Backend: NCCL for a CUDA device, gloo otherwise."""
+    :obj:`None`. Backend: NCCL for a CUDA device (this rank's GPU made the
+    current device, see :func:`rank_device`), gloo otherwise."""
     if not all(name in os.environ for name in _TORCHRUN):
         return None
     backend = "nccl" if str(device).startswith("cuda") else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(rank_device(device))
     timeout = float(os.environ.get("PYG_MSPIPE_DIST_TIMEOUT", 300))
     return DistributedContext.init(backend, timeout=timeout)
+
+
+def rank_device(device: str) -> str:
+    r"""This rank's device: :obj:`--device cuda` under torchrun means
+    :obj:`cuda:$LOCAL_RANK` (one GPU per rank); anything else as given."""
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return device
 
 
 def distribute_run(run: TrainingRun, context: DistributedContext) -> TrainingRun:
@@ -46,8 +59,6 @@ def distribute_run(run: TrainingRun, context: DistributedContext) -> TrainingRun
             raise ConfigError(f"{flag} is not supported under torchrun yet (a loop of your "
                               "own checkpoints with DistributedTraining.save_checkpoint)")
     model = run.model
-    if context.local_rank and str(run.device).startswith("cuda"):
-        raise ConfigError("under torchrun with CUDA pass --device cuda:$LOCAL_RANK")
     dp = DistributedTraining(context, model.memory, [model.gnn, model.link_pred])
     pipeline = {}
     if config.pipelined:

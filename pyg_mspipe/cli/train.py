@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from pyg_mspipe.cli.config import TrainConfig
-from pyg_mspipe.cli.distributed import distribute_run, launch_context
+from pyg_mspipe.cli.distributed import distribute_run, launch_context, rank_device
 from pyg_mspipe.cli.errors import ConfigError
 from pyg_mspipe.cli.options import DEVICE, MetricList
 from pyg_mspipe.cli.plots import check_matplotlib, save_plots
@@ -263,6 +263,8 @@ def train(quiet: bool, verbose: bool, **options):
                                   "--staleness-bound")
     _check_outputs(config)
     context = launch_context(config.device)  # torchrun's environment, if any
+    if context is not None:
+        config = replace(config, device=rank_device(config.device))
     run = setup_run(config)
     if context is not None:
         run = distribute_run(run, context)
