@@ -31,7 +31,7 @@ def main():
     parser.add_argument("--staleness", type=int, default=2)
     parser.add_argument("--every", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=1200)
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)

@@ -18,7 +18,7 @@ NUM_NODES, DIM, MSG_DIM, BATCH = 40, 8, 4, 20
 MODELS = ["jodie", "dyrep", "apan"]
 
 
-def make_data(num_events=400, seed=0):
+def make_data(num_events=240, seed=0):
     src, dst, t, msg = random_stream(NUM_NODES, num_events, MSG_DIM, seed=seed)
     return TemporalData(src=src, dst=dst, t=t, msg=msg)
 
