@@ -32,6 +32,9 @@ class TrainConfig:
         neighbors (int): Sampled most recent neighbours. (default: :obj:`10`)
         device (str): Compute device. (default: :obj:`"cpu"`)
         seed (int): Seed of the model and the negatives. (default: :obj:`12345`)
+        threads (int, optional): PyTorch's intra-op threads
+            (:func:`torch.set_num_threads`; :obj:`None`: PyTorch's default).
+            (default: :obj:`None`)
         staleness_bound (int, optional): Switches on the MSPipe pipeline.
             (default: :obj:`None`)
         schedule (str): :obj:`"online"` or :obj:`"fixed"`. (default: :obj:`"online"`)
@@ -76,6 +79,7 @@ class TrainConfig:
     neighbors: int = 10
     device: str = "cpu"
     seed: int = 12345
+    threads: int | None = None
     staleness_bound: int | None = None
     schedule: str = "online"
     mitigation: bool = False

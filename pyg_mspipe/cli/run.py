@@ -74,8 +74,8 @@ def eval_protocol(config: TrainConfig) -> EvalProtocol:
 
 
 def setup_run(config: TrainConfig) -> TrainingRun:
-    r"""Builds the run :obj:`config` describes, seeded with
-    :obj:`config.seed`: the data (:func:`~pyg_mspipe.engine.data.resolve_data`:
+    r"""Builds the run :obj:`config` describes (with :obj:`config.threads`
+    intra-op threads if set), seeded with :obj:`config.seed`: the data (:func:`~pyg_mspipe.engine.data.resolve_data`:
     it raises :class:`~pyg_mspipe.datasets.DataFormatError` for a bad spec or
     file) and its chronological split, the model, pyg_mspipe's neighbour
     loader and loaders (the training loader pipelined when
@@ -87,6 +87,8 @@ def setup_run(config: TrainConfig) -> TrainingRun:
         config (TrainConfig): The run.
     """
     device = torch.device(config.device)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     protocol = eval_protocol(config)
     default = EvalProtocol(seed=config.eval_seed).to_dict()
     if config.model != "tgn" and protocol.to_dict() != default:

@@ -205,6 +205,8 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
               help="Most recent neighbours sampled per node.")
 @click.option("--device", type=DEVICE, default=_DEFAULTS.device, show_default=True)
 @click.option("--seed", type=int, default=_DEFAULTS.seed, show_default=True)
+@click.option("--threads", type=_POSITIVE, default=None,
+              help="PyTorch's intra-op threads (default: PyTorch's choice).")
 @click.option("--staleness-bound", type=click.IntRange(min=0), default=None,
               help="Switch on the MSPipe pipeline: memory reads at most this many batches "
                    "stale.")

@@ -30,6 +30,7 @@ CASES = [
     (["train", "--batch-size", "-1"], "'--batch-size'"),
     (["train", "--lr", "0"], "'--lr'"),
     (["train", "--neighbors", "0"], "'--neighbors'"),
+    (["train", "--threads", "0"], "'--threads'"),
     (["train", "--model", "gat"], "'--model'"),
     (["train", "--device", "meta"], "only cpu and cuda devices"),
     (["train", "--device", "nonsense:x"], "is not a torch device"),
