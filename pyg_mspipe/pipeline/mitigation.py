@@ -49,6 +49,12 @@ class StalenessMitigation:
     vectorised. The correction changes only what training reads: the
     pipeline's write-back never stores corrected rows (it recomputes them).
 
+    Measured (docs/staleness.md): the rows a stale read gets wrong are the
+    recently updated ones (small :math:`\Delta t`); on CollegeMsg and
+    Wikipedia every row this rule picks is a never-updated node (the largest
+    :math:`\Delta t` ties among them) and does not lower the error of the
+    read. :class:`~pyg_mspipe.pipeline.StalenessCorrection` does.
+
     Args:
         lam (float, optional): Weight :math:`\lambda` of the node's own memory.
             (default: :obj:`0.9`)
