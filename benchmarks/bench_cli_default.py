@@ -53,13 +53,16 @@ def pyg_example(config: TrainConfig) -> dict:
         val_ap, _ = evaluate(model, loaders[1], neighbor_loader, data)
         test_ap, _ = evaluate(model, loaders[2], neighbor_loader, data)
         epochs.append({"epoch": epoch, "loss": loss, "val_ap": val_ap, "test_ap": test_ap})
+        print(f"  pyg  epoch {epoch}: loss {loss:.4f} val AP {val_ap:.4f} test AP "
+              f"{test_ap:.4f} ({time.perf_counter() - start:.0f}s)", flush=True)
     return {"epochs": epochs, "seconds": time.perf_counter() - start}
 
 
 def ours(config: TrainConfig) -> dict:
     """`pyg-mspipe train` with this configuration (no progress, no table)."""
     start = time.perf_counter()
-    summary = run_training(setup_run(config), show_progress=False, echo=lambda line: None)
+    summary = run_training(setup_run(config), show_progress=False,
+                           echo=lambda line: print(f"  ours {line}", flush=True))
     epochs = [{"epoch": r.epoch, "loss": r.loss, "val_ap": r.val["ap"],
                "test_ap": r.test["ap"]} for r in summary.epochs]
     return {"epochs": epochs, "seconds": time.perf_counter() - start}
