@@ -90,11 +90,6 @@ def setup_run(config: TrainConfig) -> TrainingRun:
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     protocol = eval_protocol(config)
-    default = EvalProtocol(seed=config.eval_seed).to_dict()
-    if config.model != "tgn" and protocol.to_dict() != default:
-        raise ConfigError(f"--model {config.model} is evaluated with PyG's example protocol "
-                          "only (--split transductive --negatives pyg --metrics ap,auc): "
-                          "the others score TGN's embedding")
     torch.manual_seed(config.seed)
     data = resolve_data(config.data, format=config.format, msg_dim=config.msg_dim,
                         root=config.data_root)

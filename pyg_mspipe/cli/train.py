@@ -29,7 +29,7 @@ from pyg_mspipe.datasets import FORMATS
 from pyg_mspipe.distributed.training import train_steps as distributed_train_steps
 from pyg_mspipe.engine.evaluation import evaluate_link_prediction
 from pyg_mspipe.engine.models import MODELS
-from pyg_mspipe.engine.training import evaluate, train_steps
+from pyg_mspipe.engine.training import train_steps
 
 __all__ = ["train", "run_training"]
 
@@ -43,27 +43,26 @@ def _data_info(run: TrainingRun) -> dict:
 
 
 def _evaluate(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
-    # PyG's example loop for models other than TGN; else the protocol's
-    # evaluation, and on the inductive split also its new-node subset (from
-    # the same state: the memory and neighbour loader are put back between).
+    # The protocol's evaluation, and on the inductive split also its
+    # new-node subset (from the same state: the memory and neighbour loader,
+    # if the model has one, are put back between).
     loader = run.val_loader if part == "val" else run.test_loader
     model, nl, stream = run.model, run.neighbor_loader, run.split.stream
-    if run.config.model != "tgn":
-        ap, auc = evaluate(model, loader, nl, stream, device=run.device)
-        return {"ap": ap, "auc": auc}, None
     protocol = run.protocol
     kwargs = dict(num_negatives=protocol.num_negatives, metrics=protocol.metrics,
                   device=run.device)
     snapshot = None
     if protocol.split == "inductive":
         model.memory.eval()  # (leaving training mode flushes; the snapshot is after it)
-        snapshot = copy.deepcopy((model.memory.state_dict(), nl.state_dict()))
+        snapshot = copy.deepcopy((model.memory.state_dict(),
+                                  None if nl is None else nl.state_dict()))
     scores = evaluate_link_prediction(model, loader, nl, stream,
                                       sampler=protocol.sampler(run.split, part), **kwargs)
     if snapshot is None:
         return scores, None
     model.memory.load_state_dict(snapshot[0])
-    nl.load_state_dict(snapshot[1])
+    if nl is not None:
+        nl.load_state_dict(snapshot[1])
     new = evaluate_link_prediction(model, loader, nl, stream,
                                    sampler=protocol.sampler(run.split, part, new=True),
                                    new_nodes=run.split.new_nodes, **kwargs)

@@ -53,8 +53,6 @@ CASES = [
     (["train", "--negatives", "everything"], "'--negatives'"),
     (["train", "--num-negatives", "3"], "'num_negatives' > 1 needs a sampler strategy"),
     (["train", "--split", "sideways"], "'--split'"),
-    (["train", "--model", "jodie", "--metrics", "mrr"],
-     "--model jodie is evaluated with PyG's example protocol only"),
     (["trian"], "No such command 'trian'"),
     (["datasets", "extra"], "unexpected extra argument"),
     (["bench", "--rounds", "0"], "'--rounds'"),
