@@ -7,7 +7,8 @@ it): the example, the benchmarks, the tests and the command-line job build
 on it. The loops take the memory, loaders and models as arguments, so the very
 same loop runs with PyG's classes or with pyg_mspipe's.
 """
-from pyg_mspipe.engine.data import find_data_file
+from pyg_mspipe.engine.data import find_data_file, resolve_data
+from pyg_mspipe.engine.evaluation import EvalProtocol, evaluate_link_prediction
 from pyg_mspipe.engine.metrics import average_precision, roc_auc
 from pyg_mspipe.engine.models import (
     MODELS,
@@ -18,6 +19,9 @@ from pyg_mspipe.engine.models import (
     LinkPredictor,
     build_model,
 )
+from pyg_mspipe.engine.negatives import NegativeEdges, NegativeSampler
+from pyg_mspipe.engine.ranking import mrr_hits
+from pyg_mspipe.engine.splits import LinkSplit, inductive_split, transductive_split
 from pyg_mspipe.engine.timing import PhaseTimer
 from pyg_mspipe.engine.training import (
     TGNModel,
@@ -38,10 +42,19 @@ __all__ = [
     "train_epoch",
     "train_steps",
     "evaluate",
+    "evaluate_link_prediction",
+    "EvalProtocol",
+    "LinkSplit",
+    "transductive_split",
+    "inductive_split",
+    "NegativeSampler",
+    "NegativeEdges",
+    "mrr_hits",
     "GraphAttentionEmbedding",
     "LinkPredictor",
     "average_precision",
     "roc_auc",
     "PhaseTimer",
     "find_data_file",
+    "resolve_data",
 ]
