@@ -27,20 +27,27 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def worker(out, *extra, kill_at=None):
+    """Runs resume_worker.py to its end, or SIGKILLs it once it printed
+    batch :obj:`kill_at`; never leaves the process behind."""
     cmd = [sys.executable, str(WORKER), str(out), *extra]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
-    if kill_at is None:
-        stdout, stderr = proc.communicate(timeout=240)
-        assert proc.returncode == 0, stderr
-        return
-    for line in proc.stdout:
-        if line.startswith("batch") and int(line.split()[2]) == kill_at:
-            os.kill(proc.pid, signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    try:
+        if kill_at is None:
+            _, stderr = proc.communicate(timeout=240)
+            assert proc.returncode == 0, stderr
+            return
+        for line in proc.stdout:
+            if line.startswith("batch") and int(line.split()[2]) == kill_at:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        proc.wait(timeout=60)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
 
 
 def same_result(a, b):

@@ -1,40 +1,14 @@
 """JODIE, DyRep and APAN trained through the pipeline (fixed schedule),
 killed with SIGKILL mid-epoch and resumed: bit-identical losses and final
 state (APAN's mailbox and neighbour table included)."""
-import os
 import random
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-WORKER = Path(__file__).with_name("resume_models_worker.py")
+from ..test_checkpoint import worker
+
 pytestmark = pytest.mark.timeout(300)
-
-
-def worker(out, *extra, kill_at=None):
-    cmd = [sys.executable, str(WORKER), str(out), *extra]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
-    try:
-        if kill_at is None:
-            _, stderr = proc.communicate(timeout=240)
-            assert proc.returncode == 0, stderr
-            return
-        for line in proc.stdout:
-            if line.startswith("batch") and int(line.split()[2]) == kill_at:
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-        proc.wait(timeout=60)
-        assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=60)
 
 
 def same(a, b, where=""):
@@ -54,7 +28,8 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, name):
     ref, run = tmp_path / "ref", tmp_path / "run"
     ref.mkdir()
     run.mkdir()
-    opts = ["--model", name, "--staleness", "2", "--every", "3"]
+    opts = ["--model", name, "--staleness", "2", "--every", "3", "--prefetch", "2",
+            "--events", "1200"]
     worker(ref, *opts)
     worker(run, *opts, kill_at=kill_at)
     assert (run / "ckpt.pt").exists() and not (run / "result.pt").exists()
