@@ -632,8 +632,9 @@ class MemoryPipeline:
             return wb.cache.memory.index_select(0, pos), wb.cache.last_update.index_select(0, pos)
         self._load_params(wb.params)
         sub = n_id.index_select(0, redo)
-        inputs = self._steps.gather(state, sub.to(state.device))
+        inputs = self._steps.gather(state, pad_rows(sub).to(state.device))
         r_mem, r_lu = self._steps.compute(update.move_inputs(inputs, self.device), self._writer)
+        r_mem, r_lu = r_mem[:sub.numel()], r_lu[:sub.numel()]
         if pos is None or redo.numel() == n_id.numel():
             return r_mem, r_lu
         new_mem = wb.cache.memory.index_select(0, pos).index_copy_(0, redo, r_mem)
@@ -676,6 +677,30 @@ class MemoryPipeline:
         self.scheduler.load_state_dict(state["scheduler"])
         if self.mitigation is not None and state.get("mitigation") is not None:
             self.mitigation.load_state_dict(state["mitigation"])
+
+
+#: Rows of a recomputation are padded to a multiple of this (see
+#: :func:`pad_rows`).
+ROW_BLOCK = 4
+
+
+def pad_rows(n_id: Tensor, block: int = ROW_BLOCK) -> Tensor:
+    r""":obj:`n_id` padded to a multiple of :obj:`block` entries by repeating
+    its first one (the extra rows are computed and dropped).
+
+    The write-back recomputes the few rows a stale read missed. CPU BLAS
+    (MKL's ``sgemm``) rounds a product differently when a thread's share of
+    it has 1-3 rows (measured: 1-3 rows on one thread, and e.g. 5-7, 9-11
+    on two), while products whose row count is a multiple of 4 give every
+    row bit for bit as inside a larger product. Padding makes a recomputed
+    row the value the sequential run (one large product) computes, and
+    independent of which other rows happen to be recomputed with it, so
+    distributed replicas equal one process.
+    """
+    rem = n_id.numel() % block
+    if rem == 0 or n_id.numel() == 0:
+        return n_id
+    return torch.cat([n_id, n_id[:1].expand(block - rem)])
 
 
 def _same(a: Tensor, b: Tensor) -> bool:

@@ -45,14 +45,8 @@ def test_replicas_equal_one_process(runs, references, world_size, config):
             for key in ref:
                 # replicas: bit-identical to each other, always
                 assert torch.equal(got[key], first[key]), (rank, i, key)
-                if config == "bound2" and key == "memory":
-                    # the pipeline recomputes the rows a stale read missed, often
-                    # 1-3 rows at a time, where MKL's sgemm rounds differently
-                    # than in a larger product (as in one process: the pipeline
-                    # tests allow 1e-6 too); all else is bit-identical
-                    torch.testing.assert_close(got[key], ref[key], atol=1e-6, rtol=0)
-                else:
-                    assert torch.equal(got[key], ref[key]), (rank, i, key)
+                # and to the single process, at every bound
+                assert torch.equal(got[key], ref[key]), (rank, i, key)
 
 
 @pytest.mark.parametrize("world_size", [2, 3])

@@ -111,7 +111,7 @@ def test_frozen_parameters_no_update_lost(bound, schedule):
     ref = train(data, lr=0.0)
     got = train(data, lr=0.0, staleness_bound=bound, schedule=schedule,
                 correction=StalenessCorrection(lag=1))
-    torch.testing.assert_close(got[1], ref[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(got[1], ref[1], atol=0, rtol=0)
     assert torch.equal(got[2], ref[2])
     summary = got[3].summary()
     assert summary["max_refreshed_staleness"] <= summary["max_staleness"] <= bound
@@ -165,7 +165,7 @@ def test_refresh_lowers_staleness_when_write_backs_finish_before_use(monkeypatch
     ref = train(data, lr=0.0)
     got = train(data, lr=0.0, staleness_bound=3, correction=True)
     stale = train(data, lr=0.0, staleness_bound=3)
-    torch.testing.assert_close(got[1], ref[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(got[1], ref[1], atol=0, rtol=0)
     summary = got[3].summary()
     assert summary["mean_staleness"] > 1.0  # fetched early
     assert summary["mean_refreshed_staleness"] < summary["mean_staleness"] - 0.5
@@ -187,7 +187,7 @@ def test_host_storage_and_dense_stream():
     ref = train(data, lr=0.0)
     got = train(data, lr=0.0, staleness_bound=2, schedule="fixed",
                 correction=StalenessCorrection(lag=0), memory_kwargs={"storage": "cpu"})
-    torch.testing.assert_close(got[1], ref[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(got[1], ref[1], atol=0, rtol=0)
     assert got[3].summary()["max_refreshed_staleness"] == 0
 
 

@@ -47,7 +47,7 @@ def test_frozen_parameters_no_update_lost(bound, schedule, aggregator):
     data = make_data()
     ref = train(data, lr=0.0, aggregator=aggregator)
     got = train(data, lr=0.0, aggregator=aggregator, staleness_bound=bound, schedule=schedule)
-    torch.testing.assert_close(got[1], ref[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(got[1], ref[1], atol=0, rtol=0)
     assert torch.equal(got[2], ref[2])
     stats = got[3]
     assert max(stats.staleness()) <= bound
@@ -207,7 +207,7 @@ def test_break_commits_handed_write_backs_and_stops_threads():
                 break
     gc.collect()
     assert not wait_no_threads()
-    torch.testing.assert_close(model.memory.memory, ref_model.memory.memory, atol=1e-6, rtol=0)
+    torch.testing.assert_close(model.memory.memory, ref_model.memory.memory, atol=0, rtol=0)
     assert torch.equal(model.memory.last_update, ref_model.memory.last_update)
 
 
@@ -222,7 +222,7 @@ def test_state_reads_inside_the_loop_see_committed_writes():
             memory_step(mdl, nl, batch)
             if i == 7:
                 snaps.append(mdl.memory.state_dict()["memory"].clone())
-    torch.testing.assert_close(snaps[0], snaps[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(snaps[0], snaps[1], atol=0, rtol=0)
 
 
 # ------------------------------------------------------------------ misuse
@@ -276,7 +276,7 @@ def test_other_nodes_fall_back_to_committed_state():
             outs.append(out.detach())
     half = len(outs) // 2
     for a, b in zip(outs[:half], outs[half:]):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
     assert loader.stats.summary()["fallbacks"] == differ > 0
 
 
@@ -330,7 +330,7 @@ def test_fixed_schedule_reads_exactly_the_state_after_batch_i_minus_s_minus_1(bo
         out, last_update = model.memory(n_id)
         reader.memory.load_state_dict(snapshots[max(i - bound, 0)])
         expected, expected_lu = reader.memory.updated_memory(n_id)
-        torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+        torch.testing.assert_close(out, expected, atol=0, rtol=0)
         assert torch.equal(last_update, expected_lu)
         model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
         neighbor_loader.insert(batch.src, batch.dst)
@@ -377,7 +377,7 @@ def test_pipeline_with_host_storage():
     got = train(data, lr=0.0, staleness_bound=2, schedule="fixed",
                 memory_kwargs={"storage": "cpu"})
     assert got[4].memory.storage == torch.device("cpu")
-    torch.testing.assert_close(got[1], ref[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(got[1], ref[1], atol=0, rtol=0)
     assert torch.equal(got[2], ref[2])
 
 
@@ -410,7 +410,7 @@ def test_eval_train_mid_epoch_loses_no_update(bound, schedule):
     ref_mem, ref_lu, _ = _epoch_with_flushes()
     for _ in range(2):
         mem, lu, stats = _epoch_with_flushes(staleness_bound=bound, schedule=schedule)
-        torch.testing.assert_close(mem, ref_mem, atol=1e-6, rtol=0)
+        torch.testing.assert_close(mem, ref_mem, atol=0, rtol=0)
         assert torch.equal(lu, ref_lu)
         assert max(stats.staleness()) <= bound
     assert not wait_no_threads()
@@ -423,7 +423,7 @@ def test_load_state_dict_mid_epoch_loses_no_update(bound):
     for _ in range(2):
         mem, lu, stats = _epoch_with_flushes(action="reload", staleness_bound=bound,
                                              schedule="fixed")
-        torch.testing.assert_close(mem, ref_mem, atol=1e-6, rtol=0)
+        torch.testing.assert_close(mem, ref_mem, atol=0, rtol=0)
         assert torch.equal(lu, ref_lu)
         assert max(stats.staleness()) <= bound
     assert not wait_no_threads()
@@ -472,7 +472,7 @@ def test_close_raises_when_the_worker_is_stuck(monkeypatch):
     assert not wait_no_threads()
     ref = setup(data, lr=0.0)
     memory_step(ref[0], ref[1], next(iter(ref[2])))
-    torch.testing.assert_close(model.memory.memory, ref[0].memory.memory, atol=1e-6, rtol=0)
+    torch.testing.assert_close(model.memory.memory, ref[0].memory.memory, atol=0, rtol=0)
 
 
 def test_pipeline_waits_are_woken_not_polled():
