@@ -91,6 +91,7 @@ def test_stages_run_in_iteration_order():
         assert r.index == i
 
 
+@pytest.mark.timeout(300)  # 8 examples of two trainings each (slow on a loaded machine)
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(bound=st.integers(0, 3), seed=st.integers(0, 2**16),
        schedule=st.sampled_from(["online", "fixed"]))
@@ -116,7 +117,7 @@ def test_bound_holds_under_random_stage_delays(bound, seed, schedule):
     finally:
         mp.undo()
     assert max(got[3].staleness()) <= bound
-    torch.testing.assert_close(got[1], ref[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(got[1], ref[1], atol=0, rtol=0)
     assert torch.equal(got[2], ref[2])
 
 
