@@ -698,7 +698,7 @@ def pad_rows(n_id: Tensor, block: int = ROW_BLOCK) -> Tensor:
     distributed replicas equal one process.
     """
     rem = n_id.numel() % block
-    if rem == 0 or n_id.numel() == 0:
+    if rem == 0:  # (an empty n_id too)
         return n_id
     return torch.cat([n_id, n_id[:1].expand(block - rem)])
 

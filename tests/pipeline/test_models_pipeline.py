@@ -115,7 +115,7 @@ def test_dyrep_with_attention_applies_every_message(bound):
     ref.memory.eval()
     same_state(model, ref)
     stale = loader.stats.summary()["max_staleness"]
-    assert stale == bound  # the reads were stale: the messages differ from a fresh run's
+    assert stale == bound  # the loop really read stale memory
     assert not wait_no_threads()
 
 
