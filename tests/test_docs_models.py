@@ -20,4 +20,7 @@ def test_tutorial_models_snippet_runs(capsys):
     assert 0.0 <= float(apan[1]) <= 2.0  # realised staleness within the bound
     assert float(apan[2]) > 0
     assert any(line.startswith("JODIE") for line in out)
+    dyrep = [line for line in out if line.startswith("DyRep")][0].split()
+    assert 0.0 <= float(dyrep[1]) <= 2.0
+    assert float(dyrep[2]) > 0
     assert not wait_no_threads()

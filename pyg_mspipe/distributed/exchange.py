@@ -67,7 +67,8 @@ class WriteBackExchange:
             raise NotImplementedError(
                 f"WriteBackExchange: {type(memory).__name__} has its own update steps "
                 f"({type(memory.update_steps()).__name__}); the exchange re-plans the "
-                "global batch's messages with TGN's message store (TGN, JODIE, DyRep)")
+                "global batch's messages from the events with TGN's message store (TGN, "
+                "JODIE; DyRep builds its messages from the memory)")
         self.memory = memory
         self.context = context
         self.group = context.commit_group

@@ -15,6 +15,7 @@ from pyg_mspipe.engine.metrics import average_precision, roc_auc
 from pyg_mspipe.engine.negatives import STRATEGIES, NegativeSampler
 from pyg_mspipe.engine.ranking import ranks
 from pyg_mspipe.engine.splits import LinkSplit
+from pyg_mspipe.nn.dyrep import Neighborhood
 
 __all__ = ["EvalProtocol", "evaluate_link_prediction"]
 
@@ -232,10 +233,10 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
         if is_new is not None:
             keep = is_new[src] | is_new[dst]
             src, dst, t = src[keep], dst[keep], t[keep]
-        # (a model whose memory update reads the embedding, DyRep, needs it
-        # for every event of the batch, scored or not)
-        needs_all = model.update_reads_embedding
-        h = None
+        # (a model whose memory update reads the neighbourhood, DyRep, needs
+        # it for every event of the batch, scored or not)
+        needs_all = model.update_reads_neighborhood
+        h = nb = None
         if src.numel() > 0 or needs_all:
             if sampler is None:
                 neg_src, neg_dst = _loader_negatives(batch, src, keep)
@@ -249,6 +250,7 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
             if neighbor_loader is not None:
                 n_id, edge_index, e_id = neighbor_loader(n_id)
                 t_e, msg_e = data.t[e_id].to(device), data.msg[e_id].to(device)
+                nb = Neighborhood(n_id, edge_index, t_e, msg_e)
             assoc[n_id] = torch.arange(n_id.size(0), device=device)
             z, last_update = memory(n_id)
             h = model.embed(z, last_update, edge_index, t_e, msg_e)
@@ -259,7 +261,7 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
                               torch.cat([dst, neg_dst.reshape(-1)]),
                               torch.cat([t, t_neg])).view(-1)
             scores.add(out[:src.numel()], out[src.numel():].view(src.numel(), -1))
-        model.update_memory(h, assoc, batch.src, batch.dst, batch.t, batch.msg)
+        model.update_memory(h, assoc, batch.src, batch.dst, batch.t, batch.msg, nb)
         if neighbor_loader is not None:
             neighbor_loader.insert(batch.src, batch.dst)
     return scores.result()

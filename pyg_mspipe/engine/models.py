@@ -10,7 +10,7 @@ memory of the sampled nodes to what is scored), :meth:`TGNModel.score`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -19,7 +19,7 @@ from torch.nn import Linear
 from pyg_mspipe.aggregators import LastAggregator
 from pyg_mspipe.message import IdentityMessage
 from pyg_mspipe.nn.apan import APANMemory
-from pyg_mspipe.nn.dyrep import DyRepMemory
+from pyg_mspipe.nn.dyrep import DyRepMemory, Neighborhood
 from pyg_mspipe.nn.embeddings import (
     GraphAttentionEmbedding,
     IdentityEmbedding,
@@ -71,9 +71,10 @@ class TGNModel:
     #: Whether :meth:`embed` reads the sampled neighbourhood (the loops then
     #: need a neighbour loader).
     needs_neighbors: ClassVar[bool] = True
-    #: Whether :meth:`update_memory` reads :meth:`embed`'s output (of every
-    #: event's endpoints, scored or not).
-    update_reads_embedding: ClassVar[bool] = False
+    #: Whether :meth:`update_memory` reads the sampled neighbourhood of
+    #: every event's endpoints, scored or not (the evaluation loop then
+    #: samples it for all of them).
+    update_reads_neighborhood: ClassVar[bool] = False
 
     def modules(self) -> list[torch.nn.Module]:
         return [self.memory, self.gnn, self.link_pred]
@@ -92,8 +93,10 @@ class TGNModel:
         return self.link_pred(h[assoc[src]], h[assoc[dst]])
 
     def update_memory(self, h, assoc: Tensor, src: Tensor, dst: Tensor, t: Tensor,
-                      msg: Tensor):
-        r"""Stores the batch's events in the memory."""
+                      msg: Tensor, neighborhood: Neighborhood | None = None):
+        r"""Stores the batch's events in the memory (:obj:`neighborhood`: the
+        batch's sampled neighbourhood, :obj:`None` without a neighbour
+        loader)."""
         self.memory.update_state(src, dst, t, msg)
 
 
@@ -114,30 +117,24 @@ class JODIEModel(TGNModel):
                               self.gnn(h[j], last_update[j], t))
 
 
-class DyRepEmbedding(NamedTuple):
-    r"""What :meth:`DyRepModel.embed` returns."""
-    memory: Tensor  #: the memory (DyRep scores it: identity embedding)
-    structural: Tensor  #: the attention over the neighbourhood (goes into messages)
-
-
 @dataclass
 class DyRepModel(TGNModel):
     r"""DyRep: :class:`~pyg_mspipe.nn.DyRepMemory`, scored on the memory
-    (identity embedding, as the TGN authors' ``--dyrep``); the graph attention
-    (:obj:`gnn`) over the sampled neighbourhood is the structural term stored
-    in the messages."""
+    (:obj:`gnn` an :class:`~pyg_mspipe.nn.IdentityEmbedding`, as the TGN
+    authors' ``--dyrep``); the memory computes the structural term of its
+    messages itself, over the sampled neighbourhood :meth:`update_memory`
+    hands it."""
     name: ClassVar[str] = "dyrep"
-    update_reads_embedding: ClassVar[bool] = True
+    update_reads_neighborhood: ClassVar[bool] = True
 
     def embed(self, z, last_update, edge_index, t, msg):
-        return DyRepEmbedding(z, self.gnn(z, last_update, edge_index, t, msg))
+        return self.gnn(z)
 
-    def score(self, h, last_update, assoc, src, dst, t):
-        return self.link_pred(h.memory[assoc[src]], h.memory[assoc[dst]])
-
-    def update_memory(self, h, assoc, src, dst, t, msg):
-        self.memory.update_state(src, dst, t, msg, h.structural[assoc[src]],
-                                 h.structural[assoc[dst]])
+    def update_memory(self, h, assoc, src, dst, t, msg, neighborhood=None):
+        if neighborhood is None:
+            raise ValueError("DyRep's memory update reads the sampled neighbourhood: "
+                             "'neighborhood' must be given")
+        self.memory.update_state(src, dst, t, msg, neighborhood)
 
 
 @dataclass
@@ -215,8 +212,9 @@ def build_model(name: str, num_nodes: int, msg_dim: int, *, memory_dim: int = 10
         embedding_dim (int, optional): Embedding size (TGN), structural
             embedding size (DyRep). (default: :obj:`100`)
         lr (float, optional): Adam learning rate. (default: :obj:`1e-4`)
-        dropout (float, optional): Attention dropout of the graph attention
-            (TGN, DyRep). (default: :obj:`0.1`)
+        dropout (float, optional): Attention dropout of TGN's graph
+            attention (DyRep's structural attention has none).
+            (default: :obj:`0.1`)
         mailbox_size (int, optional): APAN's mails per node. (default: :obj:`10`)
         num_neighbors (int, optional): APAN's delivery neighbours.
             (default: :obj:`10`)
@@ -236,8 +234,7 @@ def build_model(name: str, num_nodes: int, msg_dim: int, *, memory_dim: int = 10
     elif name == "dyrep":
         memory = DyRepMemory(num_nodes, msg_dim, memory_dim, time_dim, embedding_dim,
                              **memory_kwargs)
-        gnn = GraphAttentionEmbedding(memory_dim, embedding_dim, msg_dim, memory.time_enc,
-                                      dropout=dropout)
+        gnn = IdentityEmbedding()
     else:
         memory = APANMemory(num_nodes, msg_dim, memory_dim, time_dim, mailbox_size=mailbox_size,
                             num_neighbors=num_neighbors, **memory_kwargs)

@@ -3,7 +3,7 @@ its :class:`MemoryState`, the update steps (:mod:`pyg_mspipe.nn.update`),
 and the composable parts of JODIE, DyRep and APAN (updaters, embeddings,
 messages, the :math:`k`-slot mailbox)."""
 from pyg_mspipe.nn.apan import APANInputs, APANMemory, APANSteps
-from pyg_mspipe.nn.dyrep import DyRepMemory
+from pyg_mspipe.nn.dyrep import DyRepContext, DyRepMemory, DyRepSteps, Neighborhood
 from pyg_mspipe.nn.embeddings import (
     GraphAttentionEmbedding,
     IdentityEmbedding,
@@ -21,4 +21,4 @@ __all__ = ["TGNMemory", "JODIEMemory", "DyRepMemory", "APANMemory", "MemoryState
            "MailboxState", "Mailbox", "Delivery", "WriteBack", "EventPlan", "KeptInputs",
            "MessageInputs", "APANInputs", "UpdateSteps", "APANSteps", "MailboxAttention",
            "TimeProjectionEmbedding", "IdentityEmbedding", "GraphAttentionEmbedding",
-           "DyRepMessage", "MailMessage"]
+           "DyRepMessage", "MailMessage", "Neighborhood", "DyRepContext", "DyRepSteps"]

@@ -299,11 +299,17 @@ class TGNMemory(torch.nn.Module):
             t (torch.Tensor): Timestamps, :obj:`[B]`.
             raw_msg (torch.Tensor): Raw messages, :obj:`[B, raw_msg_dim]`.
         """
+        self._update(src, dst, t, raw_msg)
+
+    def _update(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor,
+                context=None):
+        # update_state with the plan's context (see EventPlan.context).
         if self._pipeline is not None and self.training:
-            return self._pipeline.update_state(src, dst, t, raw_msg)
+            return self._pipeline.update_state(src, dst, t, raw_msg, context=context)
         with self._exclusive():
             forward, self._forward = self._forward, None
-            plan = self.plan_update(src, dst, t, raw_msg, last_t=self.state.last_t)
+            plan = self.plan_update(src, dst, t, raw_msg, last_t=self.state.last_t,
+                                    context=context)
             if plan is None:
                 if self.training:  # (a committer sees every iteration)
                     self.commit(None, None)
@@ -317,7 +323,8 @@ class TGNMemory(torch.nn.Module):
                 else:
                     self.state.apply(write_back)
             else:
-                self.state.store_messages(plan.messages, plan.t_max)
+                messages = self.update_steps().messages(self.state, plan, self, updated=False)
+                self.state.store_messages(messages, plan.t_max)
                 memory, last_update = self.updated_memory(plan.n_id)
                 self.state.write(plan.n_id, memory, last_update)
 
@@ -355,10 +362,11 @@ class TGNMemory(torch.nn.Module):
         self._offered = plan
 
     def plan_update(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor,
-                    last_t: Tensor | None = None) -> EventPlan | None:
+                    last_t: Tensor | None = None, context=None) -> EventPlan | None:
         r"""Validates the events (with :obj:`validate`; sorted after
         :obj:`last_t`) and plans their storing: the offered plan if it is for
-        these events, else a new one. :obj:`None` for an empty batch (an
+        these events, else a new one, with :obj:`context` as its
+        :attr:`EventPlan.context`. :obj:`None` for an empty batch (an
         error with :obj:`validate`, unless a committer is set: a rank's share
         of a distributed batch may be empty)."""
         plan, self._offered = self._offered, None
@@ -372,7 +380,7 @@ class TGNMemory(torch.nn.Module):
             if src.numel() == 0:
                 return None
             plan = self.update_steps().plan(src, dst, t, raw_msg)
-        return plan
+        return plan if context is None else plan._replace(context=context)
 
     def _check(self, src, dst, t, raw_msg, last_t: Tensor | None = None):
         check_events(src, dst, t, raw_msg, num_nodes=self.num_nodes,

@@ -23,7 +23,7 @@ submodules.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch_geometric.typing
@@ -38,7 +38,8 @@ from pyg_mspipe.nn.state import MemoryState, WriteBack
 from pyg_mspipe.nn.updaters import gru_update_kept
 
 __all__ = ["EventPlan", "KeptInputs", "MessageInputs", "UpdateSteps", "plan_events",
-           "keeps_one_message", "gather", "compute", "message_partners", "flush", "move_inputs"]
+           "layout_messages", "keeps_one_message", "gather", "compute", "message_partners",
+           "flush", "move_inputs", "pad_rows", "ROW_BLOCK"]
 
 #: Names of the modules the update calls (what :func:`compute` reads).
 MODULE_NAMES = ("msg_s_module", "msg_d_module", "aggr_module", "time_enc", "gru")
@@ -55,6 +56,10 @@ class EventPlan(NamedTuple):
     messages: tuple  #: :meth:`MessageStore.plan` of the batch's messages
     t_min: Tensor
     t_max: Tensor
+    #: What the model's write-back reads besides the events and the state,
+    #: passed to :meth:`TGNMemory.plan_update` (DyRep: the batch's sampled
+    #: neighbourhood); :obj:`None` for TGN.
+    context: Any = None
 
     def matches(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> bool:
         r"""Whether this plan was made for these very events (by value)."""
@@ -108,20 +113,28 @@ def plan_events(src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor, num_nodes:
         num_nodes (int): Number of nodes of the memory.
         msg_dtype (torch.dtype): The store's message dtype.
     """
+    t_min, t_max = torch.aminmax(t)
+    return EventPlan(src, dst, t, raw_msg, torch.cat([src, dst]).unique(),
+                     layout_messages(src, dst, t, raw_msg, num_nodes, msg_dtype), t_min, t_max)
+
+
+def layout_messages(src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, num_nodes: int,
+                    msg_dtype: torch.dtype) -> tuple:
+    r"""The messages of a batch of events laid out for the store
+    (:meth:`MessageStore.plan`): :obj:`msg[i]` for :obj:`src[i]` (slot
+    :obj:`src[i]`) and for :obj:`dst[i]` (slot :obj:`num_nodes + dst[i]`).
+    Reads no state."""
     # Each side sorted on its own with PyG's (not stable) sort call, so that
     # equal-key rows come in PyG's order; slots < N precede slots >= N.
     src_sorted, perm_s = src.sort()
     dst_sorted, perm_d = dst.sort()
     perm = torch.cat([perm_s, perm_d])
-    messages = MessageStore.plan(
+    return MessageStore.plan(
         torch.cat([src_sorted, dst_sorted + num_nodes]),
         torch.cat([dst.index_select(0, perm_s), src.index_select(0, perm_d)]),
         t.index_select(0, perm),
-        raw_msg.index_select(0, perm).to(msg_dtype),
+        msg.index_select(0, perm).to(msg_dtype),
     )
-    t_min, t_max = torch.aminmax(t)
-    return EventPlan(src, dst, t, raw_msg, torch.cat([src, dst]).unique(), messages,
-                     t_min, t_max)
 
 
 def _is_last_aggregator(module) -> bool:
@@ -315,6 +328,30 @@ def flush(state: MemoryState, modules, chunk_size: int = 65536):
     state.clear_messages()
 
 
+#: Rows of a recomputation are padded to a multiple of this (see
+#: :func:`pad_rows`).
+ROW_BLOCK = 4
+
+
+def pad_rows(n_id: Tensor, block: int = ROW_BLOCK) -> Tensor:
+    r""":obj:`n_id` padded to a multiple of :obj:`block` entries by repeating
+    its first one (the extra rows are computed and dropped).
+
+    The write-back recomputes the few rows a stale read missed. CPU BLAS
+    (MKL's ``sgemm``) rounds a product differently when a thread's share of
+    it has 1-3 rows (measured: 1-3 rows on one thread, and e.g. 5-7, 9-11
+    on two), while products whose row count is a multiple of 4 give every
+    row bit for bit as inside a larger product. Padding makes a recomputed
+    row the value the sequential run (one large product) computes, and
+    independent of which other rows happen to be recomputed with it, so
+    distributed replicas equal one process.
+    """
+    rem = n_id.numel() % block
+    if rem == 0:  # (an empty n_id too)
+        return n_id
+    return torch.cat([n_id, n_id[:1].expand(block - rem)])
+
+
 class UpdateSteps:
     r"""The update steps of a TGN-style memory (TGN, JODIE, DyRep), bound to
     its choice of modules: what :class:`~pyg_mspipe.TGNMemory` and the
@@ -352,11 +389,23 @@ class UpdateSteps:
         r""":func:`message_partners`."""
         return message_partners(state, n_id, self.kept_only)
 
+    def messages(self, state: MemoryState, plan: EventPlan, modules, updated: bool) -> tuple:
+        r"""The batch's new pending messages, laid out for the store
+        (:meth:`MessageStore.plan`). TGN's come from the events alone
+        (:obj:`plan.messages`); a model whose messages read the memory
+        (:class:`~pyg_mspipe.nn.DyRepMemory`) computes them here from
+        :obj:`state` before the batch: with :obj:`updated`, from the memory
+        after the pending messages (training), else from the memory as it is
+        (evaluation)."""
+        return plan.messages
+
     def write_back(self, state: MemoryState, plan: EventPlan, memory: Tensor,
                    last_update: Tensor, modules) -> WriteBack:
         r"""The :class:`~pyg_mspipe.nn.WriteBack` of a batch whose nodes
-        :obj:`plan.n_id` get :obj:`memory` and :obj:`last_update`."""
-        return WriteBack(plan.n_id, memory, last_update, plan.messages, plan.t_max)
+        :obj:`plan.n_id` get :obj:`memory` and :obj:`last_update` (reads
+        :obj:`state` before the batch only through :meth:`messages`)."""
+        return WriteBack(plan.n_id, memory, last_update,
+                         self.messages(state, plan, modules, updated=True), plan.t_max)
 
 
 def move_inputs(inputs, device: torch.device, pin: bool = False):

@@ -17,6 +17,7 @@ from torch import Tensor
 from pyg_mspipe._streams import on_stream, record_stream
 from pyg_mspipe.nn import update
 from pyg_mspipe.nn.memory import tensor_versions
+from pyg_mspipe.nn.update import pad_rows
 from pyg_mspipe.pipeline.correction import StalenessCorrection
 from pyg_mspipe.pipeline.mitigation import StalenessMitigation
 from pyg_mspipe.pipeline.scheduler import StalenessScheduler
@@ -84,8 +85,11 @@ class _Modules(torch.nn.Module):
     # recompute with the parameters of their own iteration.
     def __init__(self, memory, names):
         super().__init__()
+        # one deepcopy: a module shared between them (DyRep's structural
+        # attention reads the memory's time encoder) stays shared
+        copies = copy.deepcopy({name: getattr(memory, name) for name in names})
         for name in names:
-            setattr(self, name, copy.deepcopy(getattr(memory, name)))
+            setattr(self, name, copies[name])
 
 
 class MemoryPipeline:
@@ -320,9 +324,11 @@ class MemoryPipeline:
                                                self._kept_only)
         return fetched._replace(inputs=inputs, committed=committed, clock=state.clock), rows
 
-    def update_state(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor):
+    def update_state(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor,
+                     context=None):
         r""":meth:`TGNMemory.update_state` of the current iteration: validates
-        the events and hands the write-back to the worker."""
+        the events and hands the write-back to the worker (with
+        :obj:`context`, the plan's :attr:`~pyg_mspipe.nn.update.EventPlan.context`)."""
         self._raise_if_failed()
         memory = self.memory
         i = self._current
@@ -333,7 +339,7 @@ class MemoryPipeline:
             raise RuntimeError(
                 f"update_state() was already called in iteration {i} of this pipelined epoch; "
                 "the pipeline commits one write-back per batch")
-        plan = memory.plan_update(src, dst, t, raw_msg, last_t=self._last_t)
+        plan = memory.plan_update(src, dst, t, raw_msg, last_t=self._last_t, context=context)
         cache, clock, mitigated = None, 0, None
         fwd, self._fwd = self._fwd, None
         if fwd is not None and fwd.index == i and \
@@ -566,6 +572,9 @@ class MemoryPipeline:
         if wb.plan is not None:
             if wb.event is not None:
                 self._stream.wait_event(wb.event)
+            # (the modules of this iteration: the transition may recompute
+            # rows, and a model's write-back may read them, e.g. DyRep's)
+            self._load_params(wb.params)
             new_mem, new_lu = self._transition(wb)
             # Nothing above changed any state; now commit it in one go
             # (TGNMemory.commit: applied, or handed to the memory's committer,
@@ -630,7 +639,6 @@ class MemoryPipeline:
         redo = (~reuse).nonzero().view(-1)
         if pos is not None and redo.numel() == 0:
             return wb.cache.memory.index_select(0, pos), wb.cache.last_update.index_select(0, pos)
-        self._load_params(wb.params)
         sub = n_id.index_select(0, redo)
         inputs = self._steps.gather(state, pad_rows(sub).to(state.device))
         r_mem, r_lu = self._steps.compute(update.move_inputs(inputs, self.device), self._writer)
@@ -677,30 +685,6 @@ class MemoryPipeline:
         self.scheduler.load_state_dict(state["scheduler"])
         if self.mitigation is not None and state.get("mitigation") is not None:
             self.mitigation.load_state_dict(state["mitigation"])
-
-
-#: Rows of a recomputation are padded to a multiple of this (see
-#: :func:`pad_rows`).
-ROW_BLOCK = 4
-
-
-def pad_rows(n_id: Tensor, block: int = ROW_BLOCK) -> Tensor:
-    r""":obj:`n_id` padded to a multiple of :obj:`block` entries by repeating
-    its first one (the extra rows are computed and dropped).
-
-    The write-back recomputes the few rows a stale read missed. CPU BLAS
-    (MKL's ``sgemm``) rounds a product differently when a thread's share of
-    it has 1-3 rows (measured: 1-3 rows on one thread, and e.g. 5-7, 9-11
-    on two), while products whose row count is a multiple of 4 give every
-    row bit for bit as inside a larger product. Padding makes a recomputed
-    row the value the sequential run (one large product) computes, and
-    independent of which other rows happen to be recomputed with it, so
-    distributed replicas equal one process.
-    """
-    rem = n_id.numel() % block
-    if rem == 0:  # (an empty n_id too)
-        return n_id
-    return torch.cat([n_id, n_id[:1].expand(block - rem)])
 
 
 def _same(a: Tensor, b: Tensor) -> bool:

@@ -24,12 +24,48 @@ def time_projection(proj, s, last_update, t):
     return s * (1 + proj.lin.weight[:, 0] * delta + proj.lin.bias)
 
 
+def graph_attention(emb, x, last_update, edge_index, t, msg):
+    """PyG's TransformerConv as GraphAttentionEmbedding configures it, node by
+    node and edge by edge: per head, z_i = sum_j softmax_j(q_i . k_ij /
+    sqrt(C)) v_ij + W_skip x_i, with q_i = W_q x_i, k_ij = W_k x_j + W_e a_ij,
+    v_ij = W_v x_j + W_e a_ij and a_ij = [phi(t_j^- - t_ij), e_ij]."""
+    conv = emb.conv
+    heads, c = conv.heads, conv.out_channels
+    out = []
+    for i in range(x.size(0)):
+        q = (conv.lin_query.weight @ x[i] + conv.lin_query.bias).view(heads, c)
+        keys, values = [], []
+        for e in range(edge_index.size(1)):
+            if int(edge_index[1, e]) != i:
+                continue
+            j = int(edge_index[0, e])
+            a = torch.cat([time_encoding(emb.time_enc, float(last_update[j] - t[e])), msg[e]])
+            w_e = (conv.lin_edge.weight @ a).view(heads, c)
+            keys.append((conv.lin_key.weight @ x[j] + conv.lin_key.bias).view(heads, c) + w_e)
+            values.append((conv.lin_value.weight @ x[j] + conv.lin_value.bias).view(heads, c)
+                          + w_e)
+        z = torch.zeros(heads, c, dtype=x.dtype)
+        for h in range(heads):
+            if keys:
+                att = torch.softmax(torch.stack([(q[h] * k[h]).sum() / c ** 0.5
+                                                 for k in keys]), 0)
+                z[h] = sum(a * v[h] for a, v in zip(att, values))
+        out.append(z.view(-1) + conv.lin_skip.weight @ x[i] + conv.lin_skip.bias)
+    return torch.stack(out)
+
+
 class RefRNNMemory:
     """The TGN-framework memory with an RNN updater (JODIE; DyRep with
     `embedding_dim`), as PyG's TGNMemory stores messages: per node one list
     of pending messages as a source and one as a destination, each replaced
     when the node is a source (destination) of a new batch; the update keeps
-    the message with the largest time (the first on ties, sources first)."""
+    the message with the largest time (the first on ties, sources first).
+
+    DyRep: update_state takes the batch's neighbourhood; the structural
+    embedding of every endpoint is graph_attention over the neighbourhood's
+    memory before the batch (after its pending messages in training, as it
+    is in evaluation), detached. Evaluation (`training=False`) stores the
+    messages first and then updates the batch's nodes, as PyG does."""
 
     def __init__(self, mem, num_nodes, embedding_dim=None):
         self.m = mem
@@ -60,21 +96,43 @@ class RefRNNMemory:
         rows = [self.updated(v) for v in n_id.tolist()]
         return torch.stack([r[0] for r in rows]), torch.tensor([r[1] for r in rows])
 
-    def update_state(self, src, dst, t, raw, src_emb=None, dst_emb=None):
+    def structural(self, nb, training):
+        """Node id -> structural embedding of each node of `nb`."""
+        n_id, edge_index, t_e, msg_e = nb
+        if training:
+            rows = [self.updated(v) for v in n_id.tolist()]
+        else:
+            rows = [(self.s[v], self.lu[v]) for v in n_id.tolist()]
+        x = torch.stack([r[0] for r in rows]).detach()
+        lu = torch.tensor([r[1] for r in rows])
+        h = graph_attention(self.m.structural, x, lu, edge_index, t_e, msg_e.to(x.dtype))
+        return {v: h[k].detach() for k, v in enumerate(n_id.tolist())}
+
+    def update_state(self, src, dst, t, raw, neighborhood=None, training=True):
         nodes = sorted(set(src.tolist()) | set(dst.tolist()))
-        new = {v: self.updated(v) for v in nodes}
-        for v, (s, lu) in new.items():
-            self.s[v], self.lu[v] = s, lu
+        emb = self.structural(neighborhood, training) if self.dyrep else None
+        if training:
+            new = {v: self.updated(v) for v in nodes}
         for v in set(src.tolist()):
             self.pend_s[v] = []
         for v in set(dst.tolist()):
             self.pend_d[v] = []
         for i in range(src.numel()):
             a, b = int(src[i]), int(dst[i])
-            e_b = None if dst_emb is None else dst_emb[i].detach()
-            e_a = None if src_emb is None else src_emb[i].detach()
+            e_a, e_b = (emb[a], emb[b]) if self.dyrep else (None, None)
             self.pend_s[a].append((int(t[i]), b, raw[i], e_b))
             self.pend_d[b].append((int(t[i]), a, raw[i], e_a))
+        if not training:
+            new = {v: self.updated(v) for v in nodes}
+        for v, (s, lu) in new.items():
+            self.s[v], self.lu[v] = s, lu
+
+    def flush(self):
+        """Leaving training mode: every node updated, the messages forgotten."""
+        new = [self.updated(v) for v in range(len(self.s))]
+        self.s, self.lu = [r[0] for r in new], [r[1] for r in new]
+        self.pend_s = [[] for _ in self.s]
+        self.pend_d = [[] for _ in self.s]
 
     def detach(self):
         self.s = [s.detach() for s in self.s]

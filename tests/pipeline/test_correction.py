@@ -155,8 +155,8 @@ def test_refresh_lowers_staleness_when_write_backs_finish_before_use(monkeypatch
     monkeypatch.setattr(StalenessScheduler, "write_fits", lambda self, now: False)
     slow = MemoryPipeline.update_state
 
-    def slow_update_state(self, *args):
-        out = slow(self, *args)
+    def slow_update_state(self, *args, **kwargs):
+        out = slow(self, *args, **kwargs)
         time.sleep(0.01)  # the backward pass of a slow model
         return out
 
