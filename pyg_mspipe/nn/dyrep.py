@@ -18,7 +18,7 @@ from pyg_mspipe.nn.state import MemoryState
 from pyg_mspipe.nn.update import MODULE_NAMES, EventPlan, UpdateSteps
 from pyg_mspipe.validation import check_index
 
-__all__ = ["Neighborhood", "DyRepContext", "DyRepSteps", "DyRepMemory"]
+__all__ = ["Neighborhood", "DyRepContext", "DyRepSteps", "DyRepMemory", "structural_embedding"]
 
 
 class Neighborhood(NamedTuple):
