@@ -15,7 +15,7 @@ from pyg_mspipe.nn.mailbox import Delivery, Mailbox, MailboxState
 from pyg_mspipe.nn.memory import TGNMemory
 from pyg_mspipe.nn.messages import MailMessage
 from pyg_mspipe.nn.state import MemoryState, WriteBack
-from pyg_mspipe.nn.update import MODULE_NAMES, EventPlan
+from pyg_mspipe.nn.update import MODULE_NAMES, EventPlan, plan_nodes
 from pyg_mspipe.nn.updaters import MailboxAttention
 
 __all__ = ["APANInputs", "APANSteps", "APANMemory"]
@@ -55,8 +55,7 @@ class APANSteps:
 
     def plan(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> EventPlan:
         r"""The batch's nodes and time range (reads no state)."""
-        t_min, t_max = torch.aminmax(t)
-        return EventPlan(src, dst, t, raw_msg, torch.cat([src, dst]).unique(), (), t_min, t_max)
+        return plan_nodes(src, dst, t, raw_msg)
 
     def gather(self, state: MemoryState, n_id: Tensor) -> APANInputs:
         r"""Memory, mails and last update of :obj:`n_id` (copies)."""

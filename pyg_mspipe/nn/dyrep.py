@@ -69,8 +69,7 @@ class DyRepSteps(UpdateSteps):
     def plan(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> EventPlan:
         r"""The batch's nodes and time range (reads no state; the messages
         are laid out in :meth:`messages`)."""
-        t_min, t_max = torch.aminmax(t)
-        return EventPlan(src, dst, t, raw_msg, torch.cat([src, dst]).unique(), (), t_min, t_max)
+        return update.plan_nodes(src, dst, t, raw_msg)
 
     def messages(self, state: MemoryState, plan: EventPlan, modules, updated: bool) -> tuple:
         r"""The batch's messages :obj:`[e, h_src, h_dst]`, laid out for the

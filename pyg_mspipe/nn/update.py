@@ -38,7 +38,7 @@ from pyg_mspipe.nn.state import MemoryState, WriteBack
 from pyg_mspipe.nn.updaters import gru_update_kept
 
 __all__ = ["EventPlan", "KeptInputs", "MessageInputs", "UpdateSteps", "plan_events",
-           "layout_messages", "keeps_one_message", "gather", "compute", "message_partners",
+           "plan_nodes", "layout_messages", "keeps_one_message", "gather", "compute", "message_partners",
            "flush", "move_inputs", "pad_rows", "ROW_BLOCK"]
 
 #: Names of the modules the update calls (what :func:`compute` reads).
@@ -113,9 +113,17 @@ def plan_events(src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor, num_nodes:
         num_nodes (int): Number of nodes of the memory.
         msg_dtype (torch.dtype): The store's message dtype.
     """
+    return plan_nodes(src, dst, t, raw_msg)._replace(
+        messages=layout_messages(src, dst, t, raw_msg, num_nodes, msg_dtype))
+
+
+def plan_nodes(src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> EventPlan:
+    r"""The plan of a batch of events without its messages (:obj:`()`): its
+    nodes and time range, for a model whose write-back builds the messages
+    (:class:`~pyg_mspipe.nn.APANSteps`, :class:`~pyg_mspipe.nn.DyRepSteps`).
+    Reads no state."""
     t_min, t_max = torch.aminmax(t)
-    return EventPlan(src, dst, t, raw_msg, torch.cat([src, dst]).unique(),
-                     layout_messages(src, dst, t, raw_msg, num_nodes, msg_dtype), t_min, t_max)
+    return EventPlan(src, dst, t, raw_msg, torch.cat([src, dst]).unique(), (), t_min, t_max)
 
 
 def layout_messages(src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, num_nodes: int,
