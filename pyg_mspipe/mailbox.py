@@ -29,12 +29,26 @@ read in :meth:`locate` (the number of rows to gather) and in
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
+from pyg_mspipe import _cuda
+
 __all__ = ["MessageStore"]
+
+
+class StorePlan(NamedTuple):
+    r"""A batch's rows laid out for :meth:`MessageStore.insert_planned`."""
+    key_sorted: Tensor
+    other: Tensor
+    t: Tensor
+    msg: Tensor
+    group_start: Tensor
+    group_cnt: Tensor
+    group_last: Tensor
+    group_last_t: Tensor
 
 
 class MessageStore(torch.nn.Module):
@@ -158,7 +172,7 @@ class MessageStore(torch.nn.Module):
                                       t.index_select(0, perm), msg.index_select(0, perm)))
 
     @staticmethod
-    def plan(key_sorted: Tensor, other: Tensor, t: Tensor, msg: Tensor) -> tuple:
+    def plan(key_sorted: Tensor, other: Tensor, t: Tensor, msg: Tensor) -> StorePlan:
         r"""Everything storing rows already grouped by slot (:obj:`key_sorted`
         non-decreasing) computes from the rows alone (no state is read, so a
         background thread may call it ahead of time)."""
@@ -175,10 +189,11 @@ class MessageStore(torch.nn.Module):
         cand = torch.where(t == group_max.index_select(0, group_start), local, num)
         group_win = torch.full_like(local, num).scatter_reduce_(0, group_start, cand,
                                                                 reduce="amin")
-        return (key_sorted, other, t, msg, group_start, group_end - group_start,
-                group_win.index_select(0, group_start), group_max.index_select(0, group_start))
+        return StorePlan(key_sorted, other, t, msg, group_start, group_end - group_start,
+                         group_win.index_select(0, group_start),
+                         group_max.index_select(0, group_start))
 
-    def insert_planned(self, plan: tuple):
+    def insert_planned(self, plan: StorePlan):
         r"""Writes a batch prepared by :meth:`plan`."""
         key_sorted, other, t, msg, group_start, group_cnt, group_last, group_last_t = plan
         num = key_sorted.numel()
@@ -245,15 +260,15 @@ class MessageStore(torch.nn.Module):
     def pin_memory(self) -> MessageStore:
         r"""Moves the (host) buffers to pinned memory, and keeps the arena
         there when it is reallocated, so that copies to and from a GPU can run
-        asynchronously. Needs CUDA; returns :obj:`self`."""
+        asynchronously (nothing without CUDA). Returns :obj:`self`."""
         for name, buf in self._buffers.items():
-            if buf is not None and not buf.is_pinned():
-                self._buffers[name] = buf.pin_memory()
+            if buf is not None:
+                self._buffers[name] = _cuda.pin(buf)
         self._pinned = True
         return self
 
     def _arena_buffer(self, buf: Tensor) -> Tensor:
-        return buf.pin_memory() if self._pinned and buf.device.type == "cpu" else buf
+        return _cuda.pin(buf) if self._pinned else buf
 
     def _resize(self, capacity: int):
         def grow(buf: Tensor) -> Tensor:

@@ -257,10 +257,7 @@ class LastNeighborLoader:
         if prepared is None or prepared.token != self.state_token() \
                 or not _same(prepared.n_id, n_id):
             return None
-        sample = prepared.sample
-        if sample.n_id.device != n_id.device:
-            sample = NeighborSample(*(x.to(n_id.device) for x in sample))
-        return sample
+        return NeighborSample(*(x.to(n_id.device) for x in prepared.sample))
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(num_nodes={self.num_nodes}, size={self.size})"

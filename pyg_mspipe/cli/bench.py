@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import torch
 
+from pyg_mspipe import _cuda
 from pyg_mspipe.cli.errors import ConfigError
 from pyg_mspipe.cli.options import DEVICE
 from pyg_mspipe.cli.plots import check_matplotlib, save_timeline
@@ -56,12 +57,10 @@ def contender(name: str, data, train_data, *, batch_size: int, device, seed: int
 
 def _timed_epoch(parts, data, device) -> float:
     model, loader, neighbor_loader = parts
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    _cuda.synchronize(device)
     start = time.perf_counter()
     train_epoch(model, loader, neighbor_loader, data, device=device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    _cuda.synchronize(device)
     return time.perf_counter() - start
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import torch
 
+from pyg_mspipe import _cuda
 from pyg_mspipe.cli.errors import ConfigError
 from pyg_mspipe.cli.run import TrainingRun
 from pyg_mspipe.distributed import DistributedContext, DistributedTraining
@@ -27,8 +28,7 @@ def launch_context(device: str) -> DistributedContext | None:
     if not all(name in os.environ for name in _TORCHRUN):
         return None
     backend = "nccl" if str(device).startswith("cuda") else "gloo"
-    if backend == "nccl":
-        torch.cuda.set_device(rank_device(device))
+    _cuda.set_device(torch.device(rank_device(device)))
     timeout = float(os.environ.get("PYG_MSPIPE_DIST_TIMEOUT", 300))
     return DistributedContext.init(backend, timeout=timeout)
 

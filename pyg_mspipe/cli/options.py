@@ -19,13 +19,12 @@ class DeviceType(click.ParamType):
             device = torch.device(value)
         except (RuntimeError, ValueError):
             self.fail(f"'{value}' is not a torch device (e.g. cpu, cuda, cuda:1)", param, ctx)
-        if device.type == "cuda":
-            if not torch.cuda.is_available():
-                self.fail(f"'{value}': CUDA is not available on this machine", param, ctx)
-            if device.index is not None and device.index >= torch.cuda.device_count():
-                self.fail(f"'{value}': this machine has {torch.cuda.device_count()} CUDA "
-                          "device(s)", param, ctx)
-        elif device.type != "cpu":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if device.type == "cuda" and (device.index or 0) >= count:
+            self.fail(f"'{value}': " + (f"this machine has {count} CUDA device(s)" if count
+                                        else "CUDA is not available on this machine"),
+                      param, ctx)
+        if device.type not in ("cpu", "cuda"):
             self.fail(f"'{value}': only cpu and cuda devices are supported", param, ctx)
         return str(device)
 

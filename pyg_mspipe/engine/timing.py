@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import torch
 
+from pyg_mspipe import _cuda
+
 __all__ = ["PhaseTimer"]
 
 
@@ -25,8 +27,8 @@ class PhaseTimer:
         self.seconds: dict[str, float] = defaultdict(float)
 
     def _sync(self):
-        if self.device is not None and self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        if self.device is not None:
+            _cuda.synchronize(self.device)
 
     @contextmanager
     def __call__(self, phase: str):

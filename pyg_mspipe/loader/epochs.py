@@ -3,14 +3,14 @@ thread, or prepared ahead in a background thread (with the pipeline)."""
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext, suppress
+from contextlib import suppress
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 from torch_geometric.data import TemporalData
 
-from pyg_mspipe._streams import record_stream
+from pyg_mspipe import _cuda
 from pyg_mspipe.loader.batches import EpochPosition, TemporalBatches
 from pyg_mspipe.loader.transfer import DeviceTransfer
 from pyg_mspipe.pipeline import FetchRequest, MemoryPipeline, PipelineStats
@@ -120,13 +120,13 @@ class PrefetchEpoch:
         self.pipeline = pipeline
         self.neighbor_loader = neighbor_loader
         self.memory = memory
-        if device is None and neighbor_loader is not None:
-            # Deliver batches where the neighbour loader lives, so that the
-            # loop's `batch.to(device)` keeps the very tensors it was given.
-            if neighbor_loader.device != batches.data.src.device:
-                device = neighbor_loader.device
+        if device is None:
+            # Deliver batches where the neighbour loader (or the data) lives,
+            # so that the loop's `batch.to(device)` keeps the very tensors.
+            device = (neighbor_loader.device if neighbor_loader is not None
+                      else batches.data.src.device)
         self.device = device
-        transfer = DeviceTransfer(device) if device is not None else None
+        transfer = DeviceTransfer(device)
         shadow = None
         if neighbor_loader is not None:
             shadow = neighbor_loader.clone()  # the state as iteration starts
@@ -150,10 +150,8 @@ class PrefetchEpoch:
                     sample = PreparedSample(batch.n_id, expected, nodes, src, dst, delta)
                 sampled = time.perf_counter()
                 plan, request, event = None, None, None
-                context = transfer.context() if transfer is not None else nullcontext()
-                with context:  # everything below on the copy stream (if any)
-                    if transfer is not None:
-                        batch, sample = _move(batch, sample, transfer, batches)
+                with transfer.context():  # everything below on the copy stream (if any)
+                    batch, sample = _move(batch, sample, transfer, batches)
                     if memory is not None:
                         plan = memory.prepare_update(batch.src, batch.dst, batch.t, batch.msg)
                     if pipeline is not None:
@@ -161,7 +159,7 @@ class PrefetchEpoch:
                         # (an empty batch: a rank's empty share of a global batch)
                         t_now = batch.t.max() if batch.t.numel() else batch.t.new_zeros(())
                         request = (n_id, t_now)
-                    event = transfer.done() if transfer is not None else None
+                    event = transfer.done()
                 if pipeline is not None:
                     end = time.perf_counter()
                     pipeline.stats.span(index, "sample", begin, sampled)
@@ -187,11 +185,10 @@ class PrefetchEpoch:
             if self.pipeline is not None:
                 self.pipeline.close()
             raise
-        if item.event is not None:
-            current = torch.cuda.current_stream(self.device)
-            current.wait_event(item.event)
-            record_stream([list(item.batch.to_dict().values()), item.sample, item.plan],
-                          current)
+        current = _cuda.current_stream(self.device)
+        _cuda.wait_event(current, item.event)
+        _cuda.record_stream([list(item.batch.to_dict().values()), item.sample, item.plan],
+                            current)
         if self.memory is not None:
             self.memory.offer_update(item.plan)
         if self.neighbor_loader is not None:

@@ -213,9 +213,8 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         # this process may use more cores than PyTorch's intra-op threads.
         devices = [self.device, self.data.src.device]
         devices += [x.device for x in (self.neighbor_loader, self.memory) if x is not None]
-        if any(d is not None and d.type == "cuda" for d in devices):
-            return True
-        return usable_cores() > torch.get_num_threads()
+        return (any(d is not None and d.type == "cuda" for d in devices)
+                or usable_cores() > torch.get_num_threads())
 
     def __iter__(self):
         prefetch = self.resolve_prefetch()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pyg_mspipe._streams import on_stream
+from pyg_mspipe import _cuda
 
 __all__ = ["DeviceTransfer"]
 
@@ -24,27 +24,17 @@ class DeviceTransfer:
 
     def __init__(self, device: torch.device):
         self.device = device
-        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        self.stream = _cuda.new_stream(device)
 
     def context(self):
         r"""Runs the enclosed work on the side stream (if any)."""
-        return on_stream(self.stream)
+        return _cuda.on_stream(self.stream)
 
     def move(self, x: Tensor) -> Tensor:
         r""":obj:`x` on the device (call inside :meth:`context`)."""
-        if x.device == self.device:
-            return x
-        if self.stream is None:
-            return x.to(self.device)
-        if x.device.type == "cpu":
-            x = x.pin_memory()
-        return x.to(self.device, non_blocking=True)
+        return _cuda.move(x, self.device)
 
     def done(self):
         r"""An event after the work queued so far on the side stream, or
         :obj:`None` without one."""
-        if self.stream is None:
-            return None
-        event = torch.cuda.Event()
-        event.record(self.stream)
-        return event
+        return _cuda.record_event(self.stream)

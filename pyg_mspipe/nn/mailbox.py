@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from pyg_mspipe import _cuda
 from pyg_mspipe.nn.state import MemoryState
 from pyg_mspipe.sampler import LastNeighborLoader
 
@@ -114,8 +115,8 @@ class Mailbox:
         return self
 
     def pin_memory(self) -> Mailbox:
-        r"""Moves the mails to pinned host memory (needs CUDA)."""
-        self.mail, self.t, self.pos = (x if x.is_pinned() else x.pin_memory()
+        r"""Moves the mails to pinned host memory (nothing without CUDA)."""
+        self.mail, self.t, self.pos = (_cuda.pin(x)
                                        for x in (self.mail, self.t, self.pos))
         return self
 
@@ -166,7 +167,5 @@ class MailboxState(MemoryState):
 
     def store_messages(self, messages: Delivery, t_max: Tensor):
         r"""Delivers a batch's mails (a :class:`Delivery`)."""
-        if messages.receivers.device != self.device:
-            messages = Delivery(*(x.to(self.device) for x in messages))
         super().store_messages(messages, t_max)
-        self.version.index_fill_(0, messages.receivers, self.clock)
+        self.version.index_fill_(0, messages.receivers.to(self.device), self.clock)

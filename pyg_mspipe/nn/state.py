@@ -6,6 +6,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from pyg_mspipe import _cuda
 from pyg_mspipe.mailbox import MessageStore
 
 __all__ = ["MemoryState", "WriteBack"]
@@ -96,14 +97,12 @@ class MemoryState:
         self._pin()
 
     def _pin(self):
-        # Host-resident state for a model on the GPU: pinned, so that copies
+        # Host-resident state: pinned where CUDA is available, so that copies
         # to and from the GPU run asynchronously.
-        if self.storage is None or not torch.cuda.is_available():
+        if self.storage is None:
             return
-        if not self.memory.is_pinned():
-            self.memory = self.memory.pin_memory()
-        if not self.last_update.is_pinned():
-            self.last_update = self.last_update.pin_memory()
+        self.memory = _cuda.pin(self.memory)
+        self.last_update = _cuda.pin(self.last_update)
         self.store.pin_memory()
 
     # ----------------------------------------------------------------- write
@@ -115,8 +114,7 @@ class MemoryState:
     def write(self, n_id: Tensor, memory: Tensor, last_update: Tensor):
         r"""Sets the memory and last update of :obj:`n_id` (moved here)."""
         device = self.device
-        if n_id.device != device:
-            n_id, memory, last_update = (x.to(device) for x in (n_id, memory, last_update))
+        n_id, memory, last_update = (x.to(device) for x in (n_id, memory, last_update))
         self.memory.index_copy_(0, n_id, memory.to(self.memory.dtype))
         self.last_update.index_copy_(0, n_id, last_update)
         self.version.index_fill_(0, n_id, self.tick())
@@ -124,8 +122,7 @@ class MemoryState:
     def store_messages(self, messages: tuple, t_max: Tensor):
         r"""Makes a batch's messages (a :meth:`MessageStore.plan`) the pending
         messages of their nodes."""
-        if messages[0].device != self.device:
-            messages = type(messages)(*(x.to(self.device) for x in messages))
+        messages = type(messages)(*(x.to(self.device) for x in messages))
         self.store.insert_planned(messages)
         self.last_t.copy_(torch.maximum(self.last_t, t_max.to(self.device)))
         self.tick()

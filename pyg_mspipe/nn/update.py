@@ -30,6 +30,7 @@ import torch_geometric.typing
 from torch import Tensor
 from torch_geometric.nn.models import tgn as pyg_tgn
 
+from pyg_mspipe import _cuda
 from pyg_mspipe._scatter import scatter_max_long
 from pyg_mspipe.aggregators import LastAggregator
 from pyg_mspipe.mailbox import MessageStore
@@ -256,7 +257,8 @@ def message_partners(state: MemoryState, n_id: Tensor, kept_only: bool) -> tuple
     return (owner.remainder(num) if num else owner), store.other.index_select(0, rows)
 
 
-def compute(inputs: KeptInputs | MessageInputs, modules) -> tuple[Tensor, Tensor]:
+def compute(inputs: KeptInputs | MessageInputs, modules,
+            sync_free: bool | None = None) -> tuple[Tensor, Tensor]:
     r"""The updated memory and last update of the gathered nodes (reads no
     state; differentiable in the modules' parameters).
 
@@ -264,9 +266,14 @@ def compute(inputs: KeptInputs | MessageInputs, modules) -> tuple[Tensor, Tensor
         inputs (KeptInputs or MessageInputs): From :func:`gather`, on the
             modules' device.
         modules: The update's modules (see the module docstring).
+        sync_free (bool, optional): Kept-message path: mask the rows without
+            a pending message in one fused pass (no host synchronisation)
+            rather than finding them first. Same values. (default: on a GPU)
     """
     if isinstance(inputs, KeptInputs):
-        return _compute_kept(inputs, modules)
+        if sync_free is None:
+            sync_free = inputs.plain.is_cuda
+        return _compute_kept(inputs, modules, sync_free)
     return _compute_messages(inputs, modules)
 
 
@@ -282,12 +289,12 @@ def _compute_messages(inputs: MessageInputs, mods) -> tuple[Tensor, Tensor]:
     return mods.gru(aggr, mem_n), scatter_max_long(t, owner, num)
 
 
-def _compute_kept(inputs: KeptInputs, mods) -> tuple[Tensor, Tensor]:
+def _compute_kept(inputs: KeptInputs, mods, sync_free: bool) -> tuple[Tensor, Tensor]:
     plain, t_rel, has, last_update, dim = inputs
     t_enc = mods.time_enc(t_rel.to(plain.dtype))
     h = plain[:, :dim]
     # Nodes without any pending message get a zero input (as in PyG).
-    if plain.is_cuda:  # no host sync: mask every row; fused kernel
+    if sync_free:  # mask every row
         msg = torch.cat([plain, t_enc], dim=-1)
         msg = torch.where(has.unsqueeze(-1), msg, msg.new_zeros(()))
         return mods.gru(msg, h), last_update
@@ -416,15 +423,8 @@ class UpdateSteps:
                          self.messages(state, plan, modules, updated=True), plan.t_max)
 
 
-def move_inputs(inputs, device: torch.device, pin: bool = False):
-    r"""Gathered inputs on :obj:`device`; with :obj:`pin`, host tensors go
-    through pinned memory and non-blocking copies."""
-    def move(x):
-        if not isinstance(x, Tensor) or x.device == device:
-            return x
-        if pin and x.device.type == "cpu":
-            x = x.pin_memory()
-        return x.to(device, non_blocking=pin)
-    if inputs[0].device == device:
-        return inputs
-    return type(inputs)(*(move(x) for x in inputs))
+def move_inputs(inputs, device: torch.device):
+    r"""Gathered inputs on :obj:`device` (host to GPU without blocking, from
+    pinned memory; no copy on the same device)."""
+    return type(inputs)(*(_cuda.move(x, device) if isinstance(x, Tensor) else x
+                          for x in inputs))

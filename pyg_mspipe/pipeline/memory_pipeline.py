@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from pyg_mspipe._streams import on_stream, record_stream
+from pyg_mspipe import _cuda
 from pyg_mspipe.nn import update
 from pyg_mspipe.nn.memory import tensor_versions
 from pyg_mspipe.nn.update import pad_rows
@@ -161,10 +161,8 @@ class MemoryPipeline:
         if correction is not None and not isinstance(self._steps, update.UpdateSteps):
             raise ValueError(f"'correction' refreshes TGN-style reads; "
                              f"{type(memory).__name__} has its own update steps")
-        self._cuda = self.device.type == "cuda"
-        self._stream = torch.cuda.Stream(self.device) if self._cuda else None
-        if self._cuda:  # the state as the training stream left it
-            self._stream.wait_stream(torch.cuda.current_stream(self.device))
+        # (the worker's stream starts from the state as the training stream left it)
+        self._stream = _cuda.new_stream(self.device)
         self._writer = _Modules(memory, self._steps.module_names)
         self._assoc = torch.zeros(memory.num_nodes, dtype=torch.long, device=self.device)
 
@@ -257,10 +255,9 @@ class MemoryPipeline:
                                   **({} if self.correction is None else
                                      {"refreshed_staleness": 0, "refreshed_rows": 0}))
         else:
-            if fetched.event is not None:
-                stream = torch.cuda.current_stream(self.device)
-                stream.wait_event(fetched.event)
-                record_stream(fetched.inputs, stream)
+            stream = _cuda.current_stream(self.device)
+            _cuda.wait_event(stream, fetched.event)
+            _cuda.record_stream(fetched.inputs, stream)
             if self.correction is not None:
                 fetched = self._refresh_now(i, fetched)
         out, last_update = self._steps.compute(fetched.inputs, memory)
@@ -305,8 +302,7 @@ class MemoryPipeline:
         # state lock is only tried: a busy worker means no refresh.
         if self.scheduler.mode != "fixed" and self._state_lock.acquire(blocking=False):
             try:
-                if self._cuda:
-                    torch.cuda.current_stream(self.device).wait_stream(self._stream)
+                _cuda.join(self.device, self._stream)
                 with self._cond:
                     committed = self._committed
                 fetched, rows = self._refresh(fetched, committed)
@@ -352,10 +348,8 @@ class MemoryPipeline:
             with torch.no_grad():
                 params = {k: v.detach().clone() for k, v in self._writer_state().items()}
             self._last_t = torch.maximum(self._last_t, plan.t_max)
-            if self._cuda:
-                event = torch.cuda.Event()
-                event.record(torch.cuda.current_stream(self.device))
-                record_stream([cache, params, plan], self._stream)
+            event = _cuda.current_event(self.device)
+            _cuda.record_stream([cache, params, plan], self._stream)
         with self._cond:
             self._pending.append(_Pending(i, plan, cache, clock, mitigated, params, event))
             self._submitted = i + 1
@@ -379,8 +373,7 @@ class MemoryPipeline:
                                         f"within {timeout:g} s")
                 self._cond.wait(left)
         self._raise_if_failed()
-        if self._cuda:
-            torch.cuda.current_stream(self.device).wait_stream(self._stream)
+        _cuda.join(self.device, self._stream)
 
     @contextlib.contextmanager
     def paused(self, changes: bool = True):
@@ -404,8 +397,7 @@ class MemoryPipeline:
             raise PipelineError(f"the memory pipeline's worker held the memory state for "
                                 f"over {self.close_timeout:g} s")
         try:
-            if self._cuda:
-                torch.cuda.current_stream(self.device).wait_stream(self._stream)
+            _cuda.join(self.device, self._stream)
             yield
         finally:
             self._state_lock.release()
@@ -440,8 +432,7 @@ class MemoryPipeline:
                         f"the memory pipeline's worker thread is still running "
                         f"{self.close_timeout:g} s after close()")
             self.memory.detach_pipeline(self)
-            if self._cuda:
-                torch.cuda.current_stream(self.device).wait_stream(self._stream)
+            _cuda.join(self.device, self._stream)
 
     @property
     def alive(self) -> bool:
@@ -475,7 +466,7 @@ class MemoryPipeline:
     # ======================================================== worker thread
     def _run(self):
         try:
-            with torch.no_grad(), on_stream(self._stream):
+            with torch.no_grad(), _cuda.on_stream(self._stream):
                 while True:
                     action = self._next_action()
                     if action is None:
@@ -535,9 +526,9 @@ class MemoryPipeline:
         with self._cond:
             request = self._requests.pop(i)
             committed = self._committed
-        if request.event is not None:  # n_id and t_now were made on another stream
-            self._stream.wait_event(request.event)
-            record_stream(request, self._stream)
+        # (n_id and t_now may have been made on another stream)
+        _cuda.wait_event(self._stream, request.event)
+        _cuda.record_stream(request, self._stream)
         state_id = request.n_id.to(state.device)
         clock = state.clock
         inputs = self._steps.gather(state, state_id)
@@ -545,13 +536,9 @@ class MemoryPipeline:
         if self.mitigation is not None:
             mitigated = self.mitigation(inputs.memory, state_id, state.memory,
                                         state.last_update, request.t_now)
-        event = None
-        if inputs[0].device != self.device:
-            inputs = update.move_inputs(inputs, self.device, pin=self._cuda)
-            mitigated = None if mitigated is None else mitigated.to(self.device)
-        if self._cuda:
-            event = torch.cuda.Event()
-            event.record(self._stream)
+        inputs = update.move_inputs(inputs, self.device)
+        mitigated = None if mitigated is None else mitigated.to(self.device)
+        event = _cuda.record_event(self._stream)
         end = time.perf_counter()
         self.scheduler.observe("fetch", end - begin)
         self.stats.span(i, "fetch", begin, end)
@@ -570,8 +557,7 @@ class MemoryPipeline:
     def _write_back(self, wb: _Pending):
         begin = time.perf_counter()
         if wb.plan is not None:
-            if wb.event is not None:
-                self._stream.wait_event(wb.event)
+            _cuda.wait_event(self._stream, wb.event)
             # (the modules of this iteration: the transition may recompute
             # rows, and a model's write-back may read them, e.g. DyRep's)
             self._load_params(wb.params)
@@ -600,14 +586,10 @@ class MemoryPipeline:
             fetched = self._fetched.get(i)
         if fetched is None or fetched.committed >= committed:
             return
-        if fetched.event is not None:
-            self._stream.wait_event(fetched.event)
+        _cuda.wait_event(self._stream, fetched.event)
         fetched, rows = self._refresh(fetched, committed)
         self.stats.update(i, refreshed_rows=rows)
-        if self._cuda:
-            event = torch.cuda.Event()
-            event.record(self._stream)
-            fetched = fetched._replace(event=event)
+        fetched = fetched._replace(event=_cuda.record_event(self._stream))
         with self._cond:
             self._fetched[i] = fetched
 

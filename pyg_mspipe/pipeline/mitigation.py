@@ -106,8 +106,7 @@ class StalenessMitigation:
         mask of corrected rows."""
         if self.neighbors is None or self._fetches % self.refresh_every == 0:
             self.neighbors = similar_nodes(memory, self.k)
-        elif self.neighbors.device != memory.device:
-            self.neighbors = self.neighbors.to(memory.device)
+        self.neighbors = self.neighbors.to(memory.device)
         self._fetches += 1
         mask = torch.zeros(n_id.numel(), dtype=torch.bool, device=h.device)
         if n_id.numel() == 0 or self.neighbors.size(1) == 0:
