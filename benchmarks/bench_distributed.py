@@ -32,11 +32,8 @@ def rank_main(args):
     from common import load_dataset
 
     from pyg_mspipe import LastNeighborLoader
-    from pyg_mspipe.distributed import (
-        DistributedContext,
-        DistributedTraining,
-        train_steps,
-    )
+    from pyg_mspipe.distributed import DistributedContext, DistributedTraining
+    from pyg_mspipe.distributed.training import train_steps
     from pyg_mspipe.engine.training import build_tgn
 
     torch.set_num_threads(args.threads)

@@ -35,7 +35,7 @@ from common import load_dataset
 
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
 from pyg_mspipe.engine.training import build_tgn
-from pyg_mspipe.nn import update
+from pyg_mspipe.nn import _update as update
 from pyg_mspipe.pipeline import StalenessCorrection, StalenessMitigation
 
 VARIANTS = ("none", "mitigation", "refresh-lag0", "refresh-lag1")

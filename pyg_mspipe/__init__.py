@@ -1,19 +1,17 @@
 r"""pyg-mspipe: fast, pipelined memory-based temporal GNN training for PyG."""
-from pyg_mspipe.aggregators import LastAggregator, MeanAggregator
 from pyg_mspipe.checkpoint import load_checkpoint, save_checkpoint
 from pyg_mspipe.loader import TemporalDataLoader
-from pyg_mspipe.mailbox import MessageStore
-from pyg_mspipe.message import IdentityMessage
 from pyg_mspipe.nn import (
     APANMemory,
     DyRepMemory,
+    IdentityMessage,
     JODIEMemory,
-    MemoryState,
+    LastAggregator,
+    LastNeighborLoader,
+    MeanAggregator,
     TGNMemory,
-    WriteBack,
+    TimeEncoder,
 )
-from pyg_mspipe.sampler import LastNeighborLoader
-from pyg_mspipe.time_encoder import TimeEncoder
 
 __version__ = "0.1.0.dev0"
 
@@ -22,11 +20,8 @@ __all__ = [
     "JODIEMemory",
     "DyRepMemory",
     "APANMemory",
-    "MemoryState",
-    "WriteBack",
     "TemporalDataLoader",
     "LastNeighborLoader",
-    "MessageStore",
     "IdentityMessage",
     "LastAggregator",
     "MeanAggregator",

@@ -18,7 +18,6 @@ try:
 except (ImportError, OSError):  # not installed, or built against another torch
     torch_scatter = None
 
-__all__ = ["WITH_TORCH_SCATTER", "scatter_argmax", "scatter_max_long"]
 
 #: Whether :obj:`torch_scatter` is importable. Tests flip this to exercise the
 #: fallback path in a process where :obj:`torch_scatter` is installed.

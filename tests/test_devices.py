@@ -7,9 +7,9 @@ import torch
 
 import pyg_mspipe
 from pyg_mspipe import TGNMemory
-from pyg_mspipe.mailbox import MessageStore
-from pyg_mspipe.nn import update
-from pyg_mspipe.nn.state import MemoryState
+from pyg_mspipe.nn import _update as update
+from pyg_mspipe.nn._message_store import MessageStore
+from pyg_mspipe.nn._state import MemoryState
 
 from .helpers import random_stream
 

@@ -8,11 +8,11 @@ import torch
 from torch_geometric.data import TemporalData
 from torch_geometric.loader import TemporalDataLoader as PyGLoader
 
-import pyg_mspipe.loader.epochs
+import pyg_mspipe.loader._epochs
 import pyg_mspipe.loader.temporal
-import pyg_mspipe.nn.update
+import pyg_mspipe.nn._update
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
-from pyg_mspipe.loader import TemporalBatches
+from pyg_mspipe.loader._batches import TemporalBatches
 
 from .helpers import random_stream, wait_no_threads
 
@@ -328,14 +328,14 @@ def test_memory_update_prepared_ahead_and_identical(monkeypatch):
     ref = TGNMemory(50, 5, 8, 8, IdentityMessage(5, 8, 8), LastAggregator())
     ref.load_state_dict(mem.state_dict())
     on_main = []
-    real_plan = pyg_mspipe.nn.update.plan_events
+    real_plan = pyg_mspipe.nn._update.plan_events
 
     def counting(*args):
         if threading.current_thread() is threading.main_thread():
             on_main.append(1)
         return real_plan(*args)
 
-    monkeypatch.setattr(pyg_mspipe.nn.update, "plan_events", counting)
+    monkeypatch.setattr(pyg_mspipe.nn._update, "plan_events", counting)
     loader = TemporalDataLoader(data, 25, 1.0, memory=mem, neighbor_loader=None, prefetch=2)
     for batch in loader:
         n_id = batch.n_id

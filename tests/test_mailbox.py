@@ -6,7 +6,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from pyg_mspipe import IdentityMessage, LastAggregator, MessageStore, TGNMemory
+from pyg_mspipe import IdentityMessage, LastAggregator, TGNMemory
+from pyg_mspipe.nn._message_store import MessageStore
 
 from .helpers import random_stream
 

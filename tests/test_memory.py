@@ -365,7 +365,7 @@ def test_state_dict_loads_into_pyg_with_strict_false():
 def test_flush_in_chunks_equals_one_pass(aggr):
     """Leaving training mode updates every node from the state before the
     flush: in chunks (bounded temporaries, large graphs) as in one pass."""
-    from pyg_mspipe.nn import update
+    from pyg_mspipe.nn import _update as update
 
     _, ours = make_pair(aggr)
     ours.update_state(*random_stream(NUM_NODES, 60, MSG_DIM, seed=13))

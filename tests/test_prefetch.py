@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-import pyg_mspipe.prefetch as prefetch
-from pyg_mspipe.prefetch import BackgroundIterator, start_thread
+import pyg_mspipe._threads as prefetch
+from pyg_mspipe._threads import BackgroundIterator, start_thread
 
 from .helpers import wait_no_threads
 
@@ -75,7 +75,7 @@ def test_worker_thread_count_does_not_leak_to_the_caller():
     # setting its own, also for threads that initialise afterwards.
     code = (
         "import threading, torch\n"
-        "from pyg_mspipe.prefetch import BackgroundIterator\n"
+        "from pyg_mspipe._threads import BackgroundIterator\n"
         "torch.set_num_threads(2)\n"
         "seen = []\n"
         "it = BackgroundIterator(lambda emit: emit(torch.get_num_threads()))\n"

@@ -4,8 +4,8 @@ stream, all as :class:`~torch_geometric.data.TemporalData` through
 :func:`load_dataset`."""
 from pyg_mspipe.datasets.college_msg import load_college_msg
 from pyg_mspipe.datasets.errors import DataFormatError
-from pyg_mspipe.datasets.formats import FORMATS, Events, detect_format, read_events
-from pyg_mspipe.datasets.load import DEFAULT_MSG_DIM, bundled_datasets, load_dataset
+from pyg_mspipe.datasets.formats import FORMATS, detect_format, read_events
+from pyg_mspipe.datasets.load import bundled_datasets, load_dataset
 from pyg_mspipe.datasets.synthetic import synthetic_events
 from pyg_mspipe.datasets.wikipedia import load_wikipedia
 
@@ -14,10 +14,8 @@ __all__ = [
     "bundled_datasets",
     "FORMATS",
     "DataFormatError",
-    "DEFAULT_MSG_DIM",
     "detect_format",
     "read_events",
-    "Events",
     "synthetic_events",
     "load_college_msg",
     "load_wikipedia",

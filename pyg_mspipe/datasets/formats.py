@@ -11,16 +11,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pyg_mspipe.datasets.errors import DataFormatError
-from pyg_mspipe.datasets.text import (
+from pyg_mspipe.datasets._text import (
     Table,
     TextLayout,
     first_line,
     locate_row,
     read_table,
 )
+from pyg_mspipe.datasets.errors import DataFormatError
 
-__all__ = ["FORMATS", "Events", "detect_format", "read_events"]
+__all__ = ["FORMATS", "detect_format", "read_events"]
 
 #: Format name -> one-line description.
 FORMATS = {

@@ -16,7 +16,7 @@ from pyg_mspipe.datasets.errors import DataFormatError
 from pyg_mspipe.datasets.formats import FORMATS, Events, read_events
 from pyg_mspipe.datasets.synthetic import synthetic_events
 
-__all__ = ["load_dataset", "bundled_datasets", "DEFAULT_MSG_DIM"]
+__all__ = ["load_dataset", "bundled_datasets"]
 
 #: Edge feature size given to data without edge features.
 DEFAULT_MSG_DIM = 16

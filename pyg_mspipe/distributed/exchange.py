@@ -8,10 +8,10 @@ import torch.distributed as dist
 from torch import Tensor
 
 from pyg_mspipe.distributed.context import DistributedContext
-from pyg_mspipe.nn.state import WriteBack
-from pyg_mspipe.nn.update import EventPlan, UpdateSteps
+from pyg_mspipe.nn._state import WriteBack
+from pyg_mspipe.nn._update import EventPlan, UpdateSteps
 
-__all__ = ["WriteBackExchange", "ExchangeRecord"]
+__all__ = ["WriteBackExchange"]
 
 
 class ExchangeRecord(NamedTuple):
@@ -42,7 +42,7 @@ class WriteBackExchange:
 
     * the pending messages are planned from the concatenated events of all
       shares (rank order is event-time order: the global batch), by the
-      memory's own :meth:`~pyg_mspipe.nn.update.UpdateSteps.plan`, so a node
+      memory's own :meth:`~pyg_mspipe.nn._update.UpdateSteps.plan`, so a node
       seen in several shares gets all the global batch's messages, exactly
       as one process storing the global batch (PyG's semantics replace a
       node's pending messages batch by batch; applying the shares one after

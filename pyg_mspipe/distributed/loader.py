@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import TemporalData
 
-from pyg_mspipe.distributed.batches import ShareBatches
+from pyg_mspipe.distributed._batches import ShareBatches
 from pyg_mspipe.loader import TemporalDataLoader
 
 __all__ = ["ShareLoader"]

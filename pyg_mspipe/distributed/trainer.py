@@ -9,13 +9,13 @@ import torch
 from torch_geometric.data import TemporalData
 
 from pyg_mspipe.checkpoint import load_checkpoint, save_checkpoint
-from pyg_mspipe.distributed.context import DistributedContext
-from pyg_mspipe.distributed.exchange import WriteBackExchange
-from pyg_mspipe.distributed.gradients import (
+from pyg_mspipe.distributed._gradients import (
     all_reduce_gradients,
     broadcast_parameters,
     unique_parameters,
 )
+from pyg_mspipe.distributed.context import DistributedContext
+from pyg_mspipe.distributed.exchange import WriteBackExchange
 from pyg_mspipe.distributed.loader import ShareLoader
 
 __all__ = ["DistributedTraining"]

@@ -16,8 +16,7 @@ import torch
 from torch import Tensor
 from torch.nn import Linear
 
-from pyg_mspipe.aggregators import LastAggregator
-from pyg_mspipe.message import IdentityMessage
+from pyg_mspipe.nn.aggregators import LastAggregator
 from pyg_mspipe.nn.apan import APANMemory
 from pyg_mspipe.nn.dyrep import DyRepMemory, Neighborhood
 from pyg_mspipe.nn.embeddings import (
@@ -27,6 +26,7 @@ from pyg_mspipe.nn.embeddings import (
 )
 from pyg_mspipe.nn.jodie import JODIEMemory
 from pyg_mspipe.nn.memory import TGNMemory
+from pyg_mspipe.nn.messages import IdentityMessage
 
 __all__ = ["GraphAttentionEmbedding", "LinkPredictor", "TGNModel", "JODIEModel",
            "DyRepModel", "APANModel", "MODELS", "build_model", "build_tgn"]

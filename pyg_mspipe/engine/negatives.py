@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import TemporalData
 
-from pyg_mspipe.loader.batches import validate_data
+from pyg_mspipe.loader._batches import validate_data
 
 __all__ = ["NegativeEdges", "NegativeSampler", "STRATEGIES"]
 

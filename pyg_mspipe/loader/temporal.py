@@ -7,20 +7,16 @@ import os
 import torch
 from torch_geometric.data import TemporalData
 
-from pyg_mspipe.loader.batches import EpochPosition, TemporalBatches, validate_data
-from pyg_mspipe.loader.epochs import PrefetchEpoch, SequentialEpoch
+from pyg_mspipe._validation import check_positive_int
+from pyg_mspipe.loader._batches import EpochPosition, TemporalBatches, validate_data
+from pyg_mspipe.loader._epochs import PrefetchEpoch, SequentialEpoch
+from pyg_mspipe.nn.last_neighbor_loader import LastNeighborLoader
 from pyg_mspipe.nn.memory import TGNMemory
-from pyg_mspipe.pipeline import (
-    MemoryPipeline,
-    PipelineStats,
-    StalenessCorrection,
-    StalenessMitigation,
-)
-from pyg_mspipe.pipeline.scheduler import StalenessScheduler
-from pyg_mspipe.sampler import LastNeighborLoader
-from pyg_mspipe.validation import check_positive_int
+from pyg_mspipe.pipeline import PipelineStats, StalenessCorrection, StalenessMitigation
+from pyg_mspipe.pipeline._memory_pipeline import MemoryPipeline
+from pyg_mspipe.pipeline._scheduler import StalenessScheduler
 
-__all__ = ["TemporalDataLoader", "usable_cores"]
+__all__ = ["TemporalDataLoader"]
 
 _AUTO = "auto"
 

@@ -1,24 +1,22 @@
-r"""PyG-style modules of the memory models: the :class:`TGNMemory` facade,
-its :class:`MemoryState`, the update steps (:mod:`pyg_mspipe.nn.update`),
-and the composable parts of JODIE, DyRep and APAN (updaters, embeddings,
-messages, the :math:`k`-slot mailbox)."""
-from pyg_mspipe.nn.apan import APANInputs, APANMemory, APANSteps
-from pyg_mspipe.nn.dyrep import DyRepContext, DyRepMemory, DyRepSteps, Neighborhood
+r"""The memory models and the PyG-compatible modules around them: PyG's
+:class:`TGNMemory`, :class:`LastNeighborLoader`, message, aggregator and time
+encoder, the JODIE, DyRep and APAN memories and their parts."""
+from pyg_mspipe.nn.aggregators import LastAggregator, MeanAggregator
+from pyg_mspipe.nn.apan import APANMemory
+from pyg_mspipe.nn.dyrep import DyRepMemory, Neighborhood
 from pyg_mspipe.nn.embeddings import (
     GraphAttentionEmbedding,
     IdentityEmbedding,
     TimeProjectionEmbedding,
 )
 from pyg_mspipe.nn.jodie import JODIEMemory
-from pyg_mspipe.nn.mailbox import Delivery, Mailbox, MailboxState
+from pyg_mspipe.nn.last_neighbor_loader import LastNeighborLoader
 from pyg_mspipe.nn.memory import TGNMemory
-from pyg_mspipe.nn.messages import DyRepMessage, MailMessage
-from pyg_mspipe.nn.state import MemoryState, WriteBack
-from pyg_mspipe.nn.update import EventPlan, KeptInputs, MessageInputs, UpdateSteps
+from pyg_mspipe.nn.messages import DyRepMessage, IdentityMessage, MailMessage
+from pyg_mspipe.nn.time_encoder import TimeEncoder
 from pyg_mspipe.nn.updaters import MailboxAttention
 
-__all__ = ["TGNMemory", "JODIEMemory", "DyRepMemory", "APANMemory", "MemoryState",
-           "MailboxState", "Mailbox", "Delivery", "WriteBack", "EventPlan", "KeptInputs",
-           "MessageInputs", "APANInputs", "UpdateSteps", "APANSteps", "MailboxAttention",
-           "TimeProjectionEmbedding", "IdentityEmbedding", "GraphAttentionEmbedding",
-           "DyRepMessage", "MailMessage", "Neighborhood", "DyRepContext", "DyRepSteps"]
+__all__ = ["TGNMemory", "JODIEMemory", "DyRepMemory", "APANMemory", "LastNeighborLoader",
+           "IdentityMessage", "DyRepMessage", "MailMessage", "LastAggregator",
+           "MeanAggregator", "TimeEncoder", "MailboxAttention", "GraphAttentionEmbedding",
+           "TimeProjectionEmbedding", "IdentityEmbedding", "Neighborhood"]

@@ -10,15 +10,15 @@ import torch
 from torch import Tensor
 
 from pyg_mspipe._scatter import scatter_max_long
-from pyg_mspipe.aggregators import LastAggregator
-from pyg_mspipe.nn.mailbox import Delivery, Mailbox, MailboxState
+from pyg_mspipe.nn._apan_mailbox import Delivery, Mailbox, MailboxState
+from pyg_mspipe.nn._state import MemoryState, WriteBack
+from pyg_mspipe.nn._update import MODULE_NAMES, EventPlan, plan_nodes
+from pyg_mspipe.nn.aggregators import LastAggregator
 from pyg_mspipe.nn.memory import TGNMemory
 from pyg_mspipe.nn.messages import MailMessage
-from pyg_mspipe.nn.state import MemoryState, WriteBack
-from pyg_mspipe.nn.update import MODULE_NAMES, EventPlan, plan_nodes
 from pyg_mspipe.nn.updaters import MailboxAttention
 
-__all__ = ["APANInputs", "APANSteps", "APANMemory"]
+__all__ = ["APANMemory"]
 
 
 class APANInputs(NamedTuple):

@@ -9,16 +9,16 @@ import torch
 from torch import Tensor
 from torch.nn import RNNCell
 
-from pyg_mspipe.aggregators import LastAggregator
-from pyg_mspipe.nn import update
+from pyg_mspipe._validation import check_index
+from pyg_mspipe.nn import _update as update
+from pyg_mspipe.nn._state import MemoryState
+from pyg_mspipe.nn._update import MODULE_NAMES, EventPlan, UpdateSteps
+from pyg_mspipe.nn.aggregators import LastAggregator
 from pyg_mspipe.nn.embeddings import GraphAttentionEmbedding
 from pyg_mspipe.nn.memory import TGNMemory
 from pyg_mspipe.nn.messages import DyRepMessage
-from pyg_mspipe.nn.state import MemoryState
-from pyg_mspipe.nn.update import MODULE_NAMES, EventPlan, UpdateSteps
-from pyg_mspipe.validation import check_index
 
-__all__ = ["Neighborhood", "DyRepContext", "DyRepSteps", "DyRepMemory", "structural_embedding"]
+__all__ = ["Neighborhood", "DyRepMemory"]
 
 
 class Neighborhood(NamedTuple):
@@ -42,7 +42,7 @@ class Neighborhood(NamedTuple):
 
 class DyRepContext(NamedTuple):
     r"""What a DyRep write-back reads besides the events and the state (the
-    :attr:`~pyg_mspipe.nn.update.EventPlan.context` of its plan)."""
+    :attr:`~pyg_mspipe.nn._update.EventPlan.context` of its plan)."""
     neighborhood: Neighborhood
     src_pos: Tensor  #: position of each event's source in :obj:`neighborhood.n_id`
     dst_pos: Tensor  #: position of each event's destination
@@ -91,7 +91,7 @@ class DyRepSteps(UpdateSteps):
                             updated: bool) -> tuple[Tensor, Tensor]:
         r"""Memory and last update of :obj:`n_id` on the modules' device:
         after their pending messages (:meth:`gather` then :meth:`compute`,
-        rows padded with :func:`~pyg_mspipe.nn.update.pad_rows`) with
+        rows padded with :func:`~pyg_mspipe.nn._update.pad_rows`) with
         :obj:`updated`, else as stored."""
         device = modules.time_enc.lin.weight.device
         state_id = n_id.to(state.device)
@@ -109,7 +109,7 @@ def structural_embedding(structural: torch.nn.Module, x: Tensor, last_update: Te
     neighbourhood's nodes, with nodes and edges padded to multiples of
     :obj:`block` (the extra nodes copies of the first one, the extra edges
     between extra nodes; their rows are dropped). As
-    :func:`~pyg_mspipe.nn.update.pad_rows`: every row is then the value
+    :func:`~pyg_mspipe.nn._update.pad_rows`: every row is then the value
     bit for bit, whatever the number of threads and rows around it."""
     num, num_e = x.size(0), nb.t.numel()
     pad_n, pad_e = -num % block, -num_e % block

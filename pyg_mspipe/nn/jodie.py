@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from torch.nn import RNNCell
 
-from pyg_mspipe.aggregators import LastAggregator
-from pyg_mspipe.message import IdentityMessage
+from pyg_mspipe.nn.aggregators import LastAggregator
 from pyg_mspipe.nn.memory import TGNMemory
+from pyg_mspipe.nn.messages import IdentityMessage
 
 __all__ = ["JODIEMemory"]
 

@@ -10,11 +10,11 @@ import torch
 from torch import Tensor
 from torch.nn import GRUCell
 
-from pyg_mspipe.nn import update
-from pyg_mspipe.nn.state import MemoryState, WriteBack
-from pyg_mspipe.nn.update import EventPlan
-from pyg_mspipe.time_encoder import TimeEncoder
-from pyg_mspipe.validation import check_events, check_index
+from pyg_mspipe._validation import check_events, check_index
+from pyg_mspipe.nn import _update as update
+from pyg_mspipe.nn._state import MemoryState, WriteBack
+from pyg_mspipe.nn._update import EventPlan
+from pyg_mspipe.nn.time_encoder import TimeEncoder
 
 __all__ = ["TGNMemory"]
 
@@ -62,7 +62,7 @@ class TGNMemory(torch.nn.Module):
 
     It composes a :class:`~pyg_mspipe.nn.MemoryState` (memory, last update,
     pending messages in a vectorised :class:`~pyg_mspipe.MessageStore`) with
-    the update steps of :mod:`pyg_mspipe.nn.update`. :meth:`update_state`
+    the update steps of :mod:`pyg_mspipe.nn._update`. :meth:`update_state`
     reuses what :meth:`forward` computed for the same nodes in the same
     iteration (while nothing it depends on changed); with
     :class:`LastAggregator` and :class:`IdentityMessage` only the message
@@ -163,13 +163,13 @@ class TGNMemory(torch.nn.Module):
     @property
     def keeps_one_message(self) -> bool:
         r"""Whether the update reads only each node's kept message
-        (:func:`~pyg_mspipe.nn.update.keeps_one_message`)."""
+        (:func:`~pyg_mspipe.nn._update.keeps_one_message`)."""
         return update.keeps_one_message(self)
 
     def update_steps(self) -> update.UpdateSteps:
         r"""The update steps this memory runs, and the pipeline with it:
         plan, gather, compute, partners, write-back
-        (:class:`~pyg_mspipe.nn.update.UpdateSteps`)."""
+        (:class:`~pyg_mspipe.nn._update.UpdateSteps`)."""
         return update.UpdateSteps(self.keeps_one_message, self.num_nodes,
                                   self.state.store.msg.dtype)
 
@@ -205,7 +205,7 @@ class TGNMemory(torch.nn.Module):
         training iteration, by :meth:`update_state` or by the attached
         pipeline's write-back stage, with the iteration's
         :class:`~pyg_mspipe.nn.WriteBack` and
-        :class:`~pyg_mspipe.nn.update.EventPlan` (both :obj:`None` for an
+        :class:`~pyg_mspipe.nn._update.EventPlan` (both :obj:`None` for an
         empty batch), and must change the state only through
         :meth:`MemoryState.apply` (e.g.
         :class:`~pyg_mspipe.distributed.WriteBackExchange`, which applies
@@ -279,8 +279,8 @@ class TGNMemory(torch.nn.Module):
 
     def updated_memory(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
         r"""The memory and last update of :obj:`n_id` after their pending
-        messages, from the current state (:func:`~pyg_mspipe.nn.update.gather`
-        then :func:`~pyg_mspipe.nn.update.compute`); changes nothing."""
+        messages, from the current state (:func:`~pyg_mspipe.nn._update.gather`
+        then :func:`~pyg_mspipe.nn._update.compute`); changes nothing."""
         steps = self.update_steps()
         inputs = steps.gather(self.state, n_id.to(self.state.device))
         return steps.compute(update.move_inputs(inputs, n_id.device), self)

@@ -1,4 +1,4 @@
-r"""Message modules beyond PyG's :class:`~pyg_mspipe.IdentityMessage`:
+r"""Message functions of the memories: PyG's :class:`IdentityMessage`,
 DyRep's message (the other endpoint's structural embedding in place of its
 memory) and APAN's mail."""
 from __future__ import annotations
@@ -6,7 +6,25 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["DyRepMessage", "MailMessage"]
+__all__ = ["IdentityMessage", "DyRepMessage", "MailMessage"]
+
+
+class IdentityMessage(torch.nn.Module):
+    r"""Concatenates source memory, destination memory, raw message and time
+    encoding, like :class:`torch_geometric.nn.models.tgn.IdentityMessage`.
+
+    Args:
+        raw_msg_dim (int): Raw message dimensionality.
+        memory_dim (int): Memory dimensionality.
+        time_dim (int): Time encoding dimensionality.
+    """
+
+    def __init__(self, raw_msg_dim: int, memory_dim: int, time_dim: int):
+        super().__init__()
+        self.out_channels = raw_msg_dim + 2 * memory_dim + time_dim
+
+    def forward(self, z_src: Tensor, z_dst: Tensor, raw_msg: Tensor, t_enc: Tensor) -> Tensor:
+        return torch.cat([z_src, z_dst, raw_msg, t_enc], dim=-1)
 
 
 class DyRepMessage(torch.nn.Module):

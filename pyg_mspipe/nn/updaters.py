@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from torch.nn import GRUCell, LayerNorm, Linear
 
-__all__ = ["gru_update_kept", "MailboxAttention"]
+__all__ = ["MailboxAttention"]
 
 
 def gru_update_kept(gru: GRUCell, plain: Tensor, t_enc: Tensor, missing: Tensor) -> Tensor:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pyg_mspipe.nn import update
-from pyg_mspipe.nn.state import MemoryState
+from pyg_mspipe.nn import _update as update
+from pyg_mspipe.nn._state import MemoryState
 
-__all__ = ["StalenessCorrection", "changed_rows", "refresh_inputs"]
+__all__ = ["StalenessCorrection"]
 
 
 def changed_rows(state: MemoryState, n_id: Tensor, clock: int, kept_only: bool) -> Tensor:
@@ -22,7 +22,7 @@ def changed_rows(state: MemoryState, n_id: Tensor, clock: int, kept_only: bool) 
         n_id (torch.Tensor): Nodes, on the state's device.
         clock (int): The state's clock when the rows were gathered.
         kept_only (bool): Only the message each node keeps is read
-            (:func:`~pyg_mspipe.nn.update.keeps_one_message`).
+            (:func:`~pyg_mspipe.nn._update.keeps_one_message`).
     """
     version = state.version
     changed = version.index_select(0, n_id) > clock
@@ -35,13 +35,13 @@ def refresh_inputs(state: MemoryState, inputs, n_id: Tensor, clock: int,
                    kept_only: bool) -> tuple[object, int]:
     r"""The gathered :obj:`inputs` of :obj:`n_id` (read at clock
     :obj:`clock`) made current: the rows :func:`changed_rows` finds are
-    gathered again from :obj:`state` (:func:`~pyg_mspipe.nn.update.gather`),
+    gathered again from :obj:`state` (:func:`~pyg_mspipe.nn._update.gather`),
     the others kept. The result equals a fresh
-    :func:`~pyg_mspipe.nn.update.gather` of :obj:`n_id`. Returns the inputs
+    :func:`~pyg_mspipe.nn._update.gather` of :obj:`n_id`. Returns the inputs
     (on the device of :obj:`inputs`) and the number of rows gathered again.
 
-    With :class:`~pyg_mspipe.nn.update.KeptInputs` only the changed rows are
-    read; :class:`~pyg_mspipe.nn.update.MessageInputs` (a variable number of
+    With :class:`~pyg_mspipe.nn._update.KeptInputs` only the changed rows are
+    read; :class:`~pyg_mspipe.nn._update.MessageInputs` (a variable number of
     messages per node) are gathered again whole if any row changed.
 
     Args:
@@ -50,7 +50,7 @@ def refresh_inputs(state: MemoryState, inputs, n_id: Tensor, clock: int,
         n_id (torch.Tensor): Their nodes, on the state's device.
         clock (int): The state's clock when :obj:`inputs` were gathered.
         kept_only (bool): Whether :obj:`inputs` are
-            :class:`~pyg_mspipe.nn.update.KeptInputs`.
+            :class:`~pyg_mspipe.nn._update.KeptInputs`.
     """
     if state.clock == clock:
         return inputs, 0

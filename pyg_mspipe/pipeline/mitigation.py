@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["StalenessMitigation", "similar_nodes"]
+__all__ = ["StalenessMitigation"]
 
 
 def similar_nodes(memory: Tensor, k: int, chunk_size: int = 2048) -> Tensor:

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-__all__ = ["IterationRecord", "PipelineStats", "STAGES"]
+__all__ = ["PipelineStats", "IterationRecord"]
 
 #: The five stages of MSPipe, in order.
 STAGES = ("sample", "feature", "fetch", "train", "write")

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from pyg_mspipe.datasets import (
-    DEFAULT_MSG_DIM,
     DataFormatError,
     bundled_datasets,
     load_college_msg,
@@ -12,6 +11,7 @@ from pyg_mspipe.datasets import (
     synthetic_events,
 )
 from pyg_mspipe.datasets._features import edge_features
+from pyg_mspipe.datasets.load import DEFAULT_MSG_DIM
 
 JODIE = ("user_id,item_id,timestamp,state_label,comma_separated_list_of_features\n"
          "0,0,3.0,0,0.1,0.2\n1,0,7.0,1,0.3,0.4\n0,1,9.0,0,0.5,0.6\n2,1,9.0,0,0.7,0.8\n")

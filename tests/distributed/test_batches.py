@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from pyg_mspipe import TemporalDataLoader
-from pyg_mspipe.distributed import ShareBatches, ShareLoader, share_bounds
+from pyg_mspipe.distributed import ShareLoader
+from pyg_mspipe.distributed._batches import ShareBatches, share_bounds
 from tests.distributed.common import make_stream
 
 

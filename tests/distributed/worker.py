@@ -16,12 +16,12 @@ from pyg_mspipe.distributed import (
     DistributedContext,
     DistributedTraining,
     WriteBackExchange,
-    train_steps,
 )
+from pyg_mspipe.distributed.training import train_steps
 from tests.distributed.common import (
     BATCH,
     CONFIGS,
-        LR,
+    LR,
     make_model,
     make_stream,
     named_parameters,

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from pyg_mspipe.nn import APANMemory, Mailbox, MailboxAttention
+from pyg_mspipe.nn import APANMemory, MailboxAttention
+from pyg_mspipe.nn._apan_mailbox import Mailbox
 
 from .common import MSG_DIM, NUM_NODES, compare
 from .reference import RefAPANMemory

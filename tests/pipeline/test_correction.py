@@ -8,14 +8,12 @@ import torch
 from torch_geometric.data import TemporalData
 
 from pyg_mspipe import TemporalDataLoader
-from pyg_mspipe.nn import MemoryState, update
-from pyg_mspipe.pipeline import (
-    MemoryPipeline,
-    StalenessCorrection,
-    StalenessScheduler,
-    changed_rows,
-    refresh_inputs,
-)
+from pyg_mspipe.nn import _update as update
+from pyg_mspipe.nn._state import MemoryState
+from pyg_mspipe.pipeline import StalenessCorrection
+from pyg_mspipe.pipeline._memory_pipeline import MemoryPipeline
+from pyg_mspipe.pipeline._scheduler import StalenessScheduler
+from pyg_mspipe.pipeline.correction import changed_rows, refresh_inputs
 
 from ..helpers import random_stream, wait_no_threads
 from .common import MSG_DIM, NUM_NODES, make_data, setup, train

@@ -14,11 +14,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pyg_mspipe.loader.epochs
+import pyg_mspipe.loader._epochs
 import pyg_mspipe.loader.temporal
 from pyg_mspipe import TemporalDataLoader
 from pyg_mspipe.engine.training import train_epoch
-from pyg_mspipe.pipeline import MemoryPipeline, PipelineError
+from pyg_mspipe.pipeline import PipelineError
+from pyg_mspipe.pipeline._memory_pipeline import MemoryPipeline
 
 from ..helpers import wait_no_threads
 from .common import make_data, memory_step, setup, train
@@ -145,8 +146,8 @@ def test_fault_in_any_stage_surfaces_and_leaves_no_thread(stage, monkeypatch):
         monkeypatch.setattr(type(neighbor_loader), "sample",
                             _raise_at(type(neighbor_loader).sample, 5, calls))
     elif stage == "feature":
-        monkeypatch.setattr(pyg_mspipe.loader.epochs, "gather_edges",
-                            _raise_at(pyg_mspipe.loader.epochs.gather_edges, 5, calls))
+        monkeypatch.setattr(pyg_mspipe.loader._epochs, "gather_edges",
+                            _raise_at(pyg_mspipe.loader._epochs.gather_edges, 5, calls))
     elif stage == "fetch":
         monkeypatch.setattr(MemoryPipeline, "_fetch", _raise_at(MemoryPipeline._fetch, 5, calls))
     elif stage == "write":
@@ -480,7 +481,7 @@ def test_pipeline_waits_are_woken_not_polled():
     """Issue 10, defect 8: the pipeline's threads wait on its condition
     without a timeout (fixed schedule: no scheduler deadline either); they
     used to wake every 50 ms to poll."""
-    from pyg_mspipe.pipeline import memory_pipeline
+    from pyg_mspipe.pipeline import _memory_pipeline as memory_pipeline
 
     timeouts = []
     wait_code = threading.Condition.wait.__code__

@@ -3,7 +3,8 @@ plain loops."""
 import pytest
 import torch
 
-from pyg_mspipe.pipeline import StalenessMitigation, similar_nodes
+from pyg_mspipe.pipeline import StalenessMitigation
+from pyg_mspipe.pipeline.mitigation import similar_nodes
 
 from .common import make_data, train
 

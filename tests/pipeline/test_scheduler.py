@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from pyg_mspipe.pipeline import StalenessScheduler
+from pyg_mspipe.pipeline._scheduler import StalenessScheduler
 
 
 def test_s_min_after_profiling():

@@ -1,7 +1,8 @@
 """Pipeline statistics: summary and timeline plot."""
 import pytest
 
-from pyg_mspipe.pipeline import STAGES, PipelineStats
+from pyg_mspipe.pipeline import PipelineStats
+from pyg_mspipe.pipeline.stats import STAGES
 
 from .common import make_data, train
 

@@ -19,8 +19,6 @@ import numpy as np
 
 from pyg_mspipe.datasets.errors import DataFormatError
 
-__all__ = ["TextLayout", "Table", "open_text", "first_line", "read_table", "locate_row"]
-
 GZIP_MAGIC = b"\x1f\x8b"
 
 

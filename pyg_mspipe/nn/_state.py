@@ -7,9 +7,7 @@ import torch
 from torch import Tensor
 
 from pyg_mspipe import _cuda
-from pyg_mspipe.mailbox import MessageStore
-
-__all__ = ["MemoryState", "WriteBack"]
+from pyg_mspipe.nn._message_store import MessageStore
 
 
 class WriteBack(NamedTuple):

@@ -4,9 +4,7 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import TemporalData
 
-from pyg_mspipe.loader.batches import TemporalBatches
-
-__all__ = ["ShareBatches", "share_bounds"]
+from pyg_mspipe.loader._batches import TemporalBatches
 
 
 def share_bounds(num_events: int, rank: int, world_size: int) -> tuple[int, int]:

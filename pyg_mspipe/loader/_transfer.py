@@ -7,8 +7,6 @@ from torch import Tensor
 
 from pyg_mspipe import _cuda
 
-__all__ = ["DeviceTransfer"]
-
 
 class DeviceTransfer:
     r"""Copies tensors to :obj:`device`. On a CUDA device the copies run on

@@ -6,9 +6,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from pyg_mspipe.validation import check_index, check_positive_int
+from pyg_mspipe._validation import check_index, check_positive_int
 
-__all__ = ["LastNeighborLoader", "NeighborSample", "InsertDelta", "PreparedSample"]
+__all__ = ["LastNeighborLoader"]
 
 
 class NeighborSample(NamedTuple):

@@ -8,8 +8,6 @@ import torch
 from torch import Tensor
 from torch_geometric.data import TemporalData
 
-__all__ = ["TemporalBatches", "EpochPosition", "validate_data"]
-
 
 def validate_data(data: TemporalData, name: str = "data"):
     r"""Raises a clear error for anything but a time-sorted

@@ -9,8 +9,6 @@ from torch import Tensor
 
 from pyg_mspipe.distributed.context import DistributedContext
 
-__all__ = ["all_reduce_gradients", "broadcast_parameters", "unique_parameters"]
-
 
 def unique_parameters(modules: Iterable[torch.nn.Module]) -> list[torch.nn.Parameter]:
     r"""The parameters of :obj:`modules`, each once, in a fixed order (a

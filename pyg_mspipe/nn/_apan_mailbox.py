@@ -8,10 +8,8 @@ import torch
 from torch import Tensor
 
 from pyg_mspipe import _cuda
-from pyg_mspipe.nn.state import MemoryState
-from pyg_mspipe.sampler import LastNeighborLoader
-
-__all__ = ["Delivery", "Mailbox", "MailboxState"]
+from pyg_mspipe.nn._state import MemoryState
+from pyg_mspipe.nn.last_neighbor_loader import LastNeighborLoader
 
 
 class Delivery(NamedTuple):

@@ -15,16 +15,14 @@ import torch
 from torch import Tensor
 
 from pyg_mspipe import _cuda
-from pyg_mspipe.nn import update
+from pyg_mspipe._threads import start_thread
+from pyg_mspipe.nn import _update as update
+from pyg_mspipe.nn._update import pad_rows
 from pyg_mspipe.nn.memory import tensor_versions
-from pyg_mspipe.nn.update import pad_rows
+from pyg_mspipe.pipeline._scheduler import StalenessScheduler
 from pyg_mspipe.pipeline.correction import StalenessCorrection
 from pyg_mspipe.pipeline.mitigation import StalenessMitigation
-from pyg_mspipe.pipeline.scheduler import StalenessScheduler
 from pyg_mspipe.pipeline.stats import PipelineStats
-from pyg_mspipe.prefetch import start_thread
-
-__all__ = ["MemoryPipeline", "PipelineError", "FetchRequest"]
 
 
 class PipelineError(RuntimeError):
@@ -98,7 +96,7 @@ class MemoryPipeline:
     attached to the memory with :meth:`TGNMemory.attach_pipeline`).
 
     A worker thread runs, in one FIFO order, the memory fetch of each
-    iteration (:func:`~pyg_mspipe.nn.update.gather` of the nodes announced by
+    iteration (:func:`~pyg_mspipe.nn._update.gather` of the nodes announced by
     :meth:`request`, from the committed state) and the write-back of each
     iteration (what :meth:`TGNMemory.update_state` does, applied to the
     *current* state in iteration order with :meth:`MemoryState.apply`). The
@@ -324,7 +322,7 @@ class MemoryPipeline:
                      context=None):
         r""":meth:`TGNMemory.update_state` of the current iteration: validates
         the events and hands the write-back to the worker (with
-        :obj:`context`, the plan's :attr:`~pyg_mspipe.nn.update.EventPlan.context`)."""
+        :obj:`context`, the plan's :attr:`~pyg_mspipe.nn._update.EventPlan.context`)."""
         self._raise_if_failed()
         memory = self.memory
         i = self._current

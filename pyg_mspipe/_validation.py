@@ -10,12 +10,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = [
-    "check_index",
-    "check_events",
-    "check_positive_int",
-]
-
 
 def _is_int_tensor(x: Tensor) -> bool:
     return isinstance(x, Tensor) and not x.is_floating_point() and not x.is_complex() \

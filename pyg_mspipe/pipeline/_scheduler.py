@@ -6,8 +6,6 @@ from __future__ import annotations
 import math
 import time
 
-__all__ = ["StalenessScheduler"]
-
 
 class StalenessScheduler:
     r"""Decides, for each memory fetch, the staleness bound in force and the

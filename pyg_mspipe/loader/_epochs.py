@@ -11,18 +11,17 @@ from torch import Tensor
 from torch_geometric.data import TemporalData
 
 from pyg_mspipe import _cuda
-from pyg_mspipe.loader.batches import EpochPosition, TemporalBatches
-from pyg_mspipe.loader.transfer import DeviceTransfer
-from pyg_mspipe.pipeline import FetchRequest, MemoryPipeline, PipelineStats
-from pyg_mspipe.prefetch import BackgroundIterator
-from pyg_mspipe.sampler import (
+from pyg_mspipe._threads import BackgroundIterator
+from pyg_mspipe.loader._batches import EpochPosition, TemporalBatches
+from pyg_mspipe.loader._transfer import DeviceTransfer
+from pyg_mspipe.nn.last_neighbor_loader import (
     InsertDelta,
     LastNeighborLoader,
     NeighborSample,
     PreparedSample,
 )
-
-__all__ = ["SequentialEpoch", "PrefetchEpoch", "PreparedBatch"]
+from pyg_mspipe.pipeline import PipelineStats
+from pyg_mspipe.pipeline._memory_pipeline import FetchRequest, MemoryPipeline
 
 
 class PreparedBatch(NamedTuple):

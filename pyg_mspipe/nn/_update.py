@@ -32,15 +32,11 @@ from torch_geometric.nn.models import tgn as pyg_tgn
 
 from pyg_mspipe import _cuda
 from pyg_mspipe._scatter import scatter_max_long
-from pyg_mspipe.aggregators import LastAggregator
-from pyg_mspipe.mailbox import MessageStore
-from pyg_mspipe.message import IdentityMessage
-from pyg_mspipe.nn.state import MemoryState, WriteBack
+from pyg_mspipe.nn._message_store import MessageStore
+from pyg_mspipe.nn._state import MemoryState, WriteBack
+from pyg_mspipe.nn.aggregators import LastAggregator
+from pyg_mspipe.nn.messages import IdentityMessage
 from pyg_mspipe.nn.updaters import gru_update_kept
-
-__all__ = ["EventPlan", "KeptInputs", "MessageInputs", "UpdateSteps", "plan_events",
-           "plan_nodes", "layout_messages", "keeps_one_message", "gather", "compute", "message_partners",
-           "flush", "move_inputs", "pad_rows", "ROW_BLOCK"]
 
 #: Names of the modules the update calls (what :func:`compute` reads).
 MODULE_NAMES = ("msg_s_module", "msg_d_module", "aggr_module", "time_enc", "gru")

@@ -36,8 +36,6 @@ from torch import Tensor
 
 from pyg_mspipe import _cuda
 
-__all__ = ["MessageStore"]
-
 
 class StorePlan(NamedTuple):
     r"""A batch's rows laid out for :meth:`MessageStore.insert_planned`."""

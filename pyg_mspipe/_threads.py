@@ -25,9 +25,6 @@ from typing import Any
 
 import torch
 
-__all__ = ["BackgroundIterator", "ProducerStopped", "start_thread",
-           "set_thread_num_threads"]
-
 _JOIN_TIMEOUT = 10.0  # seconds close() waits for a stopped producer to end
 
 _native = None  # (omp_set_num_threads, MKL_Set_Num_Threads_Local or None), or ()
