@@ -131,7 +131,7 @@ def test_missing_file_and_unknown_format(tmp_path):
     with pytest.raises(DataFormatError) as info:
         load_dataset(str(missing))
     assert str(info.value) == (f"{missing}: no such file (nor a bundled name: college, "
-                               "synthetic:..., jodie:<name>)")
+                               "synthetic:..., jodie:<name>, tgb:<dir>)")
     assert info.value.line is None and info.value.reason.startswith("no such file")
     with pytest.raises(DataFormatError) as info:
         read_events(missing, "snap")
