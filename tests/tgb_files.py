@@ -76,3 +76,53 @@ def college_events(num_events: int | None = None):
     with gzip.open(path, "rt") as f:
         table = np.loadtxt(f, dtype=np.int64, max_rows=num_events)
     return table[:, 0] - 1, table[:, 1] - 1, table[:, 2]
+
+
+@torch.no_grad()
+def tgb_example_eval(model, loader, neighbor_loader, data, neg_sampler, split_mode: str,
+                     metric: str = "mrr", k_value: int = 10, device="cpu", scores=None):
+    """TGB's examples/linkproppred/tgbl-wiki/tgn.py `test()` loop on an
+    engine TGN model (`model.memory`, `.gnn`, `.link_pred` for its
+    `model['memory']`, ...): each positive with its negatives scored in its
+    own forward pass, TGB's Evaluator called once per positive, the mean of
+    its results. `scores` (a list) receives each positive's (pos, negs)."""
+    import warnings
+
+    from tgb.linkproppred.evaluate import Evaluator
+
+    warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept")
+    evaluator = Evaluator(name=neg_sampler.dataset_name, k_value=k_value)
+    model.memory.eval()
+    model.gnn.eval()
+    model.link_pred.eval()
+    assoc = torch.empty(data.num_nodes, dtype=torch.long, device=device)
+    perf_list = []
+    for pos_batch in loader:
+        pos_src, pos_dst, pos_t, pos_msg = (pos_batch.src, pos_batch.dst, pos_batch.t,
+                                            pos_batch.msg)
+        neg_batch_list = neg_sampler.query_batch(pos_src, pos_dst, pos_t,
+                                                 split_mode=split_mode)
+        for idx, neg_batch in enumerate(neg_batch_list):
+            src = torch.full((1 + len(neg_batch),), pos_src[idx], device=device)
+            dst = torch.tensor(
+                np.concatenate(([np.array([pos_dst.cpu().numpy()[idx]]),
+                                 np.array(neg_batch)]), axis=0),
+                device=device)
+            n_id = torch.cat([src, dst]).unique()
+            n_id, edge_index, e_id = neighbor_loader(n_id)
+            assoc[n_id] = torch.arange(n_id.size(0), device=device)
+            z, last_update = model.memory(n_id)
+            z = model.gnn(z, last_update, edge_index, data.t[e_id].to(device),
+                          data.msg[e_id].to(device))
+            y_pred = model.link_pred(z[assoc[src]], z[assoc[dst]])
+            input_dict = {
+                "y_pred_pos": np.array([y_pred[0, :].squeeze(dim=-1).cpu()]),
+                "y_pred_neg": np.array(y_pred[1:, :].squeeze(dim=-1).cpu()),
+                "eval_metric": [metric],
+            }
+            if scores is not None:
+                scores.append((input_dict["y_pred_pos"], input_dict["y_pred_neg"]))
+            perf_list.append(evaluator.eval(input_dict)[metric])
+        model.memory.update_state(pos_src, pos_dst, pos_t, pos_msg)
+        neighbor_loader.insert(pos_src, pos_dst)
+    return float(torch.tensor(perf_list).mean())

@@ -101,19 +101,13 @@ def _read_edges(path: Path, pre_process) -> tuple[np.ndarray, ...]:
     try:
         df, feat, _ = pre_process.load_edgelist_wiki(str(path))
     except (ValueError, TypeError, IndexError, KeyError, OSError) as error:
+        _diagnose(path)
         raise DataFormatError(path, None, f"not a TGB edge list ({_LAYOUT}): "
                               f"{' '.join(str(error).split())}") from None
     src, dst, t = (np.asarray(df[key]) for key in ("u", "i", "ts"))
-    for column, (name, values) in enumerate((("user_id", src), ("item_id", dst),
-                                             ("timestamp", t)), 1):
-        kind = values.dtype.kind
-        if kind not in "iuf" or (name != "timestamp" and kind == "f"):
-            want = "a number" if name == "timestamp" else "an integer"
-            raise DataFormatError(path, None, f"column {column} ({name}) is not {want} on "
-                                  f"every line: wrong columns? (expected {_LAYOUT})")
-    if feat.size and feat.dtype.kind not in "iuf":
-        raise DataFormatError(path, None, f"the feature columns (5 on) are not all numbers: "
-                              f"wrong columns? (expected {_LAYOUT})")
+    if any(v.dtype.kind not in "iu" for v in (src, dst)) or t.dtype.kind not in "iuf" or (
+            feat.size and feat.dtype.kind not in "iuf"):
+        _diagnose(path)
     if src.size == 0:
         raise DataFormatError(path, None, "no events after the header")
     with np.errstate(invalid="ignore"):
@@ -130,6 +124,36 @@ def _read_edges(path: Path, pre_process) -> tuple[np.ndarray, ...]:
         raise DataFormatError(path, int(row[0]) + 3, "timestamp before the previous event's "
                               "(events must be sorted by time)")
     return src.astype(np.int64), dst.astype(np.int64), t, feat.astype(np.float32)
+
+
+def _diagnose(path: Path):
+    r"""Raises naming the first line whose columns py-tgb cannot read (the
+    file read again as py-tgb reads it, only when that failed)."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, skiprows=1, header=None)
+    except (ValueError, OSError) as error:
+        raise DataFormatError(path, None, f"not a TGB edge list ({_LAYOUT}): "
+                              f"{' '.join(str(error).split())}") from None
+    if df.shape[1] < 3:
+        raise DataFormatError(path, None, f"expected the columns {_LAYOUT}, got "
+                              f"{df.shape[1]}")
+    names = {0: "user_id", 1: "item_id", 2: "timestamp"}
+    for column in range(df.shape[1]):
+        if column == 3:
+            continue  # (py-tgb does not read the state label)
+        values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.isnan(values) & df[column].notna().to_numpy()
+        if column < 2:
+            with np.errstate(invalid="ignore"):
+                bad |= np.isnan(values) | (values != np.floor(values))
+        row = np.flatnonzero(bad)
+        if row.size:
+            name = names.get(column, "a feature")
+            want = "an integer" if column < 2 else "a number"
+            raise DataFormatError(path, int(row[0]) + 2, f"column {column + 1} ({name}) is "
+                                  f"not {want}: wrong columns? (expected {_LAYOUT})")
 
 
 def _split_sizes(t: np.ndarray) -> tuple[int, int, int]:
