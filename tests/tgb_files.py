@@ -28,7 +28,6 @@ def write_tgb_dataset(root: Path, src, dst, t, *, name: str = "tgbl-uci",
     (users `src`, items `dst`, integer times `t`, optional features) and
     returns `root`. py-tgb numbers the items after the users when it reads
     the file, and the negatives are drawn among those ids."""
-    from tgb.linkproppred.negative_generator import NegativeEdgeGenerator
     from tgb.utils.info import DATA_VERSION_DICT
     from tgb.utils.pre_process import load_edgelist_wiki
 
@@ -46,12 +45,45 @@ def write_tgb_dataset(root: Path, src, dst, t, *, name: str = "tgbl-uci",
     table = np.stack(columns, axis=1)
     fmt = ["%d"] * 4 + ["%.6f"] * (table.shape[1] - 4)
     np.savetxt(edgelist, table, delimiter=",", header=header, comments="", fmt=fmt)
-    # The events as py-tgb reads them, its split, its negatives.
     df, feat, _ = load_edgelist_wiki(str(edgelist))
+    return generate_negatives(root, name, df, num_negatives=num_negatives,
+                              strategy=strategy, seed=seed)
+
+
+#: py-tgb's parsers of the other tgbl-* layouts (LinkPropPredDataset's).
+PARSERS = {"tgbl-coin": "csv_to_pd_data_sc", "tgbl-review": "csv_to_pd_data_sc",
+           "tgbl-comment": "csv_to_pd_data_rc", "tgbl-flight": "csv_to_pd_data"}
+
+
+def write_tgb_text(root: Path, name: str, text: str, **kwargs) -> Path:
+    """Writes `text` as `name`'s edge list in `root` and py-tgb's negatives
+    for it (the parser py-tgb uses for `name`); returns `root`."""
+    from tgb.utils import pre_process
+    from tgb.utils.info import DATA_VERSION_DICT
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    version = DATA_VERSION_DICT[name]
+    edgelist = root / f"{name}_edgelist{'' if version <= 1 else f'_v{version}'}.csv"
+    edgelist.write_text(text)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        df, _, _ = getattr(pre_process, PARSERS[name])(str(edgelist))
+    return generate_negatives(root, name, df, **kwargs)
+
+
+def generate_negatives(root: Path, name: str, df, *, num_negatives: int = 20,
+                       strategy: str = "hist_rnd", seed: int = 42) -> Path:
+    """py-tgb's NegativeEdgeGenerator on py-tgb's parse `df` of the edge list,
+    with TGB's split, its files renamed to the version py-tgb reads."""
+    from tgb.linkproppred.negative_generator import NegativeEdgeGenerator
+    from tgb.utils.info import DATA_VERSION_DICT
+
+    version = DATA_VERSION_DICT[name]
+    suffix = "" if version <= 1 else f"_v{version}"
     ts = np.asarray(df["ts"]).astype(int)
     data = TemporalData(src=torch.from_numpy(np.asarray(df["u"]).astype(np.int64)),
                         dst=torch.from_numpy(np.asarray(df["i"]).astype(np.int64)),
-                        t=torch.from_numpy(ts), msg=torch.from_numpy(feat).float())
+                        t=torch.from_numpy(ts))
     train, val, test = (torch.from_numpy(m) for m in tgb_split_masks(ts))
     generator = NegativeEdgeGenerator(
         dataset_name=name, first_dst_id=int(data.dst.min()), last_dst_id=int(data.dst.max()),

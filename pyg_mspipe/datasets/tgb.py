@@ -3,6 +3,8 @@ folder TGB downloaded them to: the edge list, TGB's chronological split and
 TGB's pre-generated validation and test negatives."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import pickle
 import re
@@ -19,15 +21,28 @@ from pyg_mspipe.datasets.formats import Events
 
 __all__ = ["TGBLinkData", "load_tgb", "TGB_LINK_DATASETS"]
 
-#: The TGB datasets read (their edge list is JODIE's CSV layout, read by
-#: py-tgb's :obj:`load_edgelist_wiki`).
-TGB_LINK_DATASETS = ("tgbl-wiki", "tgbl-subreddit", "tgbl-lastfm", "tgbl-enron", "tgbl-uci")
+_LAYOUT = "'user_id,item_id,timestamp,state_label,features...' after a header line"
+_WIKI = ("load_edgelist_wiki", _LAYOUT, "features")
+_COIN = ("csv_to_pd_data_sc", "'time,src,dst,weight' after a header line", "weight")
+
+#: TGB dataset -> (py-tgb's parser of its edge list, the edge list's columns,
+#: the edge features TGB's ``LinkPropPredDataset.pre_process`` keeps).
+_READERS = {
+    "tgbl-wiki": _WIKI, "tgbl-subreddit": _WIKI, "tgbl-lastfm": _WIKI,
+    "tgbl-enron": _WIKI, "tgbl-uci": _WIKI, "tgbl-coin": _COIN, "tgbl-review": _COIN,
+    "tgbl-comment": ("csv_to_pd_data_rc", "'ts,src,dst,num_words,score' after a header "
+                     "line", "features+weight"),
+    "tgbl-flight": ("csv_to_pd_data", "'timestamp,src,dst,callsign,typecode' after a "
+                    "header line", "features"),
+}
+
+#: The TGB datasets read: TGB's link-property datasets with untyped edges.
+TGB_LINK_DATASETS = tuple(_READERS)
 
 #: TGB's split: the last 15% of time for validation, then 15% for test.
 VAL_RATIO = TEST_RATIO = 0.15
 
 _EDGELIST = re.compile(r"(?P<name>[a-z]+-[a-z]+)_edgelist(_v(?P<version>[0-9]+))?\.csv")
-_LAYOUT = "'user_id,item_id,timestamp,state_label,features...' after a header line"
 
 
 @dataclass
@@ -95,19 +110,33 @@ def _find_name(root: Path, versions: dict) -> tuple[str, str]:
     return name, suffix
 
 
-def _read_edges(path: Path, pre_process) -> tuple[np.ndarray, ...]:
-    r"""The edge list as py-tgb reads it (:obj:`load_edgelist_wiki`: items
-    numbered after the users), checked."""
-    try:
-        df, feat, _ = pre_process.load_edgelist_wiki(str(path))
+def _read_edges(name: str, path: Path, pre_process) -> tuple[np.ndarray, ...]:
+    r"""The edge list as py-tgb reads it (its parser for :obj:`name`: for
+    JODIE's layout, items numbered after the users; else nodes numbered in
+    order of appearance), checked."""
+    parser, layout, kept = _READERS[name]
+    try:  # (py-tgb's parsers draw progress bars)
+        with contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            df, feat, _ = getattr(pre_process, parser)(str(path))
     except (ValueError, TypeError, IndexError, KeyError, OSError) as error:
-        _diagnose(path)
-        raise DataFormatError(path, None, f"not a TGB edge list ({_LAYOUT}): "
+        if parser == "load_edgelist_wiki":
+            _diagnose(path)
+        raise DataFormatError(path, None, f"not a TGB {name} edge list ({layout}): "
                               f"{' '.join(str(error).split())}") from None
-    src, dst, t = (np.asarray(df[key]) for key in ("u", "i", "ts"))
-    if any(v.dtype.kind not in "iu" for v in (src, dst)) or t.dtype.kind not in "iuf" or (
-            feat.size and feat.dtype.kind not in "iuf"):
+    src, dst, t, w = (np.asarray(df[key]) for key in ("u", "i", "ts", "w"))
+    feat = np.asarray(feat)
+    with np.errstate(invalid="ignore"):
+        bad = any(v.dtype.kind not in "iuf" for v in (src, dst, t)) or any(
+            v.dtype.kind == "f" and not np.array_equal(v, np.floor(v)) for v in (src, dst)) or (
+            feat.size > 0 and feat.dtype.kind not in "iuf")
+    if bad:  # (only py-tgb's JODIE-layout parser passes text through)
         _diagnose(path)
+        raise DataFormatError(path, None, f"not a TGB {name} edge list ({layout})")
+    if kept == "weight":
+        feat = w.reshape(-1, 1)
+    elif kept == "features+weight":
+        feat = np.concatenate([feat, w.reshape(-1, 1)], axis=1)
     if src.size == 0:
         raise DataFormatError(path, None, "no events after the header")
     with np.errstate(invalid="ignore"):
@@ -258,7 +287,7 @@ def load_tgb(path: str | os.PathLike, *, msg_dim: int | None = None, seed: int =
         raise DataFormatError(spec, None, "no such folder (tgb:<dir> is the folder TGB "
                               "downloaded one dataset to, e.g. datasets/tgbl_wiki)")
     name, suffix = _find_name(root, info.DATA_VERSION_DICT)
-    src, dst, t, feat = _read_edges(root / f"{name}_edgelist{suffix}.csv", pre_process)
+    src, dst, t, feat = _read_edges(name, root / f"{name}_edgelist{suffix}.csv", pre_process)
     num_train, num_val, num_test = _split_sizes(t)
     if min(num_train, num_val, num_test) == 0:
         raise DataFormatError(root, None, f"{t.size} events leave an empty TGB split")

@@ -170,3 +170,53 @@ def test_not_a_folder(tmp_path):
         load_dataset("tgb:/nowhere")
     with pytest.raises(DataFormatError, match=r"format= applies to files only"):
         load_dataset(f"tgb:{tmp_path}", format="snap")
+
+
+def _other_layout(name, rng):
+    """A small edge list in `name`'s layout: string node ids, sorted times."""
+    nodes = [f"0x{k:04x}" for k in range(12)]
+    lines = {"tgbl-coin": "time,src,dst,weight", "tgbl-review": "time,src,dst,weight",
+             "tgbl-comment": "ts,src,dst,num_words,score",
+             "tgbl-flight": "day,src,dst,callsign,typecode"}[name]
+    rows = [lines]
+    for k in range(80):
+        s, d = rng.choice(12, 2, replace=False)
+        t = 1_600_000_000 + 3600 * (k // 2)
+        tail = {"tgbl-coin": f"{rng.uniform(0.5, 900):.2f}",
+                "tgbl-review": f"{rng.integers(1, 6)}.0",
+                "tgbl-comment": f"{rng.integers(1, 400)},{rng.integers(-5, 50)}",
+                "tgbl-flight": f"AB{rng.integers(100, 999)},A3{rng.integers(10, 99)}"}[name]
+        rows.append(f"{t},{nodes[s]},{nodes[d]},{tail}")
+    return "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize("name", ["tgbl-coin", "tgbl-review", "tgbl-comment", "tgbl-flight"])
+def test_other_tgbl_layouts(tmp_path, name):
+    from tgb.utils import pre_process
+
+    from tests.tgb_files import PARSERS, write_tgb_text
+
+    root = write_tgb_text(tmp_path / name.replace("-", "_"), name,
+                          _other_layout(name, np.random.default_rng(0)), num_negatives=5)
+    dataset = load_tgb(root)
+    edges = next(root.glob("*_edgelist*.csv"))
+    df, feat, _ = getattr(pre_process, PARSERS[name])(str(edges))
+    w = np.asarray(df["w"]).reshape(-1, 1)
+    expected = {"tgbl-coin": w, "tgbl-review": w, "tgbl-comment": np.concatenate([feat, w], 1),
+                "tgbl-flight": feat}[name]  # LinkPropPredDataset.pre_process's edge features
+    data = dataset.data
+    assert torch.equal(data.src, torch.from_numpy(np.asarray(df["u"]).astype(np.int64)))
+    assert torch.equal(data.dst, torch.from_numpy(np.asarray(df["i"]).astype(np.int64)))
+    assert torch.equal(data.t, torch.from_numpy(np.asarray(df["ts"]).astype(int)))
+    assert torch.equal(data.msg, torch.from_numpy(expected).float())
+    sampler = NegativeEdgeSampler(name)
+    masks = tgb_split_masks(data.t.numpy())
+    suffix = edges.name.split("_edgelist")[1][:-4]
+    sampler.load_eval_set(str(root / f"{name}_test_ns{suffix}.pkl"), "test")
+    rows = torch.from_numpy(masks[2])
+    expected = sampler.query_batch(data.src[rows], data.dst[rows], data.t[rows],
+                                   split_mode="test")
+    assert [row[row >= 0].tolist() for row in dataset.test_negatives] == expected
+    edges.write_text(edges.read_text().splitlines()[0] + "\n1,a\n")
+    with pytest.raises(DataFormatError, match=rf"^{edges}: not a TGB {name} edge list \("):
+        load_tgb(root)
