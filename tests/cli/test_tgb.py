@@ -3,6 +3,7 @@ the options TGB fixes refused, and bad TGB folders as one line, exit 2."""
 import json
 import pickle
 import shutil
+import sys
 
 import pytest
 import torch
@@ -100,3 +101,11 @@ def test_bad_tgb_folders_are_one_line_exit_2(capsys, tgb_dir, tmp_path):
                           f"{edges}:3: the timestamp is not a number or does not fit in int64")
     assert_one_line_error(*run_cli(capsys, "train", "--data", f"tgb:{tmp_path}/none"),
                           f"tgb:{tmp_path}/none: no such folder")
+
+
+def test_without_py_tgb_one_line_exit_2(capsys, monkeypatch, tgb_dir):
+    for name in [m for m in sys.modules if m == "tgb" or m.startswith("tgb.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "tgb", None)  # as if py-tgb were not installed
+    assert_one_line_error(*run_cli(capsys, "train", "--data", f"tgb:{tgb_dir}"),
+                          "tgb:<dir> needs py-tgb (pip install 'pyg-mspipe[tgb]')")
