@@ -15,7 +15,8 @@ class TrainConfig:
     bundled CollegeMsg data.
 
     Args:
-        data (str): A bundled dataset name or a data file. (default: :obj:`"college"`)
+        data (str): A bundled dataset name, a data file or another spec
+            (:obj:`jodie:<name>`, :obj:`tgb:<dir>`, ...). (default: :obj:`"college"`)
         format (str, optional): The data file's format (detected if not
             given). (default: :obj:`None`)
         msg_dim (int, optional): Edge feature size (seeded features for data
@@ -53,7 +54,9 @@ class TrainConfig:
             (DyGLib's). (default: :obj:`"pyg"`)
         num_negatives (int): Negatives per positive. (default: :obj:`1`)
         metrics (tuple): Among :obj:`"ap"`, :obj:`"auc"`, :obj:`"mrr"`,
-            :obj:`"hits@k"`; the first selects the best epoch.
+            :obj:`"hits@k"`; the first selects the best epoch (:obj:`tgb:<dir>`
+            data: :obj:`"mrr"` and :obj:`"hits@k"` only; the command line
+            then defaults to :obj:`("mrr", "hits@10")`).
             (default: :obj:`("ap", "auc")`)
         eval_seed (int): Seed of the negative samplers and of the new-node
             draw. (default: :obj:`0`)

@@ -25,6 +25,8 @@ def datasets():
                "power-law node activity")
     click.echo("  jodie:<name>  PyG's JODIEDataset (reddit, wikipedia, mooc, lastfm; "
                "downloads into --data-root)")
+    click.echo("  tgb:<dir>     a TGB link dataset (tgbl-wiki, ...) in the folder TGB downloaded "
+               "it to: its split, negatives and Evaluator (pip install 'pyg-mspipe[tgb]')")
     click.echo("  PATH          an event file, gzip or not, in one of the formats below")
     click.echo("file formats (--format NAME; detected if not given):")
     for name, description in FORMATS.items():

@@ -12,13 +12,15 @@ from torch_geometric.data import TemporalData
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
 from pyg_mspipe.cli.config import TrainConfig
 from pyg_mspipe.cli.errors import ConfigError
+from pyg_mspipe.datasets import load_tgb
 from pyg_mspipe.distributed import DistributedTraining
 from pyg_mspipe.engine.data import resolve_data
 from pyg_mspipe.engine.evaluation import EvalProtocol
 from pyg_mspipe.engine.models import TGNModel, build_model
 from pyg_mspipe.engine.splits import LinkSplit, inductive_split, transductive_split
+from pyg_mspipe.engine.tgb import TGBProtocol, tgb_split
 
-__all__ = ["TrainingRun", "setup_run", "eval_protocol"]
+__all__ = ["TrainingRun", "setup_run", "eval_protocol", "is_tgb"]
 
 
 @dataclass
@@ -31,7 +33,8 @@ class TrainingRun:
         data (TemporalData): The loaded stream.
         split (LinkSplit): Its chronological split; the loops read
             :obj:`split.stream`.
-        protocol (EvalProtocol): The evaluation protocol.
+        protocol (EvalProtocol or TGBProtocol): The evaluation protocol
+            (TGB's for :obj:`tgb:<dir>` data).
         model (TGNModel): The engine's model (:func:`~pyg_mspipe.engine.models.build_model`).
         neighbor_loader (LastNeighborLoader or None): :obj:`None` for models
             without a sampled neighbourhood (JODIE, APAN).
@@ -41,7 +44,7 @@ class TrainingRun:
     device: torch.device
     data: TemporalData
     split: LinkSplit
-    protocol: EvalProtocol
+    protocol: EvalProtocol | TGBProtocol
     model: TGNModel
     neighbor_loader: LastNeighborLoader | None
     train_loader: TemporalDataLoader
@@ -73,11 +76,36 @@ def eval_protocol(config: TrainConfig) -> EvalProtocol:
         raise ConfigError(str(exc)) from exc
 
 
+def is_tgb(spec) -> bool:
+    r"""Whether the data spec :obj:`spec` is a TGB dataset, :obj:`tgb:<dir>`."""
+    return str(spec).lower().startswith("tgb:")
+
+
+def _check_tgb(config: TrainConfig) -> tuple[str, ...]:
+    r"""The metrics of a run on :obj:`tgb:<dir>` data: TGB fixes the split
+    and the negatives, and its :obj:`Evaluator` gives MRR and Hits@k."""
+    fixed = TrainConfig(data=config.data)
+    for name in ("split", "val_ratio", "test_ratio", "negatives", "num_negatives",
+                 "format", "data_root"):
+        if getattr(config, name) != getattr(fixed, name):
+            raise ConfigError(f"--{name.replace('_', '-')}: {config.data} is evaluated with "
+                              "TGB's split and negatives (no --split, --val-ratio, "
+                              "--test-ratio, --negatives, --num-negatives, --format, "
+                              "--data-root)")
+    bad = [m for m in config.metrics if m != "mrr" and not m.startswith("hits@")]
+    if bad:
+        raise ConfigError(f"--metrics: TGB's Evaluator gives mrr and hits@k, not "
+                          f"{', '.join(bad)}")
+    return tuple(config.metrics)
+
+
 def setup_run(config: TrainConfig) -> TrainingRun:
     r"""Builds the run :obj:`config` describes (with :obj:`config.threads`
-    intra-op threads if set), seeded with :obj:`config.seed`: the data (:func:`~pyg_mspipe.engine.data.resolve_data`:
-    it raises :class:`~pyg_mspipe.datasets.DataFormatError` for a bad spec or
-    file) and its chronological split, the model, pyg_mspipe's neighbour
+    intra-op threads if set), seeded with :obj:`config.seed`: the data (:func:`~pyg_mspipe.engine.data.resolve_data`,
+    or :func:`~pyg_mspipe.datasets.load_tgb` for :obj:`tgb:<dir>`, evaluated
+    with a :class:`~pyg_mspipe.engine.tgb.TGBProtocol`: they raise
+    :class:`~pyg_mspipe.datasets.DataFormatError` for a bad spec or file)
+    and its chronological split, the model, pyg_mspipe's neighbour
     loader and loaders (the training loader pipelined when
     :obj:`config.staleness_bound` is set), the evaluation protocol. The
     library's refusals of the data or options (:class:`ValueError`,
@@ -89,12 +117,21 @@ def setup_run(config: TrainConfig) -> TrainingRun:
     device = torch.device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    protocol = eval_protocol(config)
+    tgb = is_tgb(config.data)
+    protocol = _check_tgb(config) if tgb else eval_protocol(config)
     torch.manual_seed(config.seed)
-    data = resolve_data(config.data, format=config.format, msg_dim=config.msg_dim,
-                        root=config.data_root)
+    if tgb:
+        dataset = load_tgb(config.data.split(":", 1)[1], msg_dim=config.msg_dim,
+                           spec=config.data)
+        data = dataset.data
+        protocol = TGBProtocol(dataset, protocol)
+    else:
+        data = resolve_data(config.data, format=config.format, msg_dim=config.msg_dim,
+                            root=config.data_root)
     try:
-        if config.split == "inductive":
+        if tgb:
+            split = tgb_split(dataset)
+        elif config.split == "inductive":
             split = inductive_split(data, config.val_ratio, config.test_ratio,
                                     new_node_ratio=config.new_node_ratio, seed=config.eval_seed)
         else:

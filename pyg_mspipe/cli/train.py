@@ -16,7 +16,7 @@ from pyg_mspipe.cli.options import DEVICE, MetricList
 from pyg_mspipe.cli.plots import check_matplotlib, save_plots
 from pyg_mspipe.cli.progress import EpochProgress
 from pyg_mspipe.cli.resume import RestoringLoader, RunCheckpoint, RunState
-from pyg_mspipe.cli.run import TrainingRun, setup_run
+from pyg_mspipe.cli.run import TrainingRun, is_tgb, setup_run
 from pyg_mspipe.cli.summary import (
     EpochRecord,
     RunSummary,
@@ -29,6 +29,7 @@ from pyg_mspipe.datasets import FORMATS
 from pyg_mspipe.distributed.training import train_steps as distributed_train_steps
 from pyg_mspipe.engine.evaluation import evaluate_link_prediction
 from pyg_mspipe.engine.models import MODELS
+from pyg_mspipe.engine.tgb import TGBProtocol
 from pyg_mspipe.engine.training import train_steps
 
 __all__ = ["train", "run_training"]
@@ -51,6 +52,8 @@ def _evaluate(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
     protocol = run.protocol
     kwargs = dict(num_negatives=protocol.num_negatives, metrics=protocol.metrics,
                   device=run.device)
+    if isinstance(protocol, TGBProtocol):  # TGB's negatives and Evaluator
+        kwargs["scores"] = protocol.scores()
     snapshot = None
     if protocol.split == "inductive":
         model.memory.eval()  # (leaving training mode flushes; the snapshot is after it)
@@ -179,8 +182,8 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
 
 @click.command()
 @click.option("--data", default=_DEFAULTS.data, show_default=True,
-              help="A dataset name, a data file, 'synthetic:events=E,nodes=N' or "
-                   "'jodie:<name>' (see 'pyg-mspipe datasets').")
+              help="A dataset name, a data file, 'synthetic:events=E,nodes=N', "
+                   "'jodie:<name>' or 'tgb:<dir>' (see 'pyg-mspipe datasets').")
 @click.option("--format", type=click.Choice(sorted(FORMATS)), default=None,
               help="The data file's format (default: detected).")
 @click.option("--msg-dim", type=_POSITIVE, default=None,
@@ -233,7 +236,7 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
 @click.option("--metrics", type=_METRICS, default=",".join(_DEFAULTS.metrics),
               show_default=True,
               help="Comma-separated among ap, auc, mrr, hits@K; the first picks the best "
-                   "epoch.")
+                   "epoch (tgb:<dir> data: mrr,hits@10 and only those).")
 @click.option("--eval-seed", type=int, default=_DEFAULTS.eval_seed, show_default=True,
               help="Seed of the negative samplers and of the new-node draw.")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -257,6 +260,9 @@ def train(quiet: bool, verbose: bool, **options):
         raise ConfigError("--quiet and --verbose exclude each other")
     config = TrainConfig(**options)
     ctx = click.get_current_context()
+    if is_tgb(config.data) and (ctx.get_parameter_source("metrics")
+                                is not click.core.ParameterSource.COMMANDLINE):
+        config = replace(config, metrics=("mrr", "hits@10"))  # TGB reports these
     if config.staleness_bound is None:
         for name in ("schedule", "mitigation"):
             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:

@@ -153,10 +153,14 @@ def _bad_integers(column: np.ndarray, negative: bool) -> np.ndarray:
         return bad | (column < 0) if negative else bad
 
 
+#: 2**63: int64 holds the integers in [-2**63, 2**63).
+_INT64_END = 2.0**63
+
+
 class _Fault(NamedTuple):
     row: int      # first data row (0-based) failing the check
     column: int
-    kind: str     # "id", "time", "order" or "label"
+    kind: str     # "id", "time", "range", "span", "order" or "label"
     name: str     # the column, as the message names it
 
 
@@ -168,6 +172,10 @@ def _faults(cols: _Columns, values: np.ndarray) -> list[_Fault]:
     t = values[:, cols.time]
     faults.append((~np.isfinite(t), cols.time, "time", "timestamp"))
     with np.errstate(invalid="ignore"):
+        # int64 holds [-2**63, 2**63); so must the times from the first event.
+        faults.append(((t >= _INT64_END) | (t < -_INT64_END), cols.time, "range", "timestamp"))
+        span = np.trunc(t) - np.trunc(t[0]) >= _INT64_END
+        faults.append((span, cols.time, "span", "timestamp"))
         order = np.concatenate([[False], t[1:] < t[:-1]])
     faults.append((order, cols.time, "order", "timestamp"))
     if cols.label is not None and values.shape[1] > cols.label:
@@ -194,6 +202,12 @@ def _check_values(path, cols: _Columns, values: np.ndarray) -> None:
             "negative" if text.startswith("-") else "not an integer")
     elif fault.kind == "time":
         reason = f"timestamp {text!r} is not a number"
+    elif fault.kind == "range":
+        reason = f"timestamp {text!r} does not fit in int64"
+    elif fault.kind == "span":
+        first = locate_row(path, cols.layout, 0)[1][fault.column]
+        reason = (f"timestamp {text!r} is 2**63 or more after the first event's {first!r} "
+                  "(times from the first event must fit in int64)")
     else:
         reason = f"label {text!r} is not an integer"
     raise DataFormatError(path, line, reason)

@@ -15,6 +15,7 @@ from pyg_mspipe.datasets.college_msg import load_college_msg
 from pyg_mspipe.datasets.errors import DataFormatError
 from pyg_mspipe.datasets.formats import FORMATS, Events, read_events
 from pyg_mspipe.datasets.synthetic import synthetic_events
+from pyg_mspipe.datasets.tgb import load_tgb
 
 __all__ = ["load_dataset", "bundled_datasets"]
 
@@ -145,6 +146,10 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
       (:func:`~pyg_mspipe.datasets.synthetic_events`; counts take a
       :obj:`k`/:obj:`M`/:obj:`G` suffix; the keyword arguments are the
       defaults of the keys left out);
+    * :obj:`"tgb:<dir>"`: the events of a TGB link-property dataset in the
+      folder TGB downloaded it to (:func:`~pyg_mspipe.datasets.load_tgb`,
+      which also gives its split and negatives), TGB's node ids and
+      timestamps kept;
     * :obj:`"jodie:<name>"`: PyG's
       :class:`~torch_geometric.datasets.JODIEDataset` (:obj:`reddit`,
       :obj:`wikipedia`, :obj:`mooc`, :obj:`lastfm`), downloaded into
@@ -180,7 +185,7 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
         raise DataFormatError(spec, None, f"unknown format {format!r} (one of "
                               + ", ".join(FORMATS) + ")")
     kind = spec.split(":", 1)[0].lower() if ":" in spec else None
-    is_file = spec.lower() not in _ALIASES and kind not in ("synthetic", "jodie")
+    is_file = spec.lower() not in _ALIASES and kind not in ("synthetic", "jodie", "tgb")
     if format is not None and not is_file:
         raise DataFormatError(spec, None, "format= applies to files only")
     if root is not None and kind != "jodie":
@@ -191,8 +196,10 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
         return _synthetic(spec, msg_dim, seed)
     if kind == "jodie":
         return _jodie(spec, spec.split(":", 1)[1], root, msg_dim, seed)
+    if kind == "tgb":
+        return load_tgb(spec.split(":", 1)[1], msg_dim=msg_dim, seed=seed, spec=spec).data
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataFormatError(spec, None, "no such file (nor a bundled name: "
-                              + ", ".join(_BUNDLED) + ", synthetic:..., jodie:<name>)")
+                              + ", ".join(_BUNDLED) + ", synthetic:..., jodie:<name>, tgb:<dir>)")
     return _with_features(spec, read_events(path, format), msg_dim, seed)

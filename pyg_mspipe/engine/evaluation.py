@@ -168,7 +168,7 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
                              metrics: Sequence[str] = ("ap", "auc"),
                              device: torch.device | str = "cpu", seed: int | None = 12345,
                              new_nodes: Tensor | None = None,
-                             group_size: int | None = None) -> dict:
+                             group_size: int | None = None, scores=None) -> dict:
     r"""The evaluation loop of PyG's ``examples/tgn.py``
     (:func:`~pyg_mspipe.engine.training.evaluate`: memory and neighbour
     loader read before and updated after each batch), with the negatives of
@@ -202,6 +202,11 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
             memory and in the neighbour loader). (default: :obj:`None`)
         group_size (int, optional): Events per AP / AUC group.
             (default: the first batch's number of events)
+        scores (optional): Takes each batch's scores, :meth:`add(pos [B],
+            neg [B, K])`, and gives the metrics, :meth:`result`, in place of
+            :obj:`metrics` (e.g. :class:`~pyg_mspipe.engine.tgb.TGBScores`).
+            A negative destination :obj:`-1` from :obj:`sampler` is padding:
+            its score is :obj:`NaN`. (default: :obj:`None`)
     """
     metrics = _check_metrics(metrics)
     if not isinstance(num_negatives, int) or num_negatives < 1:
@@ -224,10 +229,12 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
         is_new = torch.zeros(size, dtype=torch.bool, device=device)
         is_new[new_nodes] = True
     assoc = torch.empty(num_nodes, dtype=torch.long, device=device)
-    scores = _Scores(metrics, group_size)
+    own = scores is None
+    if own:
+        scores = _Scores(metrics, group_size)
     for batch in loader:
         batch = batch.to(device)
-        if scores.group_size is None:
+        if own and scores.group_size is None:
             scores.group_size = batch.num_events
         src, dst, t, keep = batch.src, batch.dst, batch.t, None
         if is_new is not None:
@@ -236,7 +243,7 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
         # (a model whose memory update reads the neighbourhood, DyRep, needs
         # it for every event of the batch, scored or not)
         needs_all = model.update_reads_neighborhood
-        h = nb = None
+        h = nb = pad = None
         if src.numel() > 0 or needs_all:
             if sampler is None:
                 neg_src, neg_dst = _loader_negatives(batch, src, keep)
@@ -244,6 +251,9 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
                 neg_src, neg_dst = sampler.sample(src, dst, t, num_negatives)
             else:
                 neg_src = neg_dst = src.view(0, 1)
+            if neg_dst.numel() > 0 and bool((neg_dst < 0).any()):  # padded rows
+                pad = neg_dst < 0
+                neg_dst = torch.where(pad, dst.view(-1, 1), neg_dst)
             parts = [src, dst, neg_src.reshape(-1), neg_dst.reshape(-1)]
             n_id = torch.cat(parts + ([batch.src, batch.dst] if needs_all else [])).unique()
             edge_index = t_e = msg_e = None
@@ -260,7 +270,10 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
             out = model.score(h, last_update, assoc, torch.cat([src, neg_src.reshape(-1)]),
                               torch.cat([dst, neg_dst.reshape(-1)]),
                               torch.cat([t, t_neg])).view(-1)
-            scores.add(out[:src.numel()], out[src.numel():].view(src.numel(), -1))
+            neg_out = out[src.numel():].view(src.numel(), -1)
+            if pad is not None:
+                neg_out = neg_out.masked_fill(pad, float("nan"))
+            scores.add(out[:src.numel()], neg_out)
         model.update_memory(h, assoc, batch.src, batch.dst, batch.t, batch.msg, nb)
         if neighbor_loader is not None:
             neighbor_loader.insert(batch.src, batch.dst)

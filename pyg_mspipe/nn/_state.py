@@ -33,7 +33,7 @@ class WriteBack(NamedTuple):
 class MemoryState:
     r"""Memory, last update and pending messages of every node, where they
     live, and how to checkpoint them. No modules and no autograd logic: the
-    update steps of :mod:`pyg_mspipe.nn.update` read it, and change it only
+    update steps of :mod:`pyg_mspipe.nn._update` read it, and change it only
     through :meth:`write`, :meth:`store_messages` and :meth:`apply`.
 
     Every write also stamps the nodes it touches with a new value of

@@ -82,6 +82,10 @@ def test_malformed_data_files_name_the_file_and_line(capsys, tmp_path):
                           f"{path}:2: timestamp 5 is before the previous event's 10")
     path = _ragged_gz(tmp_path)
     assert_one_line_error(*run_cli(capsys, "train", "--data", path), f"{path}:3:")
+    path = tmp_path / "huge_time.txt"  # was: a numpy overflow warning, then "empty split"
+    path.write_text("1 2 10\n2 3 20\n3 1 1e30\n")
+    assert_one_line_error(*run_cli(capsys, "train", "--data", path),
+                          f"{path}:3: timestamp '1e30' does not fit in int64")
 
 
 def test_resume_errors(capsys, tmp_path):

@@ -34,6 +34,12 @@ CASES = [  # name, text, format, expected message after '<path>'
     ("trailing.csv", "u,i,ts\n0,1,0,\n", None, ":2: field 4 ('') is not a number"),
     ("nan.csv", "u,i,ts\n0,1,nan\n", None, ":2: timestamp 'nan' is not a number"),
     ("label.csv", "u,i,ts,label\n0,1,0,0.5\n", None, ":2: label '0.5' is not an integer"),
+    ("int64.txt", "1 2 10\n2 3 1e30\n", None, ":2: timestamp '1e30' does not fit in int64"),
+    ("int64.csv", "u,i,ts\n0,1,-9.3e18\n", None,
+     ":2: timestamp '-9.3e18' does not fit in int64"),
+    ("int64_span.txt", "1 2 -9000000000000000000\n2 3 0\n2 3 9000000000000000000\n", None,
+     ":3: timestamp '9000000000000000000' is 2**63 or more after the first event's "
+     "'-9000000000000000000' (times from the first event must fit in int64)"),
     ("five.txt", "1 2 3 4 5\n", None,
      ":1: expected the columns 'src dst t [weight]', got 5 fields"),
     ("unnamed.csv", "u,i,ts,label\n0,1,0\n", None,
@@ -125,7 +131,7 @@ def test_missing_file_and_unknown_format(tmp_path):
     with pytest.raises(DataFormatError) as info:
         load_dataset(str(missing))
     assert str(info.value) == (f"{missing}: no such file (nor a bundled name: college, "
-                               "synthetic:..., jodie:<name>)")
+                               "synthetic:..., jodie:<name>, tgb:<dir>)")
     assert info.value.line is None and info.value.reason.startswith("no such file")
     with pytest.raises(DataFormatError) as info:
         read_events(missing, "snap")
