@@ -11,7 +11,6 @@ Cells (--cells, any of):
 
 * ``fixed``: every memory read exactly s iterations stale (the worst case the
   bound allows; deterministic);
-* ``mitigation``: the same, with MSPipe's similarity mitigation;
 * ``refresh``: fixed schedule with :class:`StalenessCorrection` (lag 0: the
   read is refreshed to the write-back just before it, the numbers of s=0);
 * ``online`` / ``online-refresh``: the online scheduler with bound s, without
@@ -39,12 +38,12 @@ from common import load_dataset as load_named
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
 from pyg_mspipe.datasets import load_dataset as load_spec
 from pyg_mspipe.engine.training import build_tgn, evaluate, train_epoch
-from pyg_mspipe.pipeline import StalenessCorrection, StalenessMitigation
+from pyg_mspipe.pipeline import StalenessCorrection
 
 #: The dense synthetic stream: 100 nodes, 20k events, Zipf exponent 1 (at
 #: batch 200 a typical node is in most batches).
 DENSE = "synthetic:events=20000,nodes=100,alpha=1.0,msg_dim=16,seed=0"
-CELLS = ("fixed", "mitigation", "refresh", "online", "online-refresh")
+CELLS = ("fixed", "refresh", "online", "online-refresh")
 
 
 def load(dataset: str):
@@ -54,7 +53,6 @@ def load(dataset: str):
 def loader_options(cell: str, bound: int) -> dict:
     schedule = "online" if cell.startswith("online") else "fixed"
     return {"staleness_bound": bound, "schedule": schedule,
-            "mitigation": StalenessMitigation() if cell == "mitigation" else False,
             "correction": StalenessCorrection(lag=0) if cell.endswith("refresh") else False}
 
 

@@ -15,7 +15,7 @@ stream (``--dataset wikipedia``, read from ``../shared/data`` or
 With ``--staleness-bound S`` the training loader is pyg_mspipe's, with the
 MSPipe pipeline switched on (memory fetch up to S batches stale, exact
 in-order write-back, online scheduler; ``--schedule fixed`` for a
-deterministic schedule, ``--mitigation`` for staleness mitigation); the
+deterministic schedule); the
 pipeline's statistics are printed per epoch:
 
     python examples/tgn.py --dataset college --epochs 2 --staleness-bound 2
@@ -44,7 +44,6 @@ def main():
     parser.add_argument("--staleness-bound", type=int, default=None,
                         help="switch on the MSPipe pipeline with this staleness bound")
     parser.add_argument("--schedule", default="online", choices=["online", "fixed"])
-    parser.add_argument("--mitigation", action="store_true")
     parser.add_argument("--storage", default=None, choices=["cpu"],
                         help="keep the memory in host memory (with --device cuda)")
     parser.add_argument("--timeline", default=None,
@@ -68,7 +67,7 @@ def main():
     if pipelined:
         extra = dict(memory=model.memory, neighbor_loader=neighbor_loader,
                      staleness_bound=args.staleness_bound, schedule=args.schedule,
-                     mitigation=args.mitigation, device=device)
+                     device=device)
     loaders = [loader_cls(train_data, batch_size=args.batch_size, neg_sampling_ratio=1.0,
                           **extra)]
     loaders += [loader_cls(d, batch_size=args.batch_size, neg_sampling_ratio=1.0)

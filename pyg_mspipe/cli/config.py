@@ -39,7 +39,6 @@ class TrainConfig:
         staleness_bound (int, optional): Switches on the MSPipe pipeline.
             (default: :obj:`None`)
         schedule (str): :obj:`"online"` or :obj:`"fixed"`. (default: :obj:`"online"`)
-        mitigation (bool): Staleness mitigation. (default: :obj:`False`)
         storage (str, optional): :obj:`"cpu"` keeps the memory in host memory.
             (default: :obj:`None`)
         val_ratio (float): Share of events for validation. (default: :obj:`0.15`)
@@ -85,7 +84,6 @@ class TrainConfig:
     threads: int | None = None
     staleness_bound: int | None = None
     schedule: str = "online"
-    mitigation: bool = False
     storage: str | None = None
     val_ratio: float = 0.15
     test_ratio: float = 0.15

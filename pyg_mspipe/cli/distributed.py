@@ -62,8 +62,7 @@ def distribute_run(run: TrainingRun, context: DistributedContext) -> TrainingRun
     dp = DistributedTraining(context, model.memory, [model.gnn, model.link_pred])
     pipeline = {}
     if config.pipelined:
-        pipeline = dict(staleness_bound=config.staleness_bound, schedule=config.schedule,
-                        mitigation=config.mitigation)
+        pipeline = dict(staleness_bound=config.staleness_bound, schedule=config.schedule)
     loader = dp.loader(run.split.train, config.batch_size, 1.0, seed=config.seed,
                        memory=model.memory, neighbor_loader=run.neighbor_loader,
                        device=run.device, **pipeline)

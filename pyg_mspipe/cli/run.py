@@ -152,7 +152,7 @@ def setup_run(config: TrainConfig) -> TrainingRun:
         pipeline = {}
         if config.pipelined:
             pipeline = dict(staleness_bound=config.staleness_bound,
-                            schedule=config.schedule, mitigation=config.mitigation)
+                            schedule=config.schedule)
         train_loader = TemporalDataLoader(split.train, batch_size=config.batch_size,
                                           neg_sampling_ratio=1.0, memory=model.memory,
                                           neighbor_loader=neighbor_loader, device=device,

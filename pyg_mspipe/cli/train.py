@@ -215,8 +215,6 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
 @click.option("--schedule", type=click.Choice(["online", "fixed"]),
               default=_DEFAULTS.schedule, show_default=True,
               help="The pipeline's schedule (with --staleness-bound).")
-@click.option("--mitigation", is_flag=True,
-              help="MSPipe's staleness mitigation (with --staleness-bound).")
 @click.option("--storage", type=click.Choice(["cpu"]), default=None,
               help="Keep the memory in (pinned) host memory.")
 @click.option("--val-ratio", type=_RATIO, default=_DEFAULTS.val_ratio, show_default=True)
@@ -264,10 +262,9 @@ def train(quiet: bool, verbose: bool, **options):
                                 is not click.core.ParameterSource.COMMANDLINE):
         config = replace(config, metrics=("mrr", "hits@10"))  # TGB reports these
     if config.staleness_bound is None:
-        for name in ("schedule", "mitigation"):
-            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
-                raise ConfigError(f"--{name} configures the pipeline: it needs "
-                                  "--staleness-bound")
+        if ctx.get_parameter_source("schedule") is click.core.ParameterSource.COMMANDLINE:
+            raise ConfigError("--schedule configures the pipeline: it needs "
+                              "--staleness-bound")
     _check_outputs(config)
     context = launch_context(config.device)  # torchrun's environment, if any
     if context is not None:

@@ -148,22 +148,18 @@ class PrefetchEpoch:
                         gather_edges(batch, edge_data, nodes.e_id)
                     sample = PreparedSample(batch.n_id, expected, nodes, src, dst, delta)
                 sampled = time.perf_counter()
-                plan, request, event = None, None, None
+                plan = None
                 with transfer.context():  # everything below on the copy stream (if any)
                     batch, sample = _move(batch, sample, transfer, batches)
                     if memory is not None:
                         plan = memory.prepare_update(batch.src, batch.dst, batch.t, batch.msg)
-                    if pipeline is not None:
-                        n_id = batch.n_id if sample is None else sample.sample.n_id
-                        # (an empty batch: a rank's empty share of a global batch)
-                        t_now = batch.t.max() if batch.t.numel() else batch.t.new_zeros(())
-                        request = (n_id, t_now)
+                    n_id = batch.n_id if sample is None else sample.sample.n_id
                     event = transfer.done()
                 if pipeline is not None:
                     end = time.perf_counter()
                     pipeline.stats.span(index, "sample", begin, sampled)
                     pipeline.stats.span(index, "feature", sampled, end)
-                    pipeline.request(index, FetchRequest(*request, event))
+                    pipeline.request(index, FetchRequest(n_id, event))
                 emit(PreparedBatch(index, gen_state, batch, sample, plan, event))
 
         self._it = BackgroundIterator(produce, depth=depth)

@@ -12,7 +12,7 @@ from pyg_mspipe.loader._batches import EpochPosition, TemporalBatches, validate_
 from pyg_mspipe.loader._epochs import PrefetchEpoch, SequentialEpoch
 from pyg_mspipe.nn.last_neighbor_loader import LastNeighborLoader
 from pyg_mspipe.nn.memory import TGNMemory
-from pyg_mspipe.pipeline import PipelineStats, StalenessCorrection, StalenessMitigation
+from pyg_mspipe.pipeline import PipelineStats, StalenessCorrection
 from pyg_mspipe.pipeline._memory_pipeline import MemoryPipeline
 from pyg_mspipe.pipeline._scheduler import StalenessScheduler
 
@@ -87,9 +87,6 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             :obj:`staleness_bound`; deterministic). See
             :class:`~pyg_mspipe.pipeline.StalenessScheduler`.
             (default: :obj:`"online"`)
-        mitigation (bool or StalenessMitigation, optional): MSPipe's
-            similarity-based staleness mitigation (:obj:`True`: defaults).
-            (default: :obj:`False`)
         correction (bool or StalenessCorrection, optional): Refresh of each
             memory fetch just before use (:obj:`True`: defaults); see
             :class:`~pyg_mspipe.pipeline.StalenessCorrection`.
@@ -107,12 +104,15 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
                  generator: torch.Generator | None = None,
                  edge_data: TemporalData | None = None,
                  staleness_bound: int | None = None, schedule: str = "online",
-                 mitigation: bool | StalenessMitigation = False,
                  correction: bool | StalenessCorrection = False, **kwargs):
         # Remove for PyTorch Lightning (as PyG does):
         kwargs.pop("dataset", None)
         kwargs.pop("collate_fn", None)
         kwargs.pop("shuffle", None)
+        if "mitigation" in kwargs:
+            raise TypeError("'mitigation' was removed: MSPipe's similarity mitigation did "
+                            "not reduce the staleness error (docs/staleness.md); use "
+                            "'correction=True' to refresh stale reads")
         validate_data(data)
         check_positive_int("batch_size", batch_size)
         if prefetch != _AUTO:
@@ -144,17 +144,11 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         if schedule not in StalenessScheduler.MODES:
             raise ValueError(f"'schedule' must be one of {StalenessScheduler.MODES} "
                              f"(got {schedule!r})")
-        if not isinstance(mitigation, (bool, StalenessMitigation)):
-            raise TypeError("'mitigation' must be a bool or a StalenessMitigation "
-                            f"(got {type(mitigation).__name__})")
         if not isinstance(correction, (bool, StalenessCorrection)):
             raise TypeError("'correction' must be a bool or a StalenessCorrection "
                             f"(got {type(correction).__name__})")
         if correction is not False and staleness_bound is None:
             raise ValueError("'correction' refreshes stale memory reads of the pipeline: "
-                             "it needs 'staleness_bound'")
-        if mitigation is not False and staleness_bound is None:
-            raise ValueError("'mitigation' corrects stale memory reads of the pipeline: "
                              "it needs 'staleness_bound'")
         if staleness_bound is not None and memory is None:
             raise ValueError("'staleness_bound' pipelines the memory: pass 'memory' "
@@ -174,8 +168,6 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         self.edge_data = edge_data
         self.staleness_bound = staleness_bound
         self.schedule = schedule
-        self.mitigation = (StalenessMitigation() if mitigation is True
-                           else mitigation or None)
         self.correction = (StalenessCorrection() if correction is True
                            else correction or None)
         self._pipeline: MemoryPipeline | None = None
@@ -270,13 +262,10 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
                                "before iterating over a loader with 'staleness_bound'")
         self._close_memory_pipeline()
         first = position.next_batch
-        if self.mitigation is not None and first == 0:
-            self.mitigation.reset()
         state = None if resume is None else resume.pipeline
         previous = self._pipeline
         self._pipeline = MemoryPipeline(self.memory, self.staleness_bound, len(self.batches),
                                         first=first, schedule=self.schedule,
-                                        mitigation=self.mitigation,
                                         correction=self.correction, resume=state)
         if state is None and previous is not None:
             # the profile carries over: only the first epoch profiles from scratch

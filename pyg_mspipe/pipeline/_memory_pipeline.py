@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import threading
 import time
 from collections import deque
@@ -21,7 +20,6 @@ from pyg_mspipe.nn._update import pad_rows
 from pyg_mspipe.nn.memory import tensor_versions
 from pyg_mspipe.pipeline._scheduler import StalenessScheduler
 from pyg_mspipe.pipeline.correction import StalenessCorrection
-from pyg_mspipe.pipeline.mitigation import StalenessMitigation
 from pyg_mspipe.pipeline.stats import PipelineStats
 
 
@@ -34,13 +32,10 @@ class FetchRequest(NamedTuple):
 
     Args:
         n_id (torch.Tensor): The nodes :obj:`memory(n_id)` will ask for.
-        t_now (torch.Tensor): The batch's latest event time (scalar, for
-            mitigation).
-        event (torch.cuda.Event, optional): Recorded after both were made, on
-            the stream that made them (:obj:`None` on the CPU).
+        event (torch.cuda.Event, optional): Recorded after :obj:`n_id` was
+            made, on the stream that made it (:obj:`None` on the CPU).
     """
     n_id: Tensor
-    t_now: Tensor
     event: Any = None
 
 
@@ -49,7 +44,6 @@ class _Fetched(NamedTuple):
     inputs: Any  # update.gather output, on the compute device
     committed: int  # write-backs committed when it was read
     clock: int  # the state's clock when it was read
-    mitigated: Tensor | None  # rows changed by staleness mitigation
     event: Any  # CUDA event after the copy, or None
 
 
@@ -73,7 +67,6 @@ class _Pending(NamedTuple):
     plan: Any  # update.EventPlan, or None: nothing to write
     cache: _Cached | None  # what forward computed
     clock: int  # the state's clock when forward's inputs were read
-    mitigated: Tensor | None
     params: dict | None  # the memory modules' parameters at update_state
     event: Any
 
@@ -122,8 +115,6 @@ class MemoryPipeline:
         first (int, optional): Index of the first batch. (default: :obj:`0`)
         schedule (str, optional): :obj:`"online"` or :obj:`"fixed"` (see
             :class:`StalenessScheduler`). (default: :obj:`"online"`)
-        mitigation (StalenessMitigation, optional): Staleness mitigation on
-            each fetch. (default: :obj:`None`)
         correction (StalenessCorrection, optional): Refresh of each fetch
             before use. (default: :obj:`None`)
         profile_iterations (int, optional): Iterations profiled before the
@@ -136,7 +127,7 @@ class MemoryPipeline:
     """
 
     def __init__(self, memory, staleness_bound: int, num_iterations: int, *, first: int = 0,
-                 schedule: str = "online", mitigation: StalenessMitigation | None = None,
+                 schedule: str = "online",
                  correction: StalenessCorrection | None = None, profile_iterations: int = 10,
                  resume: dict | None = None, close_timeout: float = 60.0):
         self.memory = memory
@@ -144,7 +135,6 @@ class MemoryPipeline:
         self.staleness_bound = staleness_bound
         self.scheduler = StalenessScheduler(staleness_bound, schedule, profile_iterations)
         self.stats = PipelineStats(staleness_bound)
-        self.mitigation = mitigation
         self.correction = correction
         # (fixed schedule) the write-backs a refreshed read may miss
         self._lag = None if correction is None else min(correction.lag, staleness_bound)
@@ -224,7 +214,7 @@ class MemoryPipeline:
         if i < self.first:
             return
         if self._submitted <= i:
-            self._pending.append(_Pending(i, None, None, 0, None, None, None))
+            self._pending.append(_Pending(i, None, None, 0, None, None))
             self._submitted = i + 1
             self._cond.notify_all()
         if self._train_begin is not None:
@@ -247,7 +237,7 @@ class MemoryPipeline:
             with self._exclusive():
                 inputs = self._steps.gather(self.state, n_id.to(self.state.device))
                 fetched = _Fetched(n_id, update.move_inputs(inputs, n_id.device),
-                                   self._committed, self.state.clock, None, None)
+                                   self._committed, self.state.clock, None)
             if i >= self.first:
                 self.stats.update(i, fallback=True, staleness=0,
                                   **({} if self.correction is None else
@@ -334,12 +324,11 @@ class MemoryPipeline:
                 f"update_state() was already called in iteration {i} of this pipelined epoch; "
                 "the pipeline commits one write-back per batch")
         plan = memory.plan_update(src, dst, t, raw_msg, last_t=self._last_t, context=context)
-        cache, clock, mitigated = None, 0, None
+        cache, clock = None, 0
         fwd, self._fwd = self._fwd, None
         if fwd is not None and fwd.index == i and \
                 fwd.versions == tensor_versions(memory, fwd.memory, fwd.last_update):
-            cache, clock, mitigated = (_Cached(fwd.n_id, fwd.memory, fwd.last_update),
-                                       fwd.fetched.clock, fwd.fetched.mitigated)
+            cache, clock = _Cached(fwd.n_id, fwd.memory, fwd.last_update), fwd.fetched.clock
         params = None
         event = None
         if plan is not None:
@@ -349,7 +338,7 @@ class MemoryPipeline:
             event = _cuda.current_event(self.device)
             _cuda.record_stream([cache, params, plan], self._stream)
         with self._cond:
-            self._pending.append(_Pending(i, plan, cache, clock, mitigated, params, event))
+            self._pending.append(_Pending(i, plan, cache, clock, params, event))
             self._submitted = i + 1
             self._cond.notify_all()
         self._handed = time.perf_counter()
@@ -483,40 +472,24 @@ class MemoryPipeline:
                 self._cond.notify_all()
 
     def _next_action(self):
-        # The next stage to run: a fetch (index, bound) or a write-back
-        # (_Pending); None to stop. Waits on the condition, woken by every
-        # change of what decides (requests, hand-overs, commits, closing)
-        # or by the scheduler's deadline.
+        # The next stage to run, as the scheduler decides: a fetch (index,
+        # bound) or a write-back (_Pending); None to stop. Waits on the
+        # condition, woken by every change of what decides (requests,
+        # hand-overs, commits, closing), or for as long as the scheduler says.
         with self._cond:
-            while True:
-                if self._stopped:
-                    return None
-                fixed = self.scheduler.mode == "fixed"
+            while not self._stopped:
                 i = self._next_fetch
-                bound = self.scheduler.bound()
-                can_fetch = (i < self.end and i in self._requests and not self._closing
-                             and self._committed >= i - bound)
-                wb = self._pending[0] if self._pending else None
-                if can_fetch:
-                    if fixed or self._committed >= i or self._waiting == i:
-                        return i, bound
-                    now = time.perf_counter()
-                    if wb is not None:
-                        # (no profile yet: commit first, staleness as low as can be)
-                        if self.scheduler.deadline() == -math.inf \
-                                or self.scheduler.write_fits(now):
-                            return self._pending.popleft()
-                        return i, bound
-                    deadline = self.scheduler.deadline()
-                    if now >= deadline:
-                        return i, bound
-                    # until the scheduler's deadline (or a change)
-                    self._cond.wait(deadline - now if math.isfinite(deadline) else None)
-                    continue
-                if wb is not None and (not fixed or self._closing or wb.index + bound < i
-                                       or wb.index + bound >= self.end):
+                action, arg = self.scheduler.decide(
+                    fetch=i, requested=i in self._requests, committed=self._committed,
+                    waiting=self._waiting == i,
+                    write=self._pending[0].index if self._pending else None,
+                    closing=self._closing, end=self.end, now=time.perf_counter())
+                if action == "fetch":
+                    return i, arg
+                if action == "write":
                     return self._pending.popleft()
-                self._cond.wait()
+                self._cond.wait(arg)
+            return None
 
     def _fetch(self, i: int, bound: int):
         begin = time.perf_counter()
@@ -524,18 +497,13 @@ class MemoryPipeline:
         with self._cond:
             request = self._requests.pop(i)
             committed = self._committed
-        # (n_id and t_now may have been made on another stream)
+        # (n_id may have been made on another stream)
         _cuda.wait_event(self._stream, request.event)
         _cuda.record_stream(request, self._stream)
         state_id = request.n_id.to(state.device)
         clock = state.clock
         inputs = self._steps.gather(state, state_id)
-        mitigated = None
-        if self.mitigation is not None:
-            mitigated = self.mitigation(inputs.memory, state_id, state.memory,
-                                        state.last_update, request.t_now)
         inputs = update.move_inputs(inputs, self.device)
-        mitigated = None if mitigated is None else mitigated.to(self.device)
         event = _cuda.record_event(self._stream)
         end = time.perf_counter()
         self.scheduler.observe("fetch", end - begin)
@@ -547,7 +515,7 @@ class MemoryPipeline:
             raise PipelineError(f"iteration {i} read memory {i - committed} iterations stale, "
                                 f"over the bound {bound}")
         with self._cond:
-            self._fetched[i] = _Fetched(request.n_id, inputs, committed, clock, mitigated,
+            self._fetched[i] = _Fetched(request.n_id, inputs, committed, clock,
                                         event)
             self._next_fetch = i + 1
             self._cond.notify_all()
@@ -593,9 +561,8 @@ class MemoryPipeline:
 
     def _transition(self, wb: _Pending) -> tuple[Tensor, Tensor]:
         # The new memory of the batch's nodes from the *current* state: the
-        # forward's result where nothing changed since its fetch (and no
-        # mitigation touched it), recomputed with this iteration's
-        # parameters elsewhere.
+        # forward's result where nothing changed since its fetch, recomputed
+        # with this iteration's parameters elsewhere.
         state = self.state
         n_id = wb.plan.n_id
         reuse = torch.zeros(n_id.numel(), dtype=torch.bool, device=n_id.device)
@@ -614,8 +581,6 @@ class MemoryPipeline:
                 owner, partner = self._steps.partners(state, state_id)
                 moved = version.index_select(0, partner) > wb.clock
                 reuse.index_fill_(0, owner[moved].to(reuse.device), False)
-                if wb.mitigated is not None:
-                    reuse &= ~wb.mitigated.index_select(0, pos)
         redo = (~reuse).nonzero().view(-1)
         if pos is not None and redo.numel() == 0:
             return wb.cache.memory.index_select(0, pos), wb.cache.last_update.index_select(0, pos)
@@ -644,27 +609,21 @@ class MemoryPipeline:
         profile."""
         with self.paused(changes=False), self._cond:
             fetched = {i: (f.n_id.cpu(), update.move_inputs(f.inputs, torch.device("cpu")),
-                           f.committed, f.clock,
-                           None if f.mitigated is None else f.mitigated.cpu())
+                           f.committed, f.clock)
                        for i, f in self._fetched.items()}
-            mitigation = None
-            if self.mitigation is not None:
-                mitigation = self.mitigation.state_dict()
             return {"fetched": fetched, "next_fetch": self._next_fetch,
-                    "committed": self._committed, "scheduler": self.scheduler.state_dict(),
-                    "mitigation": mitigation}
+                    "committed": self._committed, "scheduler": self.scheduler.state_dict()}
 
     def _load(self, state: dict):
-        for i, (n_id, inputs, committed, clock, mitigated) in state["fetched"].items():
+        for i, fetched in state["fetched"].items():
+            n_id, inputs, committed, clock = fetched[:4]
             if i >= self.first:
                 self._fetched[i] = _Fetched(
                     n_id.to(self.device), update.move_inputs(inputs, self.device), committed,
-                    clock, None if mitigated is None else mitigated.to(self.device), None)
+                    clock, None)
         self._next_fetch = max(self.first, state["next_fetch"])
         self._committed = self._submitted = self.first
         self.scheduler.load_state_dict(state["scheduler"])
-        if self.mitigation is not None and state.get("mitigation") is not None:
-            self.mitigation.load_state_dict(state["mitigation"])
 
 
 def _same(a: Tensor, b: Tensor) -> bool:

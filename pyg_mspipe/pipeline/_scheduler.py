@@ -4,6 +4,7 @@ how long a memory fetch may be delayed."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 
@@ -62,6 +63,9 @@ class StalenessScheduler:
         self.profile_iterations = profile_iterations
         self.momentum = momentum
         self.safety = safety
+        # The training thread and the pipeline's worker both report and ask:
+        # every method holds this lock.
+        self._lock = threading.RLock()
         self.tau = {"fetch": None, "write": None, "train": None, "tail": None}
         self.observed = 0  # training iterations profiled
         self._last_need: float | None = None  # when the last fetch was needed
@@ -70,24 +74,27 @@ class StalenessScheduler:
     def observe(self, stage: str, seconds: float):
         r"""Adds one measurement of :obj:`stage` (``"fetch"``, ``"write"``,
         ``"train"`` or ``"tail"``)."""
-        old = self.tau[stage]
-        self.tau[stage] = seconds if old is None else (
-            self.momentum * old + (1 - self.momentum) * seconds)
-        if stage == "train":
-            self.observed += 1
+        with self._lock:
+            old = self.tau[stage]
+            self.tau[stage] = seconds if old is None else (
+                self.momentum * old + (1 - self.momentum) * seconds)
+            if stage == "train":
+                self.observed += 1
 
     def needed(self, when: float | None = None):
         r"""The training thread needs a fetch now (records the moment)."""
-        self._last_need = time.perf_counter() if when is None else when
+        with self._lock:
+            self._last_need = time.perf_counter() if when is None else when
 
     @property
     def s_min(self) -> int | None:
         r""":math:`s_{min}` once profiled, else :obj:`None`."""
-        if self.observed < self.profile_iterations or None in self.tau.values():
-            return None
-        train = max(self.tau["train"], 1e-9)
-        need = self.tau["fetch"] + self.tau["write"] - self.tau["tail"]
-        return max(0, math.ceil(need / train - 1e-9))
+        with self._lock:
+            if self.observed < self.profile_iterations or None in self.tau.values():
+                return None
+            train = max(self.tau["train"], 1e-9)
+            need = self.tau["fetch"] + self.tau["write"] - self.tau["tail"]
+            return max(0, math.ceil(need / train - 1e-9))
 
     def bound(self) -> int:
         r"""The staleness bound in force: :math:`\min(s_{min}, s)` once
@@ -101,18 +108,65 @@ class StalenessScheduler:
         r"""The latest :func:`time.perf_counter` at which the next fetch may
         start without making the training thread wait (now, before any
         profile exists)."""
-        if self._last_need is None or self.tau["train"] is None or self.tau["fetch"] is None:
-            return -math.inf
-        return self._last_need + self.tau["train"] - self.safety * self.tau["fetch"]
+        with self._lock:
+            if self._last_need is None or self.tau["train"] is None \
+                    or self.tau["fetch"] is None:
+                return -math.inf
+            return self._last_need + self.tau["train"] - self.safety * self.tau["fetch"]
 
     def write_fits(self, now: float) -> bool:
         r"""Whether one more write-back fits before the deadline."""
-        write = self.tau["write"] or 0.0
-        return now + write <= self.deadline()
+        with self._lock:
+            write = self.tau["write"] or 0.0
+            return now + write <= self.deadline()
+
+    def decide(self, *, fetch: int, requested: bool, committed: int, waiting: bool,
+               write: int | None, closing: bool, end: int,
+               now: float) -> tuple[str, float | None]:
+        r"""The pipeline worker's next stage, from where the pipeline stands.
+
+        Returns :obj:`("fetch", bound)` (fetch iteration :obj:`fetch` under
+        :obj:`bound`), :obj:`("write", None)` (commit the write-back of
+        iteration :obj:`write`) or :obj:`("wait", seconds)` (until something
+        changes, or at most :obj:`seconds`; :obj:`None`: no limit).
+
+        Args:
+            fetch (int): The next iteration to fetch.
+            requested (bool): Whether its nodes are known (requested).
+            committed (int): Iterations whose write-back is committed.
+            waiting (bool): Whether the training thread waits for that fetch.
+            write (int, optional): The iteration of the oldest write-back
+                handed over and not committed, if any.
+            closing (bool): Whether the epoch is closing (no more fetches).
+            end (int): The number of iterations of the epoch.
+            now (float): :func:`time.perf_counter` now.
+        """
+        with self._lock:
+            fixed = self.mode == "fixed"
+            bound = self.bound()
+            if fetch < end and requested and not closing and committed >= fetch - bound:
+                if fixed or committed >= fetch or waiting:
+                    return "fetch", bound
+                deadline = self.deadline()
+                if write is not None:
+                    # commit first while that still leaves the fetch its time
+                    # (no profile yet: commit first, staleness as low as can be)
+                    if deadline == -math.inf or self.write_fits(now):
+                        return "write", None
+                    return "fetch", bound
+                if now >= deadline:
+                    return "fetch", bound
+                return "wait", deadline - now if math.isfinite(deadline) else None
+            if write is not None and (not fixed or closing or write + bound < fetch
+                                      or write + bound >= end):
+                return "write", None
+            return "wait", None
 
     def state_dict(self) -> dict:
-        return {"tau": dict(self.tau), "observed": self.observed}
+        with self._lock:
+            return {"tau": dict(self.tau), "observed": self.observed}
 
     def load_state_dict(self, state: dict):
-        self.tau = {**self.tau, **state["tau"]}
-        self.observed = int(state["observed"])
+        with self._lock:
+            self.tau = {**self.tau, **state["tau"]}
+            self.observed = int(state["observed"])

@@ -40,7 +40,7 @@ CASES = [
     (["train", "--format", "xml"], "'--format'"),
     (["train", "--val-ratio", "1.5"], "'--val-ratio'"),
     (["train", "--val-ratio", "0.6", "--test-ratio", "0.5"], "leave no training events"),
-    (["train", "--mitigation"], "--mitigation configures the pipeline"),
+    (["train", "--mitigation"], "No such option '--mitigation'"),
     (["train", "--schedule", "fixed"], "--schedule configures the pipeline"),
     (["train", "-q", "-v"], "--quiet and --verbose exclude each other"),
     (["train", "--resume"], "--resume needs --checkpoint-dir"),

@@ -54,3 +54,45 @@ def test_deadline():
 def test_bad_mode():
     with pytest.raises(ValueError, match="schedule"):
         StalenessScheduler(1, mode="soon")
+
+
+def _decide(s, **kw):
+    args = dict(fetch=5, requested=True, committed=5, waiting=False, write=None,
+                closing=False, end=10, now=0.0)
+    args.update(kw)
+    return s.decide(**args)
+
+
+def test_decide_fixed_schedule():
+    """Fixed bound s: fetch i right after the write-back of i - s - 1, and
+    the write-back of i - s only after the fetch of i."""
+    s = StalenessScheduler(2, "fixed")
+    assert _decide(s, committed=3) == ("fetch", 2)  # 5 - 2 = 3 committed
+    assert _decide(s, committed=2) == ("wait", None)  # too stale, nothing to commit
+    assert _decide(s, committed=2, write=2) == ("write", None)
+    assert _decide(s, committed=3, write=3, requested=False) == ("wait", None)  # 3 + 2 !< 5
+    assert _decide(s, committed=2, write=2, requested=False) == ("write", None)  # 2 + 2 < 5
+    assert _decide(s, committed=3, write=3, closing=True) == ("write", None)
+    assert _decide(s, committed=8, write=8, fetch=10) == ("write", None)  # past the end
+    assert _decide(s, fetch=10, committed=9) == ("wait", None)
+
+
+def test_decide_online_schedule():
+    """Online: fresh reads while they are free; a fetch the loop waits for
+    goes first; otherwise commit while the fetch still fits before its
+    deadline, and wait for the deadline when there is nothing to commit."""
+    s = StalenessScheduler(3, profile_iterations=1, momentum=0.0, safety=1.0)
+    assert _decide(s) == ("fetch", 3)  # nothing stale: fetch now
+    assert _decide(s, committed=4, write=4) == ("write", None)  # no profile: commit first
+    for stage, sec in (("fetch", 1.0), ("write", 1.0), ("train", 4.0), ("tail", 0.0)):
+        s.observe(stage, sec)
+    s.needed(100.0)  # the loop needed a fetch at t = 100: next deadline 100 + 4 - 1
+    assert s.bound() == 1
+    assert _decide(s, committed=4, waiting=True, now=100.0) == ("fetch", 1)
+    assert _decide(s, committed=4, write=4, now=101.5) == ("write", None)  # 102.5 <= 103
+    assert _decide(s, committed=4, write=4, now=102.5) == ("fetch", 1)  # 103.5 > 103
+    action, seconds = _decide(s, committed=4, now=101.0)
+    assert action == "wait" and seconds == pytest.approx(2.0)
+    assert _decide(s, committed=4, now=103.0) == ("fetch", 1)
+    assert _decide(s, committed=3, write=3, now=100.0) == ("write", None)  # over the bound
+    assert _decide(s, committed=3, now=100.0) == ("wait", None)
