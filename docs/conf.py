@@ -9,3 +9,7 @@ exclude_patterns = ["_build"]
 html_theme = "furo"
 autodoc_member_order = "bysource"
 napoleon_google_docstring = True
+# "Attributes:" sections as field lists: a NamedTuple's fields are already
+# documented by autodoc, and a second description of each would be a
+# duplicate object.
+napoleon_use_ivar = True

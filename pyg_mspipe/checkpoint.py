@@ -2,32 +2,71 @@ r"""One-call checkpoints of a whole training run, resumable mid-epoch."""
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from pyg_mspipe import _cuda
+from pyg_mspipe.nn._update import KeptInputs, MessageInputs
+from pyg_mspipe.nn.apan import APANInputs
+
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
 _FORMAT = "pyg-mspipe-checkpoint/1"
 
+# Besides what torch.load(weights_only=True) accepts, the records a
+# pipelined epoch's position holds (its fetched inputs): NamedTuples of
+# tensors and numbers, rebuilt by tuple.__new__ alone.
+_RECORDS = [KeptInputs, MessageInputs, APANInputs]
+
+
+def _numpy_rng_state() -> dict:
+    state = np.random.get_state(legacy=False)  # the key as a tensor, not an ndarray
+    key = torch.from_numpy(state["state"]["key"].astype(np.int64))
+    return {**state, "state": {**state["state"], "key": key}}
+
+
+def _set_numpy_rng_state(state: dict):
+    key = state["state"]["key"].numpy().astype(np.uint32)
+    np.random.set_state({**state, "state": {**state["state"], "key": key}})
+
 
 def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": np.random.get_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": _numpy_rng_state(), "cuda": _cuda.rng_state()}
 
 
 def _set_rng_state(state: dict):
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    _set_numpy_rng_state(state["numpy"])
+    _cuda.set_rng_state(state.get("cuda"))
+
+
+def _unsafe_globals(path: Path) -> list[str]:
+    # What a weights-only load of `path` would refuse, read from its pickle
+    # without unpickling it.
+    with torch.serialization.safe_globals(_RECORDS):
+        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+
+
+def _refusal(path, error: pickle.UnpicklingError) -> str:
+    # One line saying why a weights-only load refused `path`.
+    try:
+        unsafe = _unsafe_globals(Path(path))
+    except (ValueError, RuntimeError, OSError):  # the legacy format: torch names the first
+        unsafe = re.findall(r"GLOBAL ([\w.]+)", str(error))
+    if unsafe:
+        why = f"loading it would run code ({', '.join(unsafe)}), which a checkpoint never does"
+    else:
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        why = f"it is not data a checkpoint holds ({lines[min(1, len(lines) - 1)]})"
+    return f"'{path}' is refused: {why}; nothing was restored"
 
 
 def save_checkpoint(path: str | os.PathLike, extra: Any = None, **objects) -> Path:
@@ -43,8 +82,10 @@ def save_checkpoint(path: str | os.PathLike, extra: Any = None, **objects) -> Pa
 
     Args:
         path (str): Checkpoint file.
-        extra (Any, optional): Anything picklable to keep with it (epoch,
-            loss history, ...). (default: :obj:`None`)
+        extra (Any, optional): Data to keep with it (epoch, loss history,
+            ...): tensors, numbers, strings, and lists, tuples, sets and
+            dicts of them, what :func:`load_checkpoint` loads without
+            running code. (default: :obj:`None`)
         **objects: Objects with :meth:`state_dict` (and
             :meth:`load_state_dict`), by name.
 
@@ -64,6 +105,11 @@ def save_checkpoint(path: str | os.PathLike, extra: Any = None, **objects) -> Pa
         torch.save(payload, f)
         f.flush()
         os.fsync(f.fileno())
+    unsafe = _unsafe_globals(tmp)
+    if unsafe:
+        tmp.unlink()
+        raise TypeError(f"a checkpoint holds data only, and this one would hold "
+                        f"{', '.join(unsafe)} (from 'extra' or a state_dict)")
     os.replace(tmp, path)
     return path
 
@@ -74,6 +120,11 @@ def load_checkpoint(path: str | os.PathLike, *, restore_rng: bool = True,
     objects (by the same names) and the global RNGs; returns its
     :obj:`extra`.
 
+    The file is read as data (:obj:`torch.load(..., weights_only=True)`): a
+    file that would run code when loaded (a pickled callable, an object of a
+    class outside the checkpoint's records) is refused with
+    :class:`pickle.UnpicklingError` before anything is restored.
+
     Args:
         path (str): Checkpoint file.
         restore_rng (bool, optional): Restore the global RNG states.
@@ -81,7 +132,11 @@ def load_checkpoint(path: str | os.PathLike, *, restore_rng: bool = True,
         map_location (optional): As in :func:`torch.load`. (default: :obj:`None`)
         **objects: Objects with :meth:`load_state_dict`, by name.
     """
-    payload = torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        with torch.serialization.safe_globals(_RECORDS):
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise pickle.UnpicklingError(_refusal(path, error)) from error
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise ValueError(f"'{path}' is not a pyg-mspipe checkpoint")
     saved = payload["objects"]

@@ -1,7 +1,9 @@
 """Checkpoint and resume: a run killed with SIGKILL mid-epoch and resumed
 gives bit-identical losses and final state to an uninterrupted run."""
 import os
+import pickle
 import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -120,6 +122,56 @@ def test_load_checkpoint_errors(tmp_path):
         load_checkpoint(tmp_path / "c.pt", memory=nl)
     with pytest.raises(TypeError, match="state_dict"):
         save_checkpoint(tmp_path / "d.pt", thing=object())
+
+
+class RunsCode:
+    """Pickled as a call of os.system creating :obj:`marker`: what a hostile
+    checkpoint file holds."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+def hostile_checkpoint(path, marker, legacy=False):
+    """A file shaped like a checkpoint whose :obj:`extra` runs a command."""
+    torch.save({"format": "pyg-mspipe-checkpoint/1", "rng": {}, "extra": RunsCode(marker),
+                "objects": {}}, path, _use_new_zipfile_serialization=not legacy)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, legacy):
+    marker = tmp_path / "ran"
+    with open(tmp_path / "probe.pt", "wb") as f:  # the file runs code when unpickled
+        pickle.dump(RunsCode(marker), f)
+    pickle.loads((tmp_path / "probe.pt").read_bytes())
+    assert marker.exists()
+    marker.unlink()
+
+    hostile_checkpoint(tmp_path / "c.pt", marker, legacy)
+    nl = LastNeighborLoader(10, 2)
+    nl.insert(torch.tensor([1, 2]), torch.tensor([3, 4]))
+    before = nl.state_dict()
+    rng = torch.get_rng_state()
+    with pytest.raises(pickle.UnpicklingError, match="refused.*system.*nothing was restored"):
+        load_checkpoint(tmp_path / "c.pt", neighbor_loader=nl)
+    assert not marker.exists()
+    assert torch.equal(torch.get_rng_state(), rng)
+    after = nl.state_dict()
+    assert all(torch.equal(after[k], v) if torch.is_tensor(v) else after[k] == v
+               for k, v in before.items())
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    nl = LastNeighborLoader(10, 2)
+    save_checkpoint(tmp_path / "c.pt", extra={"epoch": 1}, neighbor_loader=nl)
+    with pytest.raises(TypeError, match="data only.*system"):
+        save_checkpoint(tmp_path / "c.pt", extra=RunsCode(tmp_path / "ran"), neighbor_loader=nl)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]  # no temporary file left
+    assert load_checkpoint(tmp_path / "c.pt", neighbor_loader=nl) == {"epoch": 1}
+    assert not (tmp_path / "ran").exists()
 
 
 def test_loader_position_resumes_the_same_batches():

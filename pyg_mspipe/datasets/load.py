@@ -97,6 +97,21 @@ def _synthetic(spec: str, msg_dim: int | None, seed: int) -> TemporalData:
         raise DataFormatError(spec, None, reason) from None
 
 
+def _refuse_code(processed: Path):
+    # PyG loads its processed files weights-only but falls back to a full
+    # unpickle when that fails, so a planted file would run code: refuse any
+    # whose pickle names a global beyond torch's and PyG's allow-lists.
+    for path in sorted(processed.glob("*.pt")):
+        try:
+            unsafe = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        except (ValueError, RuntimeError) as error:  # not a torch.save zip file
+            unsafe = [f"unreadable: {error}"]
+        if unsafe:
+            raise DataFormatError(path, None, f"refused: loading it would run code "
+                                  f"({', '.join(unsafe)}); delete it and PyG rebuilds it "
+                                  f"from the raw file")
+
+
 def _jodie(spec: str, name: str, root: str | None, msg_dim: int | None,
            seed: int) -> TemporalData:
     r"""PyG's :class:`~torch_geometric.datasets.JODIEDataset`, checked, its
@@ -112,6 +127,7 @@ def _jodie(spec: str, name: str, root: str | None, msg_dim: int | None,
             else os.path.expanduser(root))
     raw = Path(root) / key / "raw" / f"{key}.csv"
     had_raw = raw.exists()
+    _refuse_code(Path(root) / key / "processed")
     try:
         data = JODIEDataset(root, key)[0]
     except ImportError as error:

@@ -141,9 +141,10 @@ class LastNeighborLoader:
         r"""Samples the most recent neighbours of :obj:`n_id`.
 
         Returns:
-            (n_id, edge_index, e_id): the sorted unique ids of :obj:`n_id` and
-            their neighbours, edges :obj:`neighbour -> centre` in local ids,
-            and the event id of each edge.
+            NeighborSample: :obj:`(n_id, edge_index, e_id)`, the sorted unique
+            ids of :obj:`n_id` and their neighbours, edges
+            :obj:`neighbour -> centre` in local ids, and the event id of each
+            edge.
         """
         prepared = self._take_prepared(n_id)
         if prepared is not None:

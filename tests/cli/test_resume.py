@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 
+from ..test_checkpoint import hostile_checkpoint
 from .common import TINY, run_cli
 
 pytestmark = pytest.mark.timeout(240)
@@ -71,3 +72,15 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_final_metrics(capsys, tmp_
     assert proc.returncode == 0, proc.stderr
     assert "(resumed)" in proc.stdout
     assert metrics(tmp_path / "run.json") == metrics(tmp_path / "ref.json")
+
+
+def test_resume_refuses_a_checkpoint_that_would_run_code(capsys, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    hostile_checkpoint(ckpt / "checkpoint.pt", tmp_path / "ran")
+    code, out, err = run_cli(capsys, "train", *TINY, "--epochs", "1", "--checkpoint-dir", ckpt,
+                             "--resume", "-q")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("pyg-mspipe: error: --resume: cannot load")
+    assert "would run code (posix.system)" in err and "nothing was restored" in err
+    assert not (tmp_path / "ran").exists()

@@ -71,6 +71,31 @@ def test_jodie_dataset_from_a_raw_file_in_place(tmp_path):
     assert same(data, load_dataset(str(raw))) and data.msg.size(1) == 16
 
 
+class RunsCode:
+    """Pickled as a call of exec creating :obj:`marker` (a global PyG's
+    loader would retry with a full unpickle)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').close()",)
+
+
+def test_jodie_processed_file_that_would_run_code_is_refused(tmp_path):
+    raw = tmp_path / "wikipedia" / "raw" / "wikipedia.csv"
+    raw.parent.mkdir(parents=True)
+    raw.write_text(JODIE)
+    load_dataset("jodie:wikipedia", root=str(tmp_path))  # PyG writes processed/
+    processed = tmp_path / "wikipedia" / "processed" / "data.pt"
+    torch.save(RunsCode(tmp_path / "ran"), processed)
+    with pytest.raises(DataFormatError) as info:
+        load_dataset("jodie:wikipedia", root=str(tmp_path))
+    assert str(info.value).startswith(f"{processed}: refused: loading it would run code "
+                                      "(builtins.exec)")
+    assert not (tmp_path / "ran").exists()
+
+
 def test_jodie_dataset_errors(tmp_path):
     with pytest.raises(DataFormatError) as info:
         load_dataset("jodie:enron", root=str(tmp_path))
