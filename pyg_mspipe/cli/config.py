@@ -23,7 +23,14 @@ class TrainConfig:
         data_root (str, optional): Download folder of :obj:`jodie:<name>`.
             (default: :obj:`None`)
         model (str): The memory model. (default: :obj:`"tgn"`)
-        epochs (int): Training epochs. (default: :obj:`8`)
+        epochs (int): Training epochs (at most, with :obj:`patience`).
+            (default: :obj:`8`)
+        patience (int, optional): Early stopping: stop after this many
+            epochs without a better validation score (the first of
+            :obj:`metrics`), then restore the best epoch's state and test it
+            again. (default: :obj:`None`)
+        runs (int): Runs, seeded :obj:`seed`, :obj:`seed + 1`, ...
+            (default: :obj:`1`)
         batch_size (int): Events per batch. (default: :obj:`200`)
         lr (float): Adam learning rate. (default: :obj:`1e-4`)
         memory_dim (int): Memory size. (default: :obj:`100`)
@@ -71,6 +78,8 @@ class TrainConfig:
     data_root: Path | None = None
     model: str = "tgn"
     epochs: int = 8
+    patience: int | None = None
+    runs: int = 1
     batch_size: int = 200
     lr: float = 1e-4
     memory_dim: int = 100
