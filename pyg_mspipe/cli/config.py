@@ -59,6 +59,10 @@ class TrainConfig:
             :obj:`"random"`, :obj:`"historical"` or :obj:`"inductive"`
             (DyGLib's). (default: :obj:`"pyg"`)
         num_negatives (int): Negatives per positive. (default: :obj:`1`)
+        train_negatives (str): Training negatives' destinations:
+            :obj:`"pyg"` (uniform over :obj:`[min(dst), max(dst)]` of the
+            training events, PyG's example) or :obj:`"random"` (uniform over
+            their distinct destinations, DyGLib's). (default: :obj:`"pyg"`)
         metrics (tuple): Among :obj:`"ap"`, :obj:`"auc"`, :obj:`"mrr"`,
             :obj:`"hits@k"`; the first selects the best epoch.
             (default: :obj:`("ap", "auc")`)
@@ -99,6 +103,7 @@ class TrainConfig:
     new_node_ratio: float = 0.1
     negatives: str = "pyg"
     num_negatives: int = 1
+    train_negatives: str = "pyg"
     metrics: tuple = ("ap", "auc")
     eval_seed: int = 0
     checkpoint_dir: Path | None = None

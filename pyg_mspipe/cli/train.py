@@ -272,6 +272,10 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
               default=_DEFAULTS.negatives, show_default=True,
               help="Evaluation negatives: the loader's (PyG's example) or DyGLib's "
                    "samplers.")
+@click.option("--train-negatives", type=click.Choice(["pyg", "random"]),
+              default=_DEFAULTS.train_negatives, show_default=True,
+              help="Training negatives' destinations: uniform over [min, max] of the training "
+                   "destinations (PyG's example) or over the distinct ones (DyGLib's).")
 @click.option("--num-negatives", type=_POSITIVE, default=_DEFAULTS.num_negatives,
               show_default=True, help="Negatives per positive (with a sampler).")
 @click.option("--metrics", type=_METRICS, default=",".join(_DEFAULTS.metrics),

@@ -5,6 +5,7 @@ import math
 import os
 
 import torch
+from torch import Tensor
 from torch_geometric.data import TemporalData
 
 from pyg_mspipe.loader.batches import EpochPosition, TemporalBatches, validate_data
@@ -73,6 +74,11 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             (default: :obj:`None`)
         generator (torch.Generator, optional): Generator for negatives.
             (default: :obj:`None`)
+        neg_dst_candidates (torch.Tensor, optional): Node ids the negative
+            destinations are drawn from, uniformly with replacement, e.g.
+            the distinct destinations of the events, as DyGLib's training
+            negatives. (default: :obj:`None`: every id in
+            :obj:`[min(dst), max(dst)]`, as PyG)
         edge_data (TemporalData, optional): The whole stream the neighbour
             loader's event ids index: :obj:`batch.neighbor_t` and
             :obj:`batch.neighbor_msg` are gathered ahead. (default: :obj:`None`)
@@ -109,6 +115,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
                  memory: TGNMemory | None = None,
                  device: torch.device | str | None = None,
                  generator: torch.Generator | None = None,
+                 neg_dst_candidates: Tensor | None = None,
                  edge_data: TemporalData | None = None,
                  staleness_bound: int | None = None, schedule: str = "online",
                  mitigation: bool | StalenessMitigation = False,
@@ -166,7 +173,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
 
         self.data = data
         self.batches = TemporalBatches(data, batch_size, neg_sampling_ratio,
-                                       kwargs.get("drop_last", False))
+                                       kwargs.get("drop_last", False), neg_dst_candidates)
         self.events_per_batch = batch_size
         self.neg_sampling_ratio = neg_sampling_ratio
         self.prefetch = prefetch

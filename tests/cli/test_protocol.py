@@ -207,3 +207,67 @@ def test_runs_resume_each_from_its_own_checkpoint(capsys, tmp_path):
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["aggregate"] == ref["aggregate"]
 
+
+def batches_of(loader) -> list:
+    return [(b.src.clone(), b.neg_dst.clone(), b.n_id.clone()) for b in loader]
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_dyglib_training_negatives_are_its_random_samplers(prefetch):
+    """--train-negatives random: each batch's negative destinations are the
+    draws of DyGLib's random NegativeEdgeSampler on the training events
+    (engine.negatives.NegativeSampler, the same generator state): uniform
+    over the distinct training destinations (DyGLib's np.unique), sources
+    the positives'."""
+    import numpy as np
+
+    from pyg_mspipe import TemporalDataLoader
+    from pyg_mspipe.cli.run import train_candidates
+    from pyg_mspipe.engine.negatives import NegativeSampler
+
+    run = setup_run(replace(CONFIG, split="inductive", train_negatives="random"))
+    train = run.split.train
+    candidates = train_candidates(run.config, run.split)
+    assert candidates.tolist() == np.unique(train.dst.numpy()).tolist()
+    loader = TemporalDataLoader(train, batch_size=40, neg_sampling_ratio=1.0,
+                                prefetch=prefetch, neg_dst_candidates=candidates,
+                                generator=torch.Generator().manual_seed(9))
+    reference = NegativeSampler("random", train, seed=9)
+    for batch in loader:
+        neg = reference.sample(batch.src, batch.dst, batch.t)
+        assert torch.equal(neg.dst.view(-1), batch.neg_dst)
+        assert torch.equal(neg.src.view(-1), batch.src)
+        assert torch.equal(batch.n_id, torch.cat([batch.src, batch.dst,
+                                                  batch.neg_dst]).unique())
+
+
+def test_train_negatives_option_reaches_the_training_loader(capsys, tmp_path):
+    """On the inductive split PyG's negatives draw the nodes kept out of
+    training (their ids lie in [min(dst), max(dst)]); DyGLib's never do."""
+    drawn = {}
+    for name in ("pyg", "random"):
+        run = setup_run(replace(CONFIG, split="inductive", train_negatives=name))
+        torch.manual_seed(0)
+        drawn[name] = torch.cat([neg for _, neg, _ in batches_of(run.train_loader)])
+    train_dst = run.split.train.dst.unique()
+    masked = run.split.masked_nodes
+    assert masked.numel() > 0
+    assert torch.isin(drawn["random"], train_dst).all()
+    assert torch.isin(drawn["pyg"], masked).any()
+    code, _, err = run_cli(capsys, "train", *TINY, "--epochs", "1", "--train-negatives",
+                           "random", "-q", "--json", tmp_path / "run.json")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "run.json").read_text())
+    assert summary["config"]["train_negatives"] == "random"
+
+
+def test_bad_negative_candidates_are_refused():
+    from pyg_mspipe import TemporalDataLoader
+
+    data = setup_run(CONFIG).split.train
+    for bad, error, match in [(torch.tensor([], dtype=torch.long), ValueError, "empty"),
+                              (torch.tensor([[1]]), ValueError, "one-dimensional"),
+                              (torch.tensor([0.5]), TypeError, "integer"),
+                              (torch.tensor([-1]), ValueError, "negative")]:
+        with pytest.raises(error, match=match):
+            TemporalDataLoader(data, 10, 1.0, neg_dst_candidates=bad)
