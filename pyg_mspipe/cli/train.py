@@ -108,7 +108,7 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
                          [EpochRecord(**r) for r in state.records], resumed=config.resume)
     metrics = run.protocol.metrics
     parts = ("val", "test") + (("val_new", "test_new") if run.protocol.split == "inductive"
-                               and config.model == "tgn" else ())
+                               else ())
     stopped = stopper is not None and stopper.stops_after(state.epoch)
     if state.epoch >= config.epochs and not finished_ok:
         raise ConfigError(f"--resume: the checkpoint has already run {state.epoch} epoch(s); "
