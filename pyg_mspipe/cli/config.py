@@ -22,6 +22,9 @@ class TrainConfig:
             without them; zero-padding for data with fewer). (default: :obj:`None`)
         data_root (str, optional): Download folder of :obj:`jodie:<name>`.
             (default: :obj:`None`)
+        edge_features (str): The edge features of data without any:
+            :obj:`"random"` (seeded standard normals) or :obj:`"zeros"`
+            (DyGLib's and TGB's). (default: :obj:`"random"`)
         model (str): The memory model. (default: :obj:`"tgn"`)
         epochs (int): Training epochs (at most, with :obj:`patience`).
             (default: :obj:`8`)
@@ -80,6 +83,7 @@ class TrainConfig:
     format: str | None = None
     msg_dim: int | None = None
     data_root: Path | None = None
+    edge_features: str = "random"
     model: str = "tgn"
     epochs: int = 8
     patience: int | None = None

@@ -222,6 +222,10 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
 @click.option("--msg-dim", type=_POSITIVE, default=None,
               help="Edge feature size: seeded features for data without them "
                    "[default: 16], zero-padding for data with fewer.")
+@click.option("--edge-features", type=click.Choice(["random", "zeros"]),
+              default=_DEFAULTS.edge_features, show_default=True,
+              help="Edge features of data without any: seeded standard normals, or zeros "
+                   "(as DyGLib and TGB).")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Download folder of jodie:<name> data.")
 @click.option("--model", type=click.Choice(sorted(MODELS)), default=_DEFAULTS.model,

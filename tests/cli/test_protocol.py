@@ -271,3 +271,12 @@ def test_bad_negative_candidates_are_refused():
                               (torch.tensor([-1]), ValueError, "negative")]:
         with pytest.raises(error, match=match):
             TemporalDataLoader(data, 10, 1.0, neg_dst_candidates=bad)
+
+
+def test_zero_edge_features_option(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", *TINY, "--epochs", "1", "--edge-features", "zeros",
+                           "-q", "--json", tmp_path / "run.json")
+    assert code == 0, err
+    assert json.loads((tmp_path / "run.json").read_text())["config"]["edge_features"] == "zeros"
+    run = setup_run(replace(CONFIG, edge_features="zeros"))
+    assert run.data.msg.shape == (400, 4) and not run.data.msg.any()
