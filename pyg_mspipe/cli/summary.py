@@ -140,7 +140,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
                      + f"; best epoch {best.epoch} restored and tested again")
     if best is not None:
         metric = summary.selection_metric
-        parts = best.parts() if stopping is None else stopping["restored"]
+        parts = final_metrics(summary)
         for part in ("test", "test_new"):
             values = parts.get(part)
             if values is not None:
