@@ -23,8 +23,18 @@ class TrainConfig:
             without them; zero-padding for data with fewer). (default: :obj:`None`)
         data_root (str, optional): Download folder of :obj:`jodie:<name>`.
             (default: :obj:`None`)
+        edge_features (str): The edge features of data without any:
+            :obj:`"random"` (seeded standard normals) or :obj:`"zeros"`
+            (DyGLib's and TGB's). (default: :obj:`"random"`)
         model (str): The memory model. (default: :obj:`"tgn"`)
-        epochs (int): Training epochs. (default: :obj:`8`)
+        epochs (int): Training epochs (at most, with :obj:`patience`).
+            (default: :obj:`8`)
+        patience (int, optional): Early stopping: stop after this many
+            epochs without a better validation score (the first of
+            :obj:`metrics`), then restore the best epoch's state and test it
+            again. (default: :obj:`None`)
+        runs (int): Runs, seeded :obj:`seed`, :obj:`seed + 1`, ...
+            (default: :obj:`1`)
         batch_size (int): Events per batch. (default: :obj:`200`)
         lr (float): Adam learning rate. (default: :obj:`1e-4`)
         memory_dim (int): Memory size. (default: :obj:`100`)
@@ -52,6 +62,10 @@ class TrainConfig:
             :obj:`"random"`, :obj:`"historical"` or :obj:`"inductive"`
             (DyGLib's). (default: :obj:`"pyg"`)
         num_negatives (int): Negatives per positive. (default: :obj:`1`)
+        train_negatives (str): Training negatives' destinations:
+            :obj:`"pyg"` (uniform over :obj:`[min(dst), max(dst)]` of the
+            training events, PyG's example) or :obj:`"random"` (uniform over
+            their distinct destinations, DyGLib's). (default: :obj:`"pyg"`)
         metrics (tuple): Among :obj:`"ap"`, :obj:`"auc"`, :obj:`"mrr"`,
             :obj:`"hits@k"`; the first selects the best epoch (:obj:`tgb:<dir>`
             data: :obj:`"mrr"` and :obj:`"hits@k"` only; the command line
@@ -71,8 +85,11 @@ class TrainConfig:
     format: str | None = None
     msg_dim: int | None = None
     data_root: Path | None = None
+    edge_features: str = "random"
     model: str = "tgn"
     epochs: int = 8
+    patience: int | None = None
+    runs: int = 1
     batch_size: int = 200
     lr: float = 1e-4
     memory_dim: int = 100
@@ -91,6 +108,7 @@ class TrainConfig:
     new_node_ratio: float = 0.1
     negatives: str = "pyg"
     num_negatives: int = 1
+    train_negatives: str = "pyg"
     metrics: tuple = ("ap", "auc")
     eval_seed: int = 0
     checkpoint_dir: Path | None = None

@@ -12,7 +12,7 @@ import torch
 
 from pyg_mspipe import _cuda
 from pyg_mspipe.cli.errors import ConfigError
-from pyg_mspipe.cli.run import TrainingRun
+from pyg_mspipe.cli.run import TrainingRun, train_candidates
 from pyg_mspipe.distributed import DistributedContext, DistributedTraining
 
 __all__ = ["launch_context", "rank_device", "distribute_run"]
@@ -65,5 +65,6 @@ def distribute_run(run: TrainingRun, context: DistributedContext) -> TrainingRun
         pipeline = dict(staleness_bound=config.staleness_bound, schedule=config.schedule)
     loader = dp.loader(run.split.train, config.batch_size, 1.0, seed=config.seed,
                        memory=model.memory, neighbor_loader=run.neighbor_loader,
-                       device=run.device, **pipeline)
+                       device=run.device,
+                       neg_dst_candidates=train_candidates(config, run.split), **pipeline)
     return replace(run, train_loader=loader, dp=dp)

@@ -43,6 +43,7 @@ def save_plots(summary: RunSummary, stats=None, folder: str | Path = ".") -> lis
     """
     plt = _pyplot()
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     epochs = [r.epoch for r in summary.epochs]
     paths = []
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -17,10 +17,11 @@ from pyg_mspipe.distributed import DistributedTraining
 from pyg_mspipe.engine.data import resolve_data
 from pyg_mspipe.engine.evaluation import EvalProtocol
 from pyg_mspipe.engine.models import TGNModel, build_model
+from pyg_mspipe.engine.negatives import NegativeSampler
 from pyg_mspipe.engine.splits import LinkSplit, inductive_split, transductive_split
 from pyg_mspipe.engine.tgb import TGBProtocol, tgb_split
 
-__all__ = ["TrainingRun", "setup_run", "eval_protocol", "is_tgb"]
+__all__ = ["TrainingRun", "setup_run", "eval_protocol", "is_tgb", "train_candidates"]
 
 
 @dataclass
@@ -99,6 +100,18 @@ def _check_tgb(config: TrainConfig) -> tuple[str, ...]:
     return tuple(config.metrics)
 
 
+def train_candidates(config: TrainConfig, split: LinkSplit) -> torch.Tensor | None:
+    r"""The training negatives' candidate destinations :obj:`config` asks
+    for: :obj:`None` for PyG's (every id in :obj:`[min(dst), max(dst)]` of
+    the training events), the training events' distinct destinations for
+    DyGLib's (its ``train_neg_edge_sampler``: the :obj:`"random"`
+    :class:`~pyg_mspipe.engine.negatives.NegativeSampler` on the training
+    events, sources the positives')."""
+    if config.train_negatives == "pyg":
+        return None
+    return NegativeSampler("random", split.train).unique_dst
+
+
 def setup_run(config: TrainConfig) -> TrainingRun:
     r"""Builds the run :obj:`config` describes (with :obj:`config.threads`
     intra-op threads if set), seeded with :obj:`config.seed`: the data (:func:`~pyg_mspipe.engine.data.resolve_data`,
@@ -127,7 +140,7 @@ def setup_run(config: TrainConfig) -> TrainingRun:
         protocol = TGBProtocol(dataset, protocol)
     else:
         data = resolve_data(config.data, format=config.format, msg_dim=config.msg_dim,
-                            root=config.data_root)
+                            root=config.data_root, features=config.edge_features)
     try:
         if tgb:
             split = tgb_split(dataset)
@@ -156,6 +169,7 @@ def setup_run(config: TrainConfig) -> TrainingRun:
         train_loader = TemporalDataLoader(split.train, batch_size=config.batch_size,
                                           neg_sampling_ratio=1.0, memory=model.memory,
                                           neighbor_loader=neighbor_loader, device=device,
+                                          neg_dst_candidates=train_candidates(config, split),
                                           **pipeline)
         val_loader, test_loader = (
             TemporalDataLoader(d, batch_size=config.batch_size, neg_sampling_ratio=1.0)

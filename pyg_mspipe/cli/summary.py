@@ -3,12 +3,17 @@ summary and the JSON summary."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pyg_mspipe.engine.stopping import improves
+
 __all__ = ["EpochRecord", "RunSummary", "table_header", "table_row", "summary_lines",
-           "write_json", "JSON_FORMAT"]
+           "final_metrics", "aggregate", "runs_lines", "runs_to_dict", "write_json",
+           "JSON_FORMAT"]
 
 #: The ``format`` field of the JSON summary.
 JSON_FORMAT = "pyg-mspipe-train/1"
@@ -54,13 +59,17 @@ class EpochRecord:
 class RunSummary:
     r"""A whole run: its configuration, data, evaluation protocol, epochs
     and total time; :meth:`best` is the best validation epoch by the
-    protocol's first metric."""
+    protocol's first metric. With early stopping, :obj:`early_stopping`
+    holds its patience, the epoch it stopped after (:obj:`None` if it ran
+    every epoch) and the test metrics measured again after the best epoch's
+    state was restored (:obj:`restored`)."""
     config: dict
     data: dict
     eval_protocol: dict
     epochs: list[EpochRecord] = field(default_factory=list)
     total_seconds: float = 0.0
     resumed: bool = False
+    early_stopping: dict | None = None
 
     @property
     def selection_metric(self) -> str:
@@ -68,8 +77,14 @@ class RunSummary:
         return self.eval_protocol["metrics"][0]
 
     def best(self) -> EpochRecord | None:
-        r"""The epoch of the best validation score (the first of equals)."""
-        return max(self.epochs, key=lambda r: r.val[self.selection_metric], default=None)
+        r"""The epoch of the best validation score
+        (:func:`~pyg_mspipe.engine.stopping.improves`: the first of equals)."""
+        best = None
+        for record in self.epochs:
+            if best is None or improves(record.val[self.selection_metric],
+                                        best.val[self.selection_metric]):
+                best = record
+        return best
 
     def to_dict(self) -> dict:
         r"""The JSON summary (see ``docs/cli.md``)."""
@@ -87,6 +102,7 @@ class RunSummary:
             "total_seconds": self.total_seconds,
             "resumed": self.resumed,
             "pipeline": None if last is None else last.pipeline,
+            "early_stopping": self.early_stopping,
         }
 
 
@@ -115,10 +131,18 @@ def summary_lines(summary: RunSummary) -> list[str]:
     total time, the last epoch's pipeline summary."""
     best = summary.best()
     lines = []
+    stopping = summary.early_stopping
+    if stopping is not None:
+        stopped = stopping["stopped_after"]
+        lines.append(f"early stopping (patience {stopping['patience']}): "
+                     + ("ran every epoch" if stopped is None else
+                        f"stopped after epoch {stopped}")
+                     + f"; best epoch {best.epoch} restored and tested again")
     if best is not None:
         metric = summary.selection_metric
+        parts = final_metrics(summary)
         for part in ("test", "test_new"):
-            values = best.parts().get(part)
+            values = parts.get(part)
             if values is not None:
                 scores = "  ".join(f"{k} {v:.4f}" for k, v in values.items())
                 lines.append(f"best val epoch {best.epoch} (val {metric} "
@@ -136,12 +160,81 @@ def summary_lines(summary: RunSummary) -> list[str]:
     return lines
 
 
-def write_json(summary: RunSummary, path: str | os.PathLike):
-    r"""Writes :meth:`RunSummary.to_dict` to :obj:`path` (via a temporary
-    file renamed into place)."""
+def final_metrics(summary: RunSummary) -> dict[str, dict]:
+    r"""What a run reports, by part: the best validation epoch's
+    :obj:`val` (and :obj:`val_new`) and its :obj:`test` (and
+    :obj:`test_new`), those measured after restoring the best epoch's
+    state when it stopped early."""
+    best = summary.best()
+    if best is None:
+        return {}
+    parts = best.parts()
+    if summary.early_stopping is not None:
+        parts.update(summary.early_stopping["restored"])
+    return parts
+
+
+def aggregate(summaries: list[RunSummary]) -> dict[str, dict]:
+    r"""Mean and sample standard deviation (:obj:`ddof=1`, as DyGLib
+    reports; :obj:`None` for one run) over runs of :func:`final_metrics`,
+    by part and metric, with the values of each run."""
+    out = {}
+    finals = [final_metrics(s) for s in summaries]
+    for part, metrics in finals[0].items():
+        out[part] = {}
+        for metric in metrics:
+            values = [f[part][metric] for f in finals]
+            std = statistics.stdev(values) if len(values) > 1 else None
+            out[part][metric] = {"mean": statistics.fmean(values), "std": std,
+                                 "values": values}
+    return out
+
+
+def runs_lines(summaries: list[RunSummary]) -> list[str]:
+    r"""The final summary of several runs: per part, each metric's mean ±
+    standard deviation (:func:`aggregate`)."""
+    seeds = [s.config["seed"] for s in summaries]
+    lines = [f"{len(summaries)} runs (seeds {', '.join(map(str, seeds))}): mean ± std "
+             f"(ddof=1) of each run's best val epoch ({summaries[0].selection_metric})"
+             + (", restored" if summaries[0].early_stopping is not None else "")]
+    for part, metrics in aggregate(summaries).items():
+        cells = "  ".join(f"{m} {_pm(v)}" for m, v in metrics.items())
+        lines.append(f"  {part} {cells}")
+    return lines
+
+
+def _pm(value: dict) -> str:
+    std = value["std"]
+    return f"{value['mean']:.4f} ± " + ("nan" if std is None or math.isnan(std)
+                                         else f"{std:.4f}")
+
+
+def runs_to_dict(summaries: list[RunSummary]) -> dict:
+    r"""The JSON summary of several runs (see ``docs/cli.md``): the first
+    run's configuration (its seed the first), data and protocol, each run's
+    :meth:`RunSummary.to_dict` without those (with its :obj:`seed`), and
+    :func:`aggregate`."""
+    first = summaries[0].to_dict()
+    runs = []
+    for summary in summaries:
+        entry = summary.to_dict()
+        for key in ("format", "config", "data", "eval_protocol"):
+            entry.pop(key)
+        runs.append({"seed": summary.config["seed"], **entry})
+    return {"format": JSON_FORMAT, "config": first["config"], "data": first["data"],
+            "eval_protocol": first["eval_protocol"], "runs": runs,
+            "aggregate": aggregate(summaries),
+            "total_seconds": sum(s.total_seconds for s in summaries)}
+
+
+def write_json(summary: RunSummary | dict, path: str | os.PathLike):
+    r"""Writes :meth:`RunSummary.to_dict` (or a dictionary such as
+    :func:`runs_to_dict`'s) to :obj:`path` (via a temporary file renamed
+    into place)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(summary.to_dict(), indent=2, default=_jsonable) + "\n")
+    data = summary if isinstance(summary, dict) else summary.to_dict()
+    tmp.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
     os.replace(tmp, path)
 
 

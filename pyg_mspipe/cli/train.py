@@ -20,6 +20,8 @@ from pyg_mspipe.cli.run import TrainingRun, is_tgb, setup_run
 from pyg_mspipe.cli.summary import (
     EpochRecord,
     RunSummary,
+    runs_lines,
+    runs_to_dict,
     summary_lines,
     table_header,
     table_row,
@@ -29,6 +31,7 @@ from pyg_mspipe.datasets import FORMATS
 from pyg_mspipe.distributed.training import train_steps as distributed_train_steps
 from pyg_mspipe.engine.evaluation import evaluate_link_prediction
 from pyg_mspipe.engine.models import MODELS
+from pyg_mspipe.engine.stopping import EarlyStopping
 from pyg_mspipe.engine.tgb import TGBProtocol
 from pyg_mspipe.engine.training import train_steps
 
@@ -73,12 +76,15 @@ def _evaluate(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
 
 
 def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
-                 verbose: bool = False) -> RunSummary:
+                 verbose: bool = False, finished_ok: bool = False) -> RunSummary:
     r"""Trains :obj:`run` for :obj:`run.config.epochs` epochs, evaluating on
     the validation and test split after each (:obj:`run.protocol`),
     checkpointing if :obj:`run.config.checkpoint_dir` is set (every
     :obj:`checkpoint_every` batches and at epoch ends) and resuming from it
-    with :obj:`run.config.resume`. Returns the run's summary.
+    with :obj:`run.config.resume`. With :obj:`run.config.patience`, stops
+    early (:class:`~pyg_mspipe.engine.stopping.EarlyStopping`), then restores
+    the best epoch's state (as after its validation) and tests it again.
+    Returns the run's summary.
 
     Args:
         run (TrainingRun): The run (:func:`~pyg_mspipe.cli.run.setup_run`).
@@ -86,9 +92,15 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
         echo (callable, optional): Receives the table lines. (default: :func:`print`)
         verbose (bool, optional): Also print the pipeline's summary per epoch
             and, on stderr, a line per checkpoint saved. (default: :obj:`False`)
+        finished_ok (bool, optional): Resuming a checkpoint of a finished run
+            reports it (instead of raising :class:`ConfigError`), as one of
+            several runs does. (default: :obj:`False`)
     """
     config = run.config
     objects = run.checkpoint_objects()
+    stopper = None
+    if config.patience is not None:
+        stopper = objects["early_stopping"] = EarlyStopping(config.patience)
     checkpoint = None
     if config.checkpoint_dir is not None:
         checkpoint = RunCheckpoint(config.checkpoint_dir, config.to_dict())
@@ -99,15 +111,19 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
                          [EpochRecord(**r) for r in state.records], resumed=config.resume)
     metrics = run.protocol.metrics
     parts = ("val", "test") + (("val_new", "test_new") if run.protocol.split == "inductive"
-                               and config.model == "tgn" else ())
-    if state.epoch >= config.epochs:
+                               else ())
+    stopped = stopper is not None and stopper.stops_after(state.epoch)
+    if state.epoch >= config.epochs and not finished_ok:
         raise ConfigError(f"--resume: the checkpoint has already run {state.epoch} epoch(s); "
                           f"pass --epochs above {state.epoch} to continue")
+    if stopped and not finished_ok:
+        raise ConfigError(f"--resume: the checkpoint's run stopped early after epoch "
+                          f"{state.epoch} (--patience {config.patience})")
     echo(table_header(metrics, parts))
     for record in summary.epochs:
         echo(table_row(record, metrics))
     loader = run.train_loader
-    while state.epoch < config.epochs:
+    while state.epoch < config.epochs and not stopped:
         epoch_loader = loader
         if state.mid_epoch:  # resume mid-epoch: the state after the reset of train_steps
             keep = {k: objects[k] for k in ("memory", "neighbor_loader") if k in objects}
@@ -143,6 +159,8 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
         pipeline = loader.stats.summary() if loader.stats is not None else None
         eval_start = time.perf_counter()
         val, val_new = _evaluate(run, "val")
+        if stopper is not None:  # (the state after validation is the one kept)
+            stopped = stopper.step(state.epoch + 1, val[metrics[0]], _model_state(run))
         test, test_new = _evaluate(run, "test")
         record = EpochRecord(state.epoch + 1, state.loss_sum / max(state.events, 1),
                              train_seconds, state.events / max(train_seconds, 1e-9), val, test,
@@ -158,7 +176,25 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
                 click.echo(f"checkpoint: end of epoch {state.epoch} -> {checkpoint.path}",
                            err=True)
     summary.total_seconds = sum(r.train_seconds + r.eval_seconds for r in summary.epochs)
+    if stopper is not None:
+        # The kept state is that of a memory in evaluation mode (after
+        # validation): leave training mode (which flushes) before loading it.
+        run.model.memory.eval()
+        stopper.restore(_model_state(run))
+        test, test_new = _evaluate(run, "test")
+        restored = {k: v for k, v in (("test", test), ("test_new", test_new)) if v is not None}
+        summary.early_stopping = {
+            "patience": config.patience, "best_epoch": stopper.best_epoch,
+            "stopped_after": state.epoch if stopper.stops_after(state.epoch) else None,
+            "restored": restored}
     return summary
+
+
+def _model_state(run: TrainingRun) -> dict:
+    # What early stopping keeps of the best epoch: parameters, memory and
+    # neighbour loader (not the optimizer: the final test does not train).
+    return {k: v for k, v in run.checkpoint_objects().items()
+            if k in ("memory", "gnn", "link_pred", "neighbor_loader")}
 
 
 def _check_outputs(config: TrainConfig):
@@ -189,11 +225,23 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
 @click.option("--msg-dim", type=_POSITIVE, default=None,
               help="Edge feature size: seeded features for data without them "
                    "[default: 16], zero-padding for data with fewer.")
+@click.option("--edge-features", type=click.Choice(["random", "zeros"]),
+              default=_DEFAULTS.edge_features, show_default=True,
+              help="Edge features of data without any: seeded standard normals, or zeros "
+                   "(as DyGLib and TGB).")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Download folder of jodie:<name> data.")
 @click.option("--model", type=click.Choice(sorted(MODELS)), default=_DEFAULTS.model,
               show_default=True, help="The memory model.")
-@click.option("--epochs", type=_POSITIVE, default=_DEFAULTS.epochs, show_default=True)
+@click.option("--epochs", type=_POSITIVE, default=_DEFAULTS.epochs, show_default=True,
+              help="Training epochs (at most, with --patience).")
+@click.option("--patience", type=_POSITIVE, default=None,
+              help="Early stopping: stop after N epochs without a better validation score "
+                   "(the first of --metrics), then restore the best epoch's parameters, "
+                   "memory and neighbours and test them.")
+@click.option("--runs", type=_POSITIVE, default=_DEFAULTS.runs, show_default=True,
+              help="Independent runs, seeded --seed, --seed + 1, ...; mean and std of their "
+                   "best epochs' metrics.")
 @click.option("--batch-size", type=_POSITIVE, default=_DEFAULTS.batch_size,
               show_default=True, help="Events per batch.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_DEFAULTS.lr,
@@ -229,6 +277,10 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
               default=_DEFAULTS.negatives, show_default=True,
               help="Evaluation negatives: the loader's (PyG's example) or DyGLib's "
                    "samplers.")
+@click.option("--train-negatives", type=click.Choice(["pyg", "random"]),
+              default=_DEFAULTS.train_negatives, show_default=True,
+              help="Training negatives' destinations: uniform over [min, max] of the training "
+                   "destinations (PyG's example) or over the distinct ones (DyGLib's).")
 @click.option("--num-negatives", type=_POSITIVE, default=_DEFAULTS.num_negatives,
               show_default=True, help="Negatives per positive (with a sampler).")
 @click.option("--metrics", type=_METRICS, default=",".join(_DEFAULTS.metrics),
@@ -268,28 +320,67 @@ def train(quiet: bool, verbose: bool, **options):
     _check_outputs(config)
     context = launch_context(config.device)  # torchrun's environment, if any
     if context is not None:
+        if config.runs > 1:
+            raise ConfigError("--runs above 1 is not supported under torchrun yet (launch "
+                              "one torchrun per seed)")
         config = replace(config, device=rank_device(config.device))
-    run = setup_run(config)
-    if context is not None:
-        run = distribute_run(run, context)
-        if context.rank != 0:  # every rank trains and evaluates; rank 0 reports
-            quiet, verbose = True, False
-            config = replace(config, json_path=None)
-    if verbose:
-        click.echo(f"config: {config.to_dict()}")
-        click.echo(f"data: {_data_info(run)}")
+    configs = _run_configs(config)
     echo = (lambda line: None) if quiet else click.echo
-    summary = run_training(run, show_progress=not quiet, echo=echo, verbose=verbose)
-    if context is not None:
-        run.dp.barrier()
-        run.dp.close()
-        context.close()
-        if context.rank != 0:
-            return
-    for line in summary_lines(summary):
+    summaries = []
+    for k, run_config in enumerate(configs):
+        run = setup_run(run_config)
+        if context is not None:
+            run = distribute_run(run, context)
+            if context.rank != 0:  # every rank trains and evaluates; rank 0 reports
+                quiet, verbose = True, False
+                echo = lambda line: None  # noqa: E731
+                config = replace(config, json_path=None)
+        if verbose and k == 0:
+            click.echo(f"config: {config.to_dict()}")
+            click.echo(f"data: {_data_info(run)}")
+        if len(configs) > 1:
+            echo(f"run {k + 1}/{len(configs)}: seed {run_config.seed}")
+        summary = run_training(run, show_progress=not quiet, echo=echo, verbose=verbose,
+                               finished_ok=len(configs) > 1)
+        summaries.append(summary)
+        if context is not None:
+            run.dp.barrier()
+            run.dp.close()
+            context.close()
+            if context.rank != 0:
+                return
+        if len(configs) > 1:
+            for line in summary_lines(summary):
+                click.echo(f"run {k + 1}/{len(configs)}: {line}")
+        if run_config.plots_dir is not None:
+            for path in save_plots(summary, run.train_loader.stats, run_config.plots_dir):
+                click.echo(f"plot: {path}")
+    lines = summary_lines(summaries[0]) if len(summaries) == 1 else runs_lines(summaries)
+    for line in lines:
         click.echo(line)
     if config.json_path is not None:
-        write_json(summary, config.json_path)
-    if config.plots_dir is not None:
-        for path in save_plots(summary, run.train_loader.stats, config.plots_dir):
-            click.echo(f"plot: {path}")
+        write_json(summaries[0] if len(summaries) == 1 else runs_to_dict(summaries),
+                   config.json_path)
+
+
+def _run_configs(config: TrainConfig) -> list[TrainConfig]:
+    # The runs of --runs K: seeds seed..seed+K-1, each with its own
+    # checkpoint and plot folder (run-1, run-2, ...); resumed, a run without
+    # a checkpoint yet starts afresh.
+    if config.runs == 1:
+        return [config]
+    configs = []
+    for k in range(config.runs):
+        sub = f"run-{k + 1}"
+        run_config = replace(config, seed=config.seed + k)
+        if config.plots_dir is not None:
+            run_config = replace(run_config, plots_dir=config.plots_dir / sub)
+        if config.checkpoint_dir is not None:
+            folder = config.checkpoint_dir / sub
+            resume = config.resume and (folder / "checkpoint.pt").is_file()
+            run_config = replace(run_config, checkpoint_dir=folder, resume=resume)
+        configs.append(run_config)
+    if config.resume and not any(c.resume for c in configs):
+        raise ConfigError(f"--resume: no checkpoint at '{configs[0].checkpoint_dir}' "
+                          f"(nor of any later run)")
+    return configs

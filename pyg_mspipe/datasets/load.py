@@ -36,14 +36,16 @@ def bundled_datasets() -> list[tuple[str, str]]:
     return list(_BUNDLED.items())
 
 
-def _with_features(spec, events: Events, msg_dim: int | None, seed: int) -> TemporalData:
+def _with_features(spec, events: Events, msg_dim: int | None, seed: int,
+                   features: str = "random") -> TemporalData:
     r"""The events as :class:`TemporalData`: the file's features, zero-padded
-    on the right to :obj:`msg_dim` if that is larger, or seeded features of
-    :obj:`msg_dim` (default :obj:`DEFAULT_MSG_DIM`) if the file has none."""
+    on the right to :obj:`msg_dim` if that is larger, or :obj:`features`
+    (seeded or zero) of :obj:`msg_dim` (default :obj:`DEFAULT_MSG_DIM`) if
+    the file has none."""
     msg = events.msg
     if msg is None or msg.size(1) == 0:
         msg = edge_features(events.src.numel(), DEFAULT_MSG_DIM if msg_dim is None else msg_dim,
-                            "random", seed)
+                            features, seed)
     elif msg_dim is not None and msg_dim != msg.size(1):
         if msg_dim < msg.size(1):
             raise DataFormatError(spec, None, f"msg_dim={msg_dim} is smaller than the "
@@ -113,7 +115,7 @@ def _refuse_code(processed: Path):
 
 
 def _jodie(spec: str, name: str, root: str | None, msg_dim: int | None,
-           seed: int) -> TemporalData:
+           seed: int, features: str) -> TemporalData:
     r"""PyG's :class:`~torch_geometric.datasets.JODIEDataset`, checked, its
     time made relative."""
     import torch_geometric
@@ -146,11 +148,12 @@ def _jodie(spec: str, name: str, root: str | None, msg_dim: int | None,
         read_events(raw, "jodie")  # raises, naming the line at fault
         raise DataFormatError(raw, None, "negative ids or unsorted timestamps")
     events = Events(data.src, data.dst, data.t - data.t.min(), data.y, data.msg)
-    return _with_features(spec, events, msg_dim, seed)
+    return _with_features(spec, events, msg_dim, seed, features)
 
 
 def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = None,
-                 seed: int = 0, root: str | None = None) -> TemporalData:
+                 seed: int = 0, root: str | None = None,
+                 features: str = "random") -> TemporalData:
     r"""Loads the events :obj:`spec` names, checked, nodes numbered
     :obj:`0..N-1`, time from :obj:`0`, labels (if any) in :obj:`y`.
 
@@ -173,9 +176,10 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
     * anything else is a file path (:obj:`"./college"` for a file of a
       reserved name), in one of :obj:`FORMATS`, gzip or not.
 
-    Data without edge features get seeded standard normals of size
-    :obj:`msg_dim`; data with edge features keep them, zero-padded on the
-    right to :obj:`msg_dim` when that is larger.
+    Data without edge features get seeded standard normals (or zeros, as
+    DyGLib and TGB give them) of size :obj:`msg_dim`, and so do synthetic
+    streams; data with edge features keep them, zero-padded on the right to
+    :obj:`msg_dim` when that is larger.
 
     Raises :class:`DataFormatError` (one line naming the file and line) for
     anything wrong with the spec or the file.
@@ -191,8 +195,14 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
         root (str, optional): Folder of PyG's JODIE datasets
             (:obj:`jodie:<name>` only); :obj:`None` for
             :obj:`torch_geometric.get_home_dir()/jodie`. (default: :obj:`None`)
+        features (str, optional): The features of data without any:
+            :obj:`"random"` (seeded standard normals) or :obj:`"zeros"`.
+            (default: :obj:`"random"`)
     """
     spec = os.fspath(spec)
+    if features not in ("random", "zeros"):
+        raise DataFormatError(spec, None, f"features must be 'random' or 'zeros' "
+                              f"(got {features!r})")
     if msg_dim is not None and (isinstance(msg_dim, bool) or not isinstance(msg_dim, int)
                                 or msg_dim < 0):
         raise DataFormatError(spec, None, f"msg_dim must be None or an integer >= 0 "
@@ -207,15 +217,19 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
     if root is not None and kind != "jodie":
         raise DataFormatError(spec, None, "root= applies to jodie:<name> only")
     if spec.lower() in _ALIASES:
-        return load_college_msg(DEFAULT_MSG_DIM if msg_dim is None else msg_dim, seed=seed)
+        return load_college_msg(DEFAULT_MSG_DIM if msg_dim is None else msg_dim, features,
+                                seed=seed)
     if kind == "synthetic":
-        return _synthetic(spec, msg_dim, seed)
+        data = _synthetic(spec, msg_dim, seed)
+        if features == "zeros":
+            data.msg = torch.zeros_like(data.msg)
+        return data
     if kind == "jodie":
-        return _jodie(spec, spec.split(":", 1)[1], root, msg_dim, seed)
+        return _jodie(spec, spec.split(":", 1)[1], root, msg_dim, seed, features)
     if kind == "tgb":
         return load_tgb(spec.split(":", 1)[1], msg_dim=msg_dim, seed=seed, spec=spec).data
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataFormatError(spec, None, "no such file (nor a bundled name: "
                               + ", ".join(_BUNDLED) + ", synthetic:..., jodie:<name>, tgb:<dir>)")
-    return _with_features(spec, read_events(path, format), msg_dim, seed)
+    return _with_features(spec, read_events(path, format), msg_dim, seed, features)

@@ -34,13 +34,16 @@ class ShareBatches(TemporalBatches):
         world_size (int): Number of ranks.
         drop_last (bool, optional): Drop the last batch if it is smaller.
             (default: :obj:`False`)
+        neg_dst_candidates (torch.Tensor, optional): As in
+            :class:`~pyg_mspipe.loader.TemporalBatches`. (default: :obj:`None`)
     """
 
     def __init__(self, data: TemporalData, batch_size: int, neg_sampling_ratio: float,
-                 rank: int, world_size: int, drop_last: bool = False):
+                 rank: int, world_size: int, drop_last: bool = False,
+                 neg_dst_candidates: torch.Tensor | None = None):
         if not 0 <= rank < world_size:
             raise ValueError(f"'rank' must be in [0, {world_size}) (got {rank})")
-        super().__init__(data, batch_size, neg_sampling_ratio, drop_last)
+        super().__init__(data, batch_size, neg_sampling_ratio, drop_last, neg_dst_candidates)
         self.rank = rank
         self.world_size = world_size
 

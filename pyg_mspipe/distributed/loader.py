@@ -39,7 +39,8 @@ class ShareLoader(TemporalDataLoader):
                             "rank (the negatives of the global batch)")
         super().__init__(data, batch_size, neg_sampling_ratio, generator=generator, **kwargs)
         self.batches = ShareBatches(data, batch_size, neg_sampling_ratio, rank, world_size,
-                                    kwargs.get("drop_last", False))
+                                    kwargs.get("drop_last", False),
+                                    kwargs.get("neg_dst_candidates"))
         self.rank = rank
         self.world_size = world_size
 

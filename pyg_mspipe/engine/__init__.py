@@ -22,6 +22,7 @@ from pyg_mspipe.engine.models import (
 from pyg_mspipe.engine.negatives import NegativeEdges, NegativeSampler
 from pyg_mspipe.engine.ranking import mrr_hits
 from pyg_mspipe.engine.splits import LinkSplit, inductive_split, transductive_split
+from pyg_mspipe.engine.stopping import EarlyStopping
 from pyg_mspipe.engine.timing import PhaseTimer
 from pyg_mspipe.engine.training import (
     TGNModel,
@@ -50,6 +51,7 @@ __all__ = [
     "NegativeSampler",
     "NegativeEdges",
     "mrr_hits",
+    "EarlyStopping",
     "GraphAttentionEmbedding",
     "LinkPredictor",
     "average_precision",

@@ -40,10 +40,27 @@ def validate_data(data: TemporalData, name: str = "data"):
             raise ValueError(f"'{name}.msg' holds NaN or infinite values")
 
 
+def _check_candidates(candidates: Tensor, data: TemporalData) -> Tensor:
+    r"""The candidate negative destinations as a 1-D tensor on
+    :obj:`data`'s device with its :obj:`dst` dtype (a clear error for
+    anything else)."""
+    if not isinstance(candidates, Tensor) or candidates.dim() != 1:
+        raise ValueError("'neg_dst_candidates' must be a one-dimensional tensor of node ids")
+    if candidates.is_floating_point() or candidates.dtype == torch.bool:
+        raise TypeError(f"'neg_dst_candidates' must hold integer node ids "
+                        f"(got {candidates.dtype})")
+    if candidates.numel() == 0:
+        raise ValueError("'neg_dst_candidates' is empty")
+    if int(candidates.min()) < 0:
+        raise ValueError("'neg_dst_candidates' holds negative node ids")
+    return candidates.to(data.dst.device, data.dst.dtype)
+
+
 class TemporalBatches:
     r"""The batches of :class:`torch_geometric.loader.TemporalDataLoader`:
     successive events, :obj:`neg_dst` drawn uniformly from
-    :obj:`[min(dst), max(dst)]`, and :obj:`n_id`.
+    :obj:`[min(dst), max(dst)]` (or from :obj:`neg_dst_candidates`), and
+    :obj:`n_id`.
 
     Args:
         data (TemporalData): The events (sorted by time).
@@ -51,13 +68,19 @@ class TemporalBatches:
         neg_sampling_ratio (float): Negative destinations per positive one.
         drop_last (bool, optional): Drop the last batch if it is smaller.
             (default: :obj:`False`)
+        neg_dst_candidates (torch.Tensor, optional): Node ids the negative
+            destinations are drawn from, uniformly with replacement.
+            (default: :obj:`None`: every id in :obj:`[min(dst), max(dst)]`)
     """
 
     def __init__(self, data: TemporalData, batch_size: int, neg_sampling_ratio: float,
-                 drop_last: bool = False):
+                 drop_last: bool = False, neg_dst_candidates: Tensor | None = None):
         self.data = data
         self.batch_size = batch_size
         self.neg_sampling_ratio = neg_sampling_ratio
+        self.neg_dst_candidates = None
+        if neg_dst_candidates is not None:
+            self.neg_dst_candidates = _check_candidates(neg_dst_candidates, data)
         if neg_sampling_ratio > 0:
             self.min_dst = int(data.dst.min())
             self.max_dst = int(data.dst.max())
@@ -79,10 +102,15 @@ class TemporalBatches:
         batch = self.data[start:start + self.batch_size]
         n_ids = [batch.src, batch.dst]
         if self.neg_sampling_ratio > 0:
-            batch.neg_dst = torch.randint(
-                low=self.min_dst, high=self.max_dst + 1,
-                size=(round(self.neg_sampling_ratio * batch.dst.size(0)),),
-                dtype=batch.dst.dtype, device=batch.dst.device, generator=generator)
+            size = (round(self.neg_sampling_ratio * batch.dst.size(0)),)
+            candidates = self.neg_dst_candidates
+            if candidates is None:
+                batch.neg_dst = torch.randint(
+                    low=self.min_dst, high=self.max_dst + 1, size=size,
+                    dtype=batch.dst.dtype, device=batch.dst.device, generator=generator)
+            else:
+                batch.neg_dst = candidates[torch.randint(
+                    candidates.numel(), size, device=candidates.device, generator=generator)]
             n_ids += [batch.neg_dst]
         batch.n_id = torch.cat(n_ids, dim=0).unique()
         return batch

@@ -5,6 +5,7 @@ import math
 import os
 
 import torch
+from torch import Tensor
 from torch_geometric.data import TemporalData
 
 from pyg_mspipe._validation import check_positive_int
@@ -69,6 +70,11 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             (default: :obj:`None`)
         generator (torch.Generator, optional): Generator for negatives.
             (default: :obj:`None`)
+        neg_dst_candidates (torch.Tensor, optional): Node ids the negative
+            destinations are drawn from, uniformly with replacement, e.g.
+            the distinct destinations of the events, as DyGLib's training
+            negatives. (default: :obj:`None`: every id in
+            :obj:`[min(dst), max(dst)]`, as PyG)
         edge_data (TemporalData, optional): The whole stream the neighbour
             loader's event ids index: :obj:`batch.neighbor_t` and
             :obj:`batch.neighbor_msg` are gathered ahead. (default: :obj:`None`)
@@ -102,6 +108,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
                  memory: TGNMemory | None = None,
                  device: torch.device | str | None = None,
                  generator: torch.Generator | None = None,
+                 neg_dst_candidates: Tensor | None = None,
                  edge_data: TemporalData | None = None,
                  staleness_bound: int | None = None, schedule: str = "online",
                  correction: bool | StalenessCorrection = False, **kwargs):
@@ -156,7 +163,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
 
         self.data = data
         self.batches = TemporalBatches(data, batch_size, neg_sampling_ratio,
-                                       kwargs.get("drop_last", False))
+                                       kwargs.get("drop_last", False), neg_dst_candidates)
         self.events_per_batch = batch_size
         self.neg_sampling_ratio = neg_sampling_ratio
         self.prefetch = prefetch

@@ -178,6 +178,9 @@ def test_other_models_take_every_protocol(capsys, tmp_path, model):
     code, out, err = run_cli(capsys, "train", *TINY, "--epochs", "1", *argv, "--json",
                              tmp_path / "run.json")
     assert code == 0, err
+    header, row = out.splitlines()[:2]
+    assert header.split()[-5:] == ["test_new", "mrr", "test_new", "ap", "staleness"]
+    assert len(row.split()) == 4 + 2 * 4 + 1  # epoch to events/s, 2 metrics x 4 parts, staleness
     summary = json.loads((tmp_path / "run.json").read_text())
     assert summary["config"]["model"] == model
     (record,) = summary["epochs"]

@@ -39,6 +39,24 @@ def test_feature_less_file_gets_seeded_features(tmp_path):
     assert data.num_nodes == 2 and "y" not in data
 
 
+def test_zero_features_for_data_without_any(tmp_path):
+    """features="zeros" (DyGLib's and TGB's featureless datasets): zeros of
+    msg_dim for data without features, the same events; files with features
+    keep theirs."""
+    path = tmp_path / "e.txt"
+    path.write_text("1 2 0\n2 1 4\n")
+    for spec in ("college", str(path), "synthetic:events=50,nodes=9"):
+        seeded, zeros = load_dataset(spec), load_dataset(spec, msg_dim=7, features="zeros")
+        assert zeros.msg.shape == (seeded.num_events, 7) and not zeros.msg.any()
+        assert all(torch.equal(seeded[k], zeros[k]) for k in ("src", "dst", "t"))
+    jodie = tmp_path / "j.csv"
+    jodie.write_text(JODIE)
+    assert same(load_dataset(str(jodie), features="zeros"), load_dataset(str(jodie)))
+    with pytest.raises(DataFormatError) as info:
+        load_dataset("college", features="ones")
+    assert str(info.value) == "college: features must be 'random' or 'zeros' (got 'ones')"
+
+
 def test_file_features_kept_or_padded(tmp_path):
     path = tmp_path / "j.csv"
     path.write_text(JODIE)

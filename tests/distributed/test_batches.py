@@ -19,14 +19,18 @@ def test_share_bounds_partition(num, world):
 
 
 @pytest.mark.parametrize("world", [2, 3])
-@pytest.mark.parametrize("ratio", [1.0, 2.5])
-def test_shares_concatenate_to_the_global_batches(world, ratio):
+@pytest.mark.parametrize("ratio, candidates", [(1.0, False), (2.5, False), (1.0, True)])
+def test_shares_concatenate_to_the_global_batches(world, ratio, candidates):
     data = make_stream()
+    extra = {"neg_dst_candidates": data.dst.unique()[::2]} if candidates else {}
     single = list(TemporalDataLoader(data, 10, ratio, prefetch=0,
-                                     generator=torch.Generator().manual_seed(3)))
+                                     generator=torch.Generator().manual_seed(3), **extra))
     ranks = [list(ShareLoader(data, 10, ratio, rank=r, world_size=world, prefetch=0,
-                              generator=torch.Generator().manual_seed(3)))
+                              generator=torch.Generator().manual_seed(3), **extra))
              for r in range(world)]
+    if candidates:
+        assert torch.isin(torch.cat([b.neg_dst for b in single]),
+                          extra["neg_dst_candidates"]).all()
     assert all(len(shares) == len(single) for shares in ranks)
     for i, full in enumerate(single):
         shares = [shares[i] for shares in ranks]
