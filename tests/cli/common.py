@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from pyg_mspipe.cli import main
 
 #: A tiny run: a few hundred synthetic events, small model (seconds).
 TINY = ["--data", "synthetic:events=400,nodes=30", "--batch-size", "40", "--memory-dim", "8",
         "--embedding-dim", "8", "--time-dim", "8", "--msg-dim", "4"]
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test (tiny runs are faster so)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:

@@ -20,12 +20,7 @@ CONFIG = TrainConfig(data="synthetic:events=400,nodes=30", batch_size=40, memory
                      embedding_dim=8, time_dim=8, msg_dim=4, lr=0.01, threads=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def quiet(line):

@@ -6,7 +6,6 @@ import shutil
 import sys
 
 import pytest
-import torch
 
 pytest.importorskip("tgb")
 
@@ -25,12 +24,7 @@ def tgb_dir(tmp_path_factory):
     return write_tgb_dataset(tmp_path_factory.mktemp("tgb") / "tgbl_uci", src, dst, t)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_train_on_tgb_reports_tgbs_metrics(capsys, tmp_path, tgb_dir):

@@ -15,12 +15,7 @@ from .common import TINY, run_cli
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_train_prints_progress_table_summary_and_writes_json_and_plots(capsys, tmp_path):

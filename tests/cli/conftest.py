@@ -1,0 +1,2 @@
+"""Fixtures of the command-line tests."""
+from .common import one_thread  # noqa: F401
