@@ -13,7 +13,9 @@ from pyg_mspipe.nn.jodie import JODIEMemory
 from pyg_mspipe.nn.mailbox import Delivery, Mailbox, MailboxState
 from pyg_mspipe.nn.memory import TGNMemory
 from pyg_mspipe.nn.messages import DyRepMessage, MailMessage
+from pyg_mspipe.nn.recent_neighbors import RecentNeighbors, RecentNeighborSampler
 from pyg_mspipe.nn.state import MemoryState, WriteBack
+from pyg_mspipe.nn.temporal_attention import TemporalAttentionEmbedding
 from pyg_mspipe.nn.update import EventPlan, KeptInputs, MessageInputs, UpdateSteps
 from pyg_mspipe.nn.updaters import MailboxAttention
 
@@ -21,4 +23,5 @@ __all__ = ["TGNMemory", "JODIEMemory", "DyRepMemory", "APANMemory", "MemoryState
            "MailboxState", "Mailbox", "Delivery", "WriteBack", "EventPlan", "KeptInputs",
            "MessageInputs", "APANInputs", "UpdateSteps", "APANSteps", "MailboxAttention",
            "TimeProjectionEmbedding", "IdentityEmbedding", "GraphAttentionEmbedding",
-           "DyRepMessage", "MailMessage", "Neighborhood", "DyRepContext", "DyRepSteps"]
+           "DyRepMessage", "MailMessage", "Neighborhood", "DyRepContext", "DyRepSteps",
+           "RecentNeighborSampler", "RecentNeighbors", "TemporalAttentionEmbedding"]
