@@ -23,6 +23,9 @@ class TrainConfig:
         data_root (str, optional): Download folder of :obj:`jodie:<name>`.
             (default: :obj:`None`)
         model (str): The memory model. (default: :obj:`"tgn"`)
+        recipe (str): :obj:`"pyg"` (PyG's ``examples/tgn.py``) or
+            :obj:`"dyglib"` (DyGLib's TGN: each event's own recent
+            neighbours, TGAT attention; TGN only). (default: :obj:`"pyg"`)
         epochs (int): Training epochs. (default: :obj:`8`)
         batch_size (int): Events per batch. (default: :obj:`200`)
         lr (float): Adam learning rate. (default: :obj:`1e-4`)
@@ -70,6 +73,7 @@ class TrainConfig:
     msg_dim: int | None = None
     data_root: Path | None = None
     model: str = "tgn"
+    recipe: str = "pyg"
     epochs: int = 8
     batch_size: int = 200
     lr: float = 1e-4

@@ -16,7 +16,9 @@ from pyg_mspipe.distributed import DistributedTraining
 from pyg_mspipe.engine.data import resolve_data
 from pyg_mspipe.engine.evaluation import EvalProtocol
 from pyg_mspipe.engine.models import TGNModel, build_model
+from pyg_mspipe.engine.recipes import RECIPES, build_event_tgn
 from pyg_mspipe.engine.splits import LinkSplit, inductive_split, transductive_split
+from pyg_mspipe.nn.recent_neighbors import RecentNeighborSampler
 
 __all__ = ["TrainingRun", "setup_run", "eval_protocol"]
 
@@ -73,6 +75,17 @@ def eval_protocol(config: TrainConfig) -> EvalProtocol:
         raise ConfigError(str(exc)) from exc
 
 
+def _check_dyglib(config: TrainConfig):
+    if config.recipe not in RECIPES:
+        raise ConfigError(f"unknown recipe {config.recipe!r}; expected one of {list(RECIPES)}")
+    if config.model != "tgn":
+        raise ConfigError(f"--recipe dyglib: implemented for --model tgn only "
+                          f"(got {config.model})")
+    if config.pipelined:
+        raise ConfigError("--recipe dyglib does not run under the pipeline "
+                          "(--staleness-bound): use --recipe pyg")
+
+
 def setup_run(config: TrainConfig) -> TrainingRun:
     r"""Builds the run :obj:`config` describes (with :obj:`config.threads`
     intra-op threads if set), seeded with :obj:`config.seed`: the data (:func:`~pyg_mspipe.engine.data.resolve_data`:
@@ -104,10 +117,19 @@ def setup_run(config: TrainConfig) -> TrainingRun:
                              f"{config.val_ratio} and test ratio {config.test_ratio}")
         memory_kwargs = {"storage": config.storage} if config.storage else {}
         num_nodes = split.full.num_nodes
-        model = build_model(config.model, num_nodes, data.msg.size(-1),
-                            memory_dim=config.memory_dim, time_dim=config.time_dim,
-                            embedding_dim=config.embedding_dim, lr=config.lr,
-                            num_neighbors=config.neighbors, device=device, **memory_kwargs)
+        if config.recipe == "dyglib":
+            _check_dyglib(config)
+            sampler = RecentNeighborSampler(split.stream, config.neighbors, num_nodes)
+            model = build_event_tgn(num_nodes, data.msg.size(-1), sampler,
+                                    memory_dim=config.memory_dim, time_dim=config.time_dim,
+                                    embedding_dim=config.embedding_dim, lr=config.lr,
+                                    device=device, **memory_kwargs)
+        else:
+            model = build_model(config.model, num_nodes, data.msg.size(-1),
+                                memory_dim=config.memory_dim, time_dim=config.time_dim,
+                                embedding_dim=config.embedding_dim, lr=config.lr,
+                                num_neighbors=config.neighbors, device=device,
+                                **memory_kwargs)
         neighbor_loader = None
         if model.needs_neighbors:
             neighbor_loader = LastNeighborLoader(num_nodes, size=config.neighbors,

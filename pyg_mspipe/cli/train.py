@@ -29,6 +29,7 @@ from pyg_mspipe.datasets import FORMATS
 from pyg_mspipe.distributed.training import train_steps as distributed_train_steps
 from pyg_mspipe.engine.evaluation import evaluate_link_prediction
 from pyg_mspipe.engine.models import MODELS
+from pyg_mspipe.engine.recipes import RECIPES, evaluate_events, event_train_steps
 from pyg_mspipe.engine.training import train_steps
 
 __all__ = ["train", "run_training"]
@@ -56,14 +57,18 @@ def _evaluate(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
         model.memory.eval()  # (leaving training mode flushes; the snapshot is after it)
         snapshot = copy.deepcopy((model.memory.state_dict(),
                                   None if nl is None else nl.state_dict()))
-    scores = evaluate_link_prediction(model, loader, nl, stream,
-                                      sampler=protocol.sampler(run.split, part), **kwargs)
+    evaluate = evaluate_link_prediction
+    if run.config.recipe == "dyglib":
+        def evaluate(model, loader, nl, stream, **kw):
+            return evaluate_events(model, loader, stream, **kw)
+    scores = evaluate(model, loader, nl, stream, sampler=protocol.sampler(run.split, part),
+                      **kwargs)
     if snapshot is None:
         return scores, None
     model.memory.load_state_dict(snapshot[0])
     if nl is not None:
         nl.load_state_dict(snapshot[1])
-    new = evaluate_link_prediction(model, loader, nl, stream,
+    new = evaluate(model, loader, nl, stream,
                                    sampler=protocol.sampler(run.split, part, new=True),
                                    new_nodes=run.split.new_nodes, **kwargs)
     return scores, new
@@ -112,7 +117,10 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
         progress = EpochProgress(state.epoch + 1, config.epochs, run.split.train.num_events,
                                  done=state.events, enabled=show_progress)
         start = time.perf_counter() - state.seconds
-        if run.dp is None:
+        if config.recipe == "dyglib":
+            steps = event_train_steps(run.model, epoch_loader, run.split.stream,
+                                      device=run.device)
+        elif run.dp is None:
             steps = train_steps(run.model, epoch_loader, run.neighbor_loader,
                                 run.split.stream, device=run.device)
         else:  # one rank of a torchrun launch: the global batch's loss and events
@@ -190,6 +198,10 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
               help="Download folder of jodie:<name> data.")
 @click.option("--model", type=click.Choice(sorted(MODELS)), default=_DEFAULTS.model,
               show_default=True, help="The memory model.")
+@click.option("--recipe", type=click.Choice(RECIPES), default=_DEFAULTS.recipe,
+              show_default=True,
+              help="pyg: PyG's examples/tgn.py; dyglib: DyGLib's TGN (each event's own "
+                   "recent neighbours, TGAT attention; --model tgn).")
 @click.option("--epochs", type=_POSITIVE, default=_DEFAULTS.epochs, show_default=True)
 @click.option("--batch-size", type=_POSITIVE, default=_DEFAULTS.batch_size,
               show_default=True, help="Events per batch.")
@@ -265,6 +277,9 @@ def train(quiet: bool, verbose: bool, **options):
     _check_outputs(config)
     context = launch_context(config.device)  # torchrun's environment, if any
     if context is not None:
+        if config.recipe == "dyglib":
+            raise ConfigError("--recipe dyglib does not run distributed (torchrun): "
+                              "use --recipe pyg")
         config = replace(config, device=rank_device(config.device))
     run = setup_run(config)
     if context is not None:
