@@ -27,35 +27,31 @@ from pyg_mspipe.cli.run import setup_run
 from pyg_mspipe.cli.train import run_training
 from pyg_mspipe.engine.recipes import build_event_tgn, dyglib_time_init
 
-#: variant -> (description, recipe, options of build_event_tgn or None, zero edge features)
+#: variant -> (change, recipe, options of build_event_tgn, edge features of CollegeMsg)
 VARIANTS = {
-    "pyg": ("PyG's example (--recipe pyg)", "pyg", None, False),
-    "pyg-zero-msg": ("PyG's example, zero edge features", "pyg", None, True),
-    "dyglib": ("DyGLib's recipe (--recipe dyglib)", "dyglib", {}, False),
-    "dyglib-batch": ("DyGLib's, neighbours sampled before the batch (PyG's way)", "dyglib",
-                     dict(query_time="batch"), False),
-    "dyglib-transformer": ("per-event neighbours, PyG's TransformerConv embedding",
-                           "dyglib", dict(embedding="transformer"), False),
-    "dyglib-transformer-batch": ("PyG's embedding, neighbours before the batch (stateless "
-                                 "sampler)", "dyglib",
-                                 dict(embedding="transformer", query_time="batch"), False),
-    "dyglib-pyg-time-init": ("DyGLib's, PyG's time-encoder initialisation", "dyglib",
-                             dict(time_init="pyg"), False),
+    "pyg": ("PyG's example (--recipe pyg)", "pyg", None, "random"),
+    "pyg-zero-msg": ("PyG's example, zero edge features", "pyg", None, "zeros"),
     "pyg-time-init": ("PyG's example, DyGLib's time-encoder initialisation", "pyg",
-                      "time_init", False),
-    "dyglib-zero-msg": ("DyGLib's, zero edge features", "dyglib", {}, True),
+                      "time_init", "random"),
+    "dyglib": ("DyGLib's recipe (--recipe dyglib)", "dyglib", None, "zeros"),
+    "dyglib-random-msg": ("DyGLib's, seeded random edge features", "dyglib", None, "random"),
+    "dyglib-random-msg-batch": ("DyGLib's, random edge features, neighbours sampled before "
+                                "the batch (PyG's way)", "dyglib",
+                                dict(query_time="batch"), "random"),
+    "dyglib-batch": ("DyGLib's, neighbours sampled before the batch (PyG's way)", "dyglib",
+                     dict(query_time="batch"), "zeros"),
+    "dyglib-pyg-time-init": ("DyGLib's, PyG's time-encoder initialisation", "dyglib",
+                             dict(time_init="pyg"), "zeros"),
+    "dyglib-transformer": ("DyGLib's, PyG's TransformerConv embedding (per event)",
+                           "dyglib", dict(embedding="transformer"), "zeros"),
 }
 
 
 def run(variant: str, seed: int, epochs: int, neighbors: int) -> dict:
-    _, recipe, options, zero_msg = VARIANTS[variant]
+    _, recipe, options, features = VARIANTS[variant]
     config = TrainConfig(recipe=recipe, epochs=epochs, seed=seed, threads=1,
-                         negatives="random", neighbors=neighbors)
+                         negatives="random", neighbors=neighbors, features=features)
     run = setup_run(config)
-    if zero_msg:
-        for d in (run.data, run.split.stream, run.split.train, run.split.val,
-                  run.split.test, run.split.full):
-            d.msg = torch.zeros_like(d.msg)
     if options == "time_init":
         dyglib_time_init(run.model.memory.time_enc)
     elif options:

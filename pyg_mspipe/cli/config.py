@@ -22,6 +22,10 @@ class TrainConfig:
             without them; zero-padding for data with fewer). (default: :obj:`None`)
         data_root (str, optional): Download folder of :obj:`jodie:<name>`.
             (default: :obj:`None`)
+        features (str, optional): Edge features of data without them:
+            :obj:`"random"` (seeded) or :obj:`"zeros"` (DyGLib's padding);
+            :obj:`None`: the recipe's (:obj:`"random"` for :obj:`"pyg"`,
+            :obj:`"zeros"` for :obj:`"dyglib"`). (default: :obj:`None`)
         model (str): The memory model. (default: :obj:`"tgn"`)
         recipe (str): :obj:`"pyg"` (PyG's ``examples/tgn.py``) or
             :obj:`"dyglib"` (DyGLib's TGN: each event's own recent
@@ -72,6 +76,7 @@ class TrainConfig:
     format: str | None = None
     msg_dim: int | None = None
     data_root: Path | None = None
+    features: str | None = None
     model: str = "tgn"
     recipe: str = "pyg"
     epochs: int = 8
@@ -101,6 +106,14 @@ class TrainConfig:
     resume: bool = False
     json_path: Path | None = None
     plots_dir: Path | None = None
+
+    @property
+    def edge_features(self) -> str:
+        r"""The edge features of data without them (:obj:`features`, or the
+        recipe's)."""
+        if self.features is not None:
+            return self.features
+        return "zeros" if self.recipe == "dyglib" else "random"
 
     @property
     def pipelined(self) -> bool:

@@ -105,7 +105,7 @@ def setup_run(config: TrainConfig) -> TrainingRun:
     protocol = eval_protocol(config)
     torch.manual_seed(config.seed)
     data = resolve_data(config.data, format=config.format, msg_dim=config.msg_dim,
-                        root=config.data_root)
+                        root=config.data_root, features=config.edge_features)
     try:
         if config.split == "inductive":
             split = inductive_split(data, config.val_ratio, config.test_ratio,

@@ -196,6 +196,9 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
                    "[default: 16], zero-padding for data with fewer.")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Download folder of jodie:<name> data.")
+@click.option("--features", type=click.Choice(["random", "zeros"]), default=None,
+              help="Edge features of data without them: seeded random or zeros (DyGLib's "
+                   "padding) [default: random; zeros with --recipe dyglib].")
 @click.option("--model", type=click.Choice(sorted(MODELS)), default=_DEFAULTS.model,
               show_default=True, help="The memory model.")
 @click.option("--recipe", type=click.Choice(RECIPES), default=_DEFAULTS.recipe,

@@ -35,14 +35,16 @@ def bundled_datasets() -> list[tuple[str, str]]:
     return list(_BUNDLED.items())
 
 
-def _with_features(spec, events: Events, msg_dim: int | None, seed: int) -> TemporalData:
+def _with_features(spec, events: Events, msg_dim: int | None, seed: int,
+                   features: str = "random") -> TemporalData:
     r"""The events as :class:`TemporalData`: the file's features, zero-padded
-    on the right to :obj:`msg_dim` if that is larger, or seeded features of
-    :obj:`msg_dim` (default :obj:`DEFAULT_MSG_DIM`) if the file has none."""
+    on the right to :obj:`msg_dim` if that is larger, or :obj:`features`
+    (seeded random or zeros) of :obj:`msg_dim` (default
+    :obj:`DEFAULT_MSG_DIM`) if the file has none."""
     msg = events.msg
     if msg is None or msg.size(1) == 0:
         msg = edge_features(events.src.numel(), DEFAULT_MSG_DIM if msg_dim is None else msg_dim,
-                            "random", seed)
+                            features, seed)
     elif msg_dim is not None and msg_dim != msg.size(1):
         if msg_dim < msg.size(1):
             raise DataFormatError(spec, None, f"msg_dim={msg_dim} is smaller than the "
@@ -133,7 +135,8 @@ def _jodie(spec: str, name: str, root: str | None, msg_dim: int | None,
 
 
 def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = None,
-                 seed: int = 0, root: str | None = None) -> TemporalData:
+                 seed: int = 0, root: str | None = None,
+                 features: str = "random") -> TemporalData:
     r"""Loads the events :obj:`spec` names, checked, nodes numbered
     :obj:`0..N-1`, time from :obj:`0`, labels (if any) in :obj:`y`.
 
@@ -152,8 +155,9 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
     * anything else is a file path (:obj:`"./college"` for a file of a
       reserved name), in one of :obj:`FORMATS`, gzip or not.
 
-    Data without edge features get seeded standard normals of size
-    :obj:`msg_dim`; data with edge features keep them, zero-padded on the
+    Data without edge features get seeded standard normals (or zeros, as
+    DyGLib pads, with :obj:`features="zeros"`) of size :obj:`msg_dim`
+    (synthetic streams make their own); data with edge features keep them, zero-padded on the
     right to :obj:`msg_dim` when that is larger.
 
     Raises :class:`DataFormatError` (one line naming the file and line) for
@@ -170,8 +174,13 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
         root (str, optional): Folder of PyG's JODIE datasets
             (:obj:`jodie:<name>` only); :obj:`None` for
             :obj:`torch_geometric.get_home_dir()/jodie`. (default: :obj:`None`)
+        features (str, optional): :obj:`"random"` or :obj:`"zeros"`: the edge
+            features of data without them. (default: :obj:`"random"`)
     """
     spec = os.fspath(spec)
+    if features not in ("random", "zeros"):
+        raise DataFormatError(spec, None, f"features must be 'random' or 'zeros' "
+                              f"(got {features!r})")
     if msg_dim is not None and (isinstance(msg_dim, bool) or not isinstance(msg_dim, int)
                                 or msg_dim < 0):
         raise DataFormatError(spec, None, f"msg_dim must be None or an integer >= 0 "
@@ -186,7 +195,8 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
     if root is not None and kind != "jodie":
         raise DataFormatError(spec, None, "root= applies to jodie:<name> only")
     if spec.lower() in _ALIASES:
-        return load_college_msg(DEFAULT_MSG_DIM if msg_dim is None else msg_dim, seed=seed)
+        return load_college_msg(DEFAULT_MSG_DIM if msg_dim is None else msg_dim,
+                                features=features, seed=seed)
     if kind == "synthetic":
         return _synthetic(spec, msg_dim, seed)
     if kind == "jodie":
@@ -195,4 +205,4 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
     if not path.exists():
         raise DataFormatError(spec, None, "no such file (nor a bundled name: "
                               + ", ".join(_BUNDLED) + ", synthetic:..., jodie:<name>)")
-    return _with_features(spec, read_events(path, format), msg_dim, seed)
+    return _with_features(spec, read_events(path, format), msg_dim, seed, features)

@@ -38,7 +38,8 @@ def find_data_file(name: str) -> Path | None:
 
 
 def resolve_data(spec: str, *, format: str | None = None, msg_dim: int | None = None,
-                 seed: int = 0, root: str | None = None) -> TemporalData:
+                 seed: int = 0, root: str | None = None,
+                 features: str = "random") -> TemporalData:
     r"""The data the command line's :obj:`--data` names: a name of
     :obj:`PROJECT_DATA` (:obj:`"wikipedia"`: the file :func:`find_data_file`
     finds, with 172-dim seeded features as
@@ -51,6 +52,7 @@ def resolve_data(spec: str, *, format: str | None = None, msg_dim: int | None = 
         msg_dim (int, optional): See :func:`~pyg_mspipe.datasets.load_dataset`.
         seed (int, optional): See :func:`~pyg_mspipe.datasets.load_dataset`.
         root (str, optional): See :func:`~pyg_mspipe.datasets.load_dataset`.
+        features (str, optional): See :func:`~pyg_mspipe.datasets.load_dataset`.
     """
     if spec in PROJECT_DATA:
         name, file_format, default_dim = PROJECT_DATA[spec]
@@ -62,5 +64,7 @@ def resolve_data(spec: str, *, format: str | None = None, msg_dim: int | None = 
             raise DataFormatError(spec, None, f"{name} is not in $PYG_MSPIPE_DATA, "
                                   "shared/data or ../shared/data")
         return load_dataset(str(path), format=file_format,
-                            msg_dim=default_dim if msg_dim is None else msg_dim, seed=seed)
-    return load_dataset(spec, format=format, msg_dim=msg_dim, seed=seed, root=root)
+                            msg_dim=default_dim if msg_dim is None else msg_dim, seed=seed,
+                            features=features)
+    return load_dataset(spec, format=format, msg_dim=msg_dim, seed=seed, root=root,
+                        features=features)

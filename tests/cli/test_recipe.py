@@ -93,3 +93,17 @@ def test_cli_recipe_dyglib_refuses_what_it_does_not_run(capsys, extra, message):
     code, out, err = run_cli(capsys, "train", *TINY, "--recipe", "dyglib", *extra)
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_dyglib_recipe_pads_featureless_data_with_zeros_as_dyglib():
+    from pyg_mspipe.cli.config import TrainConfig
+    from pyg_mspipe.datasets import DataFormatError, load_dataset
+
+    assert TrainConfig(recipe="dyglib").edge_features == "zeros"
+    assert TrainConfig(recipe="pyg").edge_features == "random"
+    assert TrainConfig(recipe="dyglib", features="random").edge_features == "random"
+    zeros = load_dataset("college", features="zeros")
+    assert zeros.msg.shape == (59835, 16) and not zeros.msg.any()
+    assert load_dataset("college").msg.std() > 0.5
+    with pytest.raises(DataFormatError, match="features"):
+        load_dataset("college", features="ones")
