@@ -86,7 +86,8 @@ class RecentNeighborSampler:
         key = self.key
         start = torch.searchsorted(key, node * self._stride)
         end = torch.searchsorted(key, node * self._stride
-                                 + torch.searchsorted(self.times, t.to(self.times.dtype)))
+                                 + torch.searchsorted(self.times,
+                                                      t.to(self.times.dtype).contiguous()))
         pos = end.unsqueeze(-1) - self.size + torch.arange(self.size, device=key.device)
         mask = pos >= start.unsqueeze(-1)
         pos = torch.where(mask, pos, torch.zeros_like(pos))
