@@ -69,8 +69,8 @@ def _evaluate(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
     if nl is not None:
         nl.load_state_dict(snapshot[1])
     new = evaluate(model, loader, nl, stream,
-                                   sampler=protocol.sampler(run.split, part, new=True),
-                                   new_nodes=run.split.new_nodes, **kwargs)
+                   sampler=protocol.sampler(run.split, part, new=True),
+                   new_nodes=run.split.new_nodes, **kwargs)
     return scores, new
 
 
