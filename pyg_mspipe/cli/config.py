@@ -23,10 +23,15 @@ class TrainConfig:
             without them; zero-padding for data with fewer). (default: :obj:`None`)
         data_root (str, optional): Download folder of :obj:`jodie:<name>`.
             (default: :obj:`None`)
-        edge_features (str): The edge features of data without any:
+        edge_features (str, optional): The edge features of data without any:
             :obj:`"random"` (seeded standard normals) or :obj:`"zeros"`
-            (DyGLib's and TGB's). (default: :obj:`"random"`)
+            (DyGLib's and TGB's); :obj:`None`: the recipe's (:obj:`"random"`
+            for :obj:`"pyg"`, :obj:`"zeros"` for :obj:`"dyglib"`).
+            (default: :obj:`None`)
         model (str): The memory model. (default: :obj:`"tgn"`)
+        recipe (str): :obj:`"pyg"` (PyG's ``examples/tgn.py``) or
+            :obj:`"dyglib"` (DyGLib's TGN: each event's own recent
+            neighbours, TGAT attention; TGN only). (default: :obj:`"pyg"`)
         epochs (int): Training epochs (at most, with :obj:`patience`).
             (default: :obj:`8`)
         patience (int, optional): Early stopping: stop after this many
@@ -85,8 +90,9 @@ class TrainConfig:
     format: str | None = None
     msg_dim: int | None = None
     data_root: Path | None = None
-    edge_features: str = "random"
+    edge_features: str | None = None
     model: str = "tgn"
+    recipe: str = "pyg"
     epochs: int = 8
     patience: int | None = None
     runs: int = 1
@@ -116,6 +122,14 @@ class TrainConfig:
     resume: bool = False
     json_path: Path | None = None
     plots_dir: Path | None = None
+
+    @property
+    def data_features(self) -> str:
+        r"""The edge features of data without them (:obj:`edge_features`, or
+        the recipe's)."""
+        if self.edge_features is not None:
+            return self.edge_features
+        return "zeros" if self.recipe == "dyglib" else "random"
 
     @property
     def pipelined(self) -> bool:

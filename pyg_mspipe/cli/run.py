@@ -18,8 +18,10 @@ from pyg_mspipe.engine.data import resolve_data
 from pyg_mspipe.engine.evaluation import EvalProtocol
 from pyg_mspipe.engine.models import TGNModel, build_model
 from pyg_mspipe.engine.negatives import NegativeSampler
+from pyg_mspipe.engine.recipes import build_event_tgn
 from pyg_mspipe.engine.splits import LinkSplit, inductive_split, transductive_split
 from pyg_mspipe.engine.tgb import TGBProtocol, tgb_split
+from pyg_mspipe.nn.recent_neighbors import RecentNeighborSampler
 
 __all__ = ["TrainingRun", "setup_run", "eval_protocol", "is_tgb", "train_candidates"]
 
@@ -112,6 +114,17 @@ def train_candidates(config: TrainConfig, split: LinkSplit) -> torch.Tensor | No
     return NegativeSampler("random", split.train).unique_dst
 
 
+def _check_dyglib(config: TrainConfig):
+    if config.model != "tgn":
+        raise ConfigError(f"--recipe dyglib: implemented for --model tgn only "
+                          f"(got {config.model})")
+    if is_tgb(config.data):
+        raise ConfigError("--recipe dyglib: not with tgb:<dir> data yet: use --recipe pyg")
+    if config.pipelined:
+        raise ConfigError("--recipe dyglib does not run under the pipeline "
+                          "(--staleness-bound): use --recipe pyg")
+
+
 def setup_run(config: TrainConfig) -> TrainingRun:
     r"""Builds the run :obj:`config` describes (with :obj:`config.threads`
     intra-op threads if set), seeded with :obj:`config.seed`: the data (:func:`~pyg_mspipe.engine.data.resolve_data`,
@@ -140,7 +153,7 @@ def setup_run(config: TrainConfig) -> TrainingRun:
         protocol = TGBProtocol(dataset, protocol)
     else:
         data = resolve_data(config.data, format=config.format, msg_dim=config.msg_dim,
-                            root=config.data_root, features=config.edge_features)
+                            root=config.data_root, features=config.data_features)
     try:
         if tgb:
             split = tgb_split(dataset)
@@ -154,10 +167,19 @@ def setup_run(config: TrainConfig) -> TrainingRun:
                              f"{config.val_ratio} and test ratio {config.test_ratio}")
         memory_kwargs = {"storage": config.storage} if config.storage else {}
         num_nodes = split.full.num_nodes
-        model = build_model(config.model, num_nodes, data.msg.size(-1),
-                            memory_dim=config.memory_dim, time_dim=config.time_dim,
-                            embedding_dim=config.embedding_dim, lr=config.lr,
-                            num_neighbors=config.neighbors, device=device, **memory_kwargs)
+        if config.recipe == "dyglib":
+            _check_dyglib(config)
+            sampler = RecentNeighborSampler(split.stream, config.neighbors, num_nodes)
+            model = build_event_tgn(num_nodes, data.msg.size(-1), sampler,
+                                    memory_dim=config.memory_dim, time_dim=config.time_dim,
+                                    embedding_dim=config.embedding_dim, lr=config.lr,
+                                    device=device, **memory_kwargs)
+        else:
+            model = build_model(config.model, num_nodes, data.msg.size(-1),
+                                memory_dim=config.memory_dim, time_dim=config.time_dim,
+                                embedding_dim=config.embedding_dim, lr=config.lr,
+                                num_neighbors=config.neighbors, device=device,
+                                **memory_kwargs)
         neighbor_loader = None
         if model.needs_neighbors:
             neighbor_loader = LastNeighborLoader(num_nodes, size=config.neighbors,

@@ -31,6 +31,7 @@ from pyg_mspipe.datasets import FORMATS
 from pyg_mspipe.distributed.training import train_steps as distributed_train_steps
 from pyg_mspipe.engine.evaluation import evaluate_link_prediction
 from pyg_mspipe.engine.models import MODELS
+from pyg_mspipe.engine.recipes import RECIPES, evaluate_events, event_train_steps
 from pyg_mspipe.engine.stopping import EarlyStopping
 from pyg_mspipe.engine.tgb import TGBProtocol
 from pyg_mspipe.engine.training import train_steps
@@ -62,16 +63,20 @@ def _evaluate(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
         model.memory.eval()  # (leaving training mode flushes; the snapshot is after it)
         snapshot = copy.deepcopy((model.memory.state_dict(),
                                   None if nl is None else nl.state_dict()))
-    scores = evaluate_link_prediction(model, loader, nl, stream,
-                                      sampler=protocol.sampler(run.split, part), **kwargs)
+    evaluate = evaluate_link_prediction
+    if run.config.recipe == "dyglib":
+        def evaluate(model, loader, nl, stream, **kw):
+            return evaluate_events(model, loader, stream, **kw)
+    scores = evaluate(model, loader, nl, stream, sampler=protocol.sampler(run.split, part),
+                      **kwargs)
     if snapshot is None:
         return scores, None
     model.memory.load_state_dict(snapshot[0])
     if nl is not None:
         nl.load_state_dict(snapshot[1])
-    new = evaluate_link_prediction(model, loader, nl, stream,
-                                   sampler=protocol.sampler(run.split, part, new=True),
-                                   new_nodes=run.split.new_nodes, **kwargs)
+    new = evaluate(model, loader, nl, stream,
+                   sampler=protocol.sampler(run.split, part, new=True),
+                   new_nodes=run.split.new_nodes, **kwargs)
     return scores, new
 
 
@@ -131,7 +136,10 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
         progress = EpochProgress(state.epoch + 1, config.epochs, run.split.train.num_events,
                                  done=state.events, enabled=show_progress)
         start = time.perf_counter() - state.seconds
-        if run.dp is None:
+        if config.recipe == "dyglib":
+            steps = event_train_steps(run.model, epoch_loader, run.split.stream,
+                                      device=run.device)
+        elif run.dp is None:
             steps = train_steps(run.model, epoch_loader, run.neighbor_loader,
                                 run.split.stream, device=run.device)
         else:  # one rank of a torchrun launch: the global batch's loss and events
@@ -225,14 +233,17 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
 @click.option("--msg-dim", type=_POSITIVE, default=None,
               help="Edge feature size: seeded features for data without them "
                    "[default: 16], zero-padding for data with fewer.")
-@click.option("--edge-features", type=click.Choice(["random", "zeros"]),
-              default=_DEFAULTS.edge_features, show_default=True,
+@click.option("--edge-features", type=click.Choice(["random", "zeros"]), default=None,
               help="Edge features of data without any: seeded standard normals, or zeros "
-                   "(as DyGLib and TGB).")
+                   "(as DyGLib and TGB) [default: random; zeros with --recipe dyglib].")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Download folder of jodie:<name> data.")
 @click.option("--model", type=click.Choice(sorted(MODELS)), default=_DEFAULTS.model,
               show_default=True, help="The memory model.")
+@click.option("--recipe", type=click.Choice(RECIPES), default=_DEFAULTS.recipe,
+              show_default=True,
+              help="pyg: PyG's examples/tgn.py; dyglib: DyGLib's TGN (each event's own "
+                   "recent neighbours, TGAT attention; --model tgn).")
 @click.option("--epochs", type=_POSITIVE, default=_DEFAULTS.epochs, show_default=True,
               help="Training epochs (at most, with --patience).")
 @click.option("--patience", type=_POSITIVE, default=None,
@@ -323,6 +334,9 @@ def train(quiet: bool, verbose: bool, **options):
         if config.runs > 1:
             raise ConfigError("--runs above 1 is not supported under torchrun yet (launch "
                               "one torchrun per seed)")
+        if config.recipe == "dyglib":
+            raise ConfigError("--recipe dyglib does not run distributed (torchrun): "
+                              "use --recipe pyg")
         config = replace(config, device=rank_device(config.device))
     configs = _run_configs(config)
     echo = (lambda line: None) if quiet else click.echo

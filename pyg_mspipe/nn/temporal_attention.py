@@ -1,0 +1,101 @@
+r"""TGAT-style temporal attention over each query's own neighbours, as
+DyGLib's TGN embeds (one layer)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Dropout, LayerNorm, Linear
+
+__all__ = ["TemporalAttentionEmbedding"]
+
+
+class TemporalAttentionEmbedding(torch.nn.Module):
+    r"""One layer of TGAT's temporal attention with TGN's merge layer, as
+    DyGLib's TGN computes a node's embedding at a time :math:`t` from its
+    sampled neighbours :math:`j` (events at :math:`t_j < t`, features
+    :math:`\mathbf{e}_j`):
+
+    .. math::
+        \mathbf{q} &= [\mathbf{s}_i \| \phi(0)], \quad
+        \mathbf{k}_j = \mathbf{v}_j = [\mathbf{s}_j \| \mathbf{e}_j \| \phi(t - t_j)]
+
+        \mathbf{h} &= \mathrm{LayerNorm}(\mathbf{q} + \mathbf{W}_o
+        \mathrm{MultiHead}(\mathbf{q}, \mathbf{k}, \mathbf{v}))
+
+        \mathbf{z}_i &= \mathbf{W}_2\,\mathrm{ReLU}(\mathbf{W}_1
+        [\mathbf{h} \| \mathbf{s}_i])
+
+    A query without neighbours attends to nothing (its attention term is
+    zero).
+
+    Args:
+        in_channels (int): Memory size.
+        out_channels (int): Embedding size.
+        msg_dim (int): Edge feature size.
+        time_enc (torch.nn.Module): The time encoder (shared with the memory).
+        heads (int, optional): Attention heads; must divide
+            :obj:`in_channels + time_enc.out_channels`. (default: :obj:`2`)
+        dropout (float, optional): Dropout of the attention weights and of
+            the attention output. (default: :obj:`0.1`)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, msg_dim: int,
+                 time_enc: torch.nn.Module, heads: int = 2, dropout: float = 0.1):
+        super().__init__()
+        self.time_enc = time_enc
+        query_dim = in_channels + time_enc.out_channels
+        if query_dim % heads != 0:
+            raise ValueError(f"'heads' ({heads}) must divide the memory size plus the time "
+                             f"encoding size ({query_dim})")
+        self.heads = heads
+        key_dim = in_channels + msg_dim + time_enc.out_channels
+        self.lin_query = Linear(query_dim, query_dim, bias=False)
+        self.lin_key = Linear(key_dim, query_dim, bias=False)
+        self.lin_value = Linear(key_dim, query_dim, bias=False)
+        self.lin_out = Linear(query_dim, query_dim)
+        self.norm = LayerNorm(query_dim)
+        self.merge1 = Linear(query_dim + in_channels, out_channels)
+        self.merge2 = Linear(out_channels, out_channels)
+        self.dropout = Dropout(dropout)
+
+    def reset_parameters(self):
+        r"""Resets all learnable parameters of the module (not the shared
+        time encoder's)."""
+        for module in (self.lin_query, self.lin_key, self.lin_value, self.lin_out, self.norm,
+                       self.merge1, self.merge2):
+            module.reset_parameters()
+
+    def forward(self, x: Tensor, query: Tensor, nbr: Tensor, rel_t: Tensor, msg: Tensor,
+                mask: Tensor) -> Tensor:
+        r"""Embeddings :obj:`[Q, out_channels]` of :obj:`Q` queries.
+
+        Args:
+            x (torch.Tensor): Memory of the nodes involved, :obj:`[N, in_channels]`.
+            query (torch.Tensor): Row of :obj:`x` of each query's node, :obj:`[Q]`.
+            nbr (torch.Tensor): Rows of :obj:`x` of each query's neighbours,
+                :obj:`[Q, k]`.
+            rel_t (torch.Tensor): Query time minus event time, :obj:`[Q, k]`.
+            msg (torch.Tensor): Edge features, :obj:`[Q, k, msg_dim]`.
+            mask (torch.Tensor): Which slots hold a neighbour, :obj:`[Q, k]`.
+        """
+        num_queries, k = mask.shape
+        channels = x.size(-1)
+        phi0 = self.time_enc(torch.zeros(1, dtype=x.dtype, device=x.device))
+        x_query = x[query]
+        q_in = torch.cat([x_query, phi0.expand(num_queries, -1)], dim=-1)
+        rel_t_enc = self.time_enc(rel_t.reshape(-1).to(x.dtype)).view(num_queries, k, -1)
+        # Keys and values are linear in [memory | features | time]: the
+        # memory part is projected once per node, then gathered.
+        w = torch.cat([self.lin_key.weight, self.lin_value.weight], dim=0)
+        edge = torch.cat([msg.to(x.dtype), rel_t_enc], dim=-1)
+        kv = (x @ w[:, :channels].t())[nbr] + edge @ w[:, channels:].t()
+        heads, dim = self.heads, q_in.size(-1) // self.heads
+        key, value = kv.view(num_queries, k, 2, heads, dim).permute(2, 0, 3, 1, 4)
+        q = self.lin_query(q_in).view(num_queries, heads, 1, dim)
+        score = (q @ key.transpose(-1, -2)) * dim ** -0.5  # [Q, heads, 1, k]
+        score = score.masked_fill(~mask.view(num_queries, 1, 1, k), float("-inf"))
+        alpha = torch.nan_to_num(F.softmax(score, dim=-1), nan=0.0)
+        out = (self.dropout(alpha) @ value).reshape(num_queries, -1)
+        h = self.norm(self.dropout(self.lin_out(out)) + q_in)
+        return self.merge2(self.merge1(torch.cat([h, x_query], dim=-1)).relu())

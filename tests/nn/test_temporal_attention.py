@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from pyg_mspipe.nn.temporal_attention import TemporalAttentionEmbedding
+from pyg_mspipe.nn.time_encoder import TimeEncoder
+
+
+def _reference(m, x, query, nbr, rel_t, msg, mask):
+    # DyGLib's MultiHeadAttention + MergeLayer (models/modules.py), on dense
+    # keys [memory | features | time], with the module's weights.
+    q_num, k = mask.shape
+    phi0 = m.time_enc(torch.zeros(q_num))
+    q_in = torch.cat([x[query], phi0], -1)
+    key = torch.cat([x[nbr], msg, m.time_enc(rel_t.reshape(-1)).view(q_num, k, -1)], -1)
+    heads, dim = m.heads, q_in.size(-1) // m.heads
+    q = m.lin_query(q_in).view(q_num, 1, heads, dim).permute(0, 2, 1, 3)
+    kk = m.lin_key(key).view(q_num, k, heads, dim).permute(0, 2, 1, 3)
+    v = m.lin_value(key).view(q_num, k, heads, dim).permute(0, 2, 1, 3)
+    att = torch.einsum("bhld,bhnd->bhln", q, kk) * dim ** -0.5
+    att = att.masked_fill(~mask.view(q_num, 1, 1, k), -1e10).softmax(-1)
+    att = att * mask.any(-1).view(-1, 1, 1, 1)  # no neighbour: no attention term
+    out = torch.einsum("bhln,bhnd->bhld", att, v).permute(0, 2, 1, 3).flatten(1)
+    h = m.norm(m.lin_out(out) + q_in)
+    return m.merge2(torch.relu(m.merge1(torch.cat([h, x[query]], -1))))
+
+
+def test_equals_dense_reference():
+    torch.manual_seed(0)
+    m = TemporalAttentionEmbedding(6, 5, 3, TimeEncoder(4), heads=2, dropout=0.0).eval()
+    x = torch.randn(9, 6)
+    query = torch.tensor([0, 3, 3, 8])
+    nbr = torch.randint(0, 9, (4, 5))
+    rel_t = torch.rand(4, 5) * 10
+    msg = torch.randn(4, 5, 3)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 0, 0, 0], [0, 0, 0, 0, 1]],
+                        dtype=torch.bool)
+    out = m(x, query, nbr, rel_t, msg, mask)
+    assert out.shape == (4, 5)
+    torch.testing.assert_close(out, _reference(m, x, query, nbr, rel_t, msg, mask))
+    # Masked slots do not matter.
+    nbr2, msg2 = nbr.clone(), msg.clone()
+    nbr2[~mask], msg2[~mask] = 0, 100.0
+    torch.testing.assert_close(m(x, query, nbr2, rel_t, msg2, mask), out)
+
+
+def test_heads_must_divide():
+    with pytest.raises(ValueError, match="heads"):
+        TemporalAttentionEmbedding(5, 5, 3, TimeEncoder(4), heads=2)
