@@ -29,6 +29,7 @@ import copy
 import json
 import math
 import time
+from contextlib import nullcontext
 
 import torch
 import torch_geometric.loader
@@ -247,6 +248,33 @@ def print_gaps(eval_seed: int):
                   f"{float(q[0]):.0f} / {float(q[1]):.0f} / {int(warm.max())}")
 
 
+def evaluate_epoch(model, nl, split, protocol, loaders, probe, masks, clamp):
+    """Validation and test as the command line evaluates them, the test
+    subsets, and with `clamp` the test once more with the time encoder's
+    inputs clamped to it."""
+    val, val_new, _, val_inputs, _ = evaluate(model, nl, split, protocol, loaders[0],
+                                              "val", probe)
+    test, test_new, rec, test_inputs, snap = evaluate(model, nl, split, protocol,
+                                                      loaders[1], "test", probe)
+    pos, neg = rec.pos_neg()
+    row = {"val": val, "val_new": val_new, "test": test, "test_new": test_new,
+           "test_subset_ap": pooled_ap(pos, neg, masks)}
+    if clamp is not None:
+        # The test evaluation again from the same state (the memory and
+        # neighbour loader put back), the time encoder's inputs clamped.
+        restore(model.memory, nl, snap)
+        old_clamp, probe.clamp = probe.clamp, clamp
+        rec = ScoreRecorder(model)
+        with rec:
+            row["test_clamped"] = evaluate_link_prediction(
+                model, loaders[1], nl, split.stream, sampler=protocol.sampler(split, "test"),
+                metrics=("ap", "auc"))
+        probe.clamp = old_clamp
+        pos, neg = rec.pos_neg()
+        row["test_subset_ap_clamped"] = pooled_ap(pos, neg, masks)
+    return row, val_inputs, test_inputs
+
+
 def summarize(paths: list[str]):
     """Per run: the best test AP and its epoch, the lowest test AP from
     there on, the best validation epoch and its test AP, and the pooled test
@@ -293,6 +321,10 @@ def main(argv=None):
     parser.add_argument("--time-init", choices=["pyg", "dyglib"], default="pyg")
     parser.add_argument("--clamp-train", type=float, default=None)
     parser.add_argument("--clamp-probe", action="store_true")
+    parser.add_argument("--fresh-negatives", action="store_true",
+                        help="evaluate under torch.random.fork_rng, so that the evaluation's "
+                             "torch.manual_seed does not rewind the training RNG (without: "
+                             "every epoch after the first draws the same negatives)")
     parser.add_argument("--out", help="JSON lines, one per epoch")
     parser.add_argument("--summarize", nargs="+", metavar="JSONL",
                         help="print the summary table of earlier runs' JSON lines instead")
@@ -340,28 +372,14 @@ def main(argv=None):
         loss = train_epoch(model, train_loader, nl, split.stream)
         train_inputs, probe.record = probe.record, None
         train_s = time.perf_counter() - start
-        val, val_new, _, val_inputs, _ = evaluate(model, nl, split, protocol, val_loader,
-                                                  "val", probe)
-        test, test_new, rec, test_inputs, snap = evaluate(model, nl, split, protocol,
-                                                          test_loader, "test", probe)
-        pos, neg = rec.pos_neg()
-        row = {"epoch": epoch, "loss": loss, "train_s": train_s,
-               "val": val, "val_new": val_new, "test": test, "test_new": test_new,
-               "test_subset_ap": pooled_ap(pos, neg, masks)}
-        if args.clamp_probe:
-            # The test evaluation again from the same state, the time
-            # encoder's inputs clamped to this epoch's largest training one.
-            restore(model.memory, nl, snap)
-            old_clamp, probe.clamp = probe.clamp, float(torch.cat(train_inputs).max())
-            rec = ScoreRecorder(model)
-            with rec:
-                clamped = evaluate_link_prediction(model, test_loader, nl, split.stream,
-                                                   sampler=protocol.sampler(split, "test"),
-                                                   metrics=("ap", "auc"))
-            probe.clamp = old_clamp
-            pos, neg = rec.pos_neg()
-            row["test_clamped"] = clamped
-            row["test_subset_ap_clamped"] = pooled_ap(pos, neg, masks)
+        # (the evaluation seeds the global RNG, as PyG's example does)
+        rng = torch.random.fork_rng(devices=[]) if args.fresh_negatives else nullcontext()
+        with rng:
+            row, val_inputs, test_inputs = evaluate_epoch(
+                model, nl, split, protocol, (val_loader, test_loader), probe, masks,
+                float(torch.cat(train_inputs).max()) if args.clamp_probe else None)
+        row = {"epoch": epoch, "loss": loss, "train_s": train_s, **row}
+        val, val_new, test, test_new = (row[k] for k in ("val", "val_new", "test", "test_new"))
         w = enc.lin.weight.detach().view(-1)
         row["time_enc"] = {"w_abs_mean": float(w.abs().mean()), "w_abs_max": float(w.abs().max()),
                            "w_abs_min": float(w.abs().min()),
