@@ -298,6 +298,10 @@ def summarize(paths: list[str]):
               f"{100 * (best['test']['ap'] - low['test']['ap']):.2f} points); best val "
               f"epoch {by_val['epoch']} (val {by_val['val']['ap']:.4f}): test "
               f"{by_val['test']['ap']:.4f}, test_new {by_val['test_new']['ap']:.4f}")
+        every = [r for r in rows if r["epoch"] % 10 == 0]
+        for key in ("val", "test", "test_new"):
+            print(f"  {key} AP at epochs 10, 20, ...: "
+                  + " ".join(f"{r[key]['ap']:.3f}" for r in every))
         print("  " + " | ".join(["epoch", "loss", "val", "test", "test_new", "clamped"]
                                 + cols))
         for r in (best, low):
