@@ -275,6 +275,63 @@ def evaluate_epoch(model, nl, split, protocol, loaders, probe, masks, clamp):
     return row, val_inputs, test_inputs
 
 
+#: Parameter groups of the post-hoc swaps (state-dict key prefixes).
+PARTS = {"time encoder": ("memory", "time_enc."), "memory GRU": ("memory", "gru."),
+         "embedding (attention)": ("gnn", "conv."), "link predictor": ("link_pred", "")}
+
+
+def posthoc(save_dir: str, ref: int, epoch: int, eval_seed: int, batch_size: int):
+    """Evaluates the state saved after training epoch `epoch` (validation,
+    then test from where validation leaves the memory, as the command line
+    does): as saved, with the time encoder's inputs clamped to that epoch's
+    largest training one, and with the parameters of one part taken from
+    epoch `ref`. Also the mean memory norm of the test events' nodes when
+    test starts."""
+    protocol = EvalProtocol("inductive", negatives="random", seed=eval_seed)
+    data = resolve_data("college")
+    split = inductive_split(data, 0.15, 0.15, new_node_ratio=0.1, seed=eval_seed)
+    saved = {e: torch.load(f"{save_dir}/epoch{e}.pt") for e in (ref, epoch)}
+    test_nodes = torch.cat([split.test.src, split.test.dst]).unique()
+    variants = [("as saved", None, None), ("clamped", None, None)]
+    variants += [(f"{name} from epoch {ref}", key, prefix)
+                 for name, (key, prefix) in PARTS.items()]
+    variants += [(f"epoch {ref} as saved", None, None)]
+    print(f"post-hoc: epoch {epoch}, parts from epoch {ref}")
+    print("variant | val AP | test AP | test new-node-event AP | memory norm at test start")
+    for name, key, prefix in variants:
+        torch.manual_seed(0)
+        model, nl, _, val_loader, test_loader = build("ours", split.full.num_nodes,
+                                                      data.msg.size(-1), split, batch_size)
+        probe = TimeProbe(model.memory.time_enc)
+        model.memory.time_enc = model.gnn.time_enc = probe
+        state = saved[ref] if name.startswith(f"epoch {ref}") else saved[epoch]
+        for k in ("memory", "gnn", "link_pred"):
+            getattr(model, k).load_state_dict(state[k])
+        nl.load_state_dict(state["nl"])
+        if key is not None:  # one part's parameters from the reference epoch
+            own = getattr(model, key).state_dict()
+            getattr(model, key).load_state_dict(
+                own | {k: v for k, v in saved[ref][key].items()
+                       if k.startswith(prefix) and k not in ("memory", "last_update")
+                       and "extra_state" not in k})
+        if name == "clamped":
+            probe.clamp = state["train_max"]
+        model.memory.eval()
+        val = evaluate_link_prediction(model, val_loader, nl, split.stream,
+                                       sampler=protocol.sampler(split, "val"))
+        with torch.no_grad():
+            norm = float(model.memory(test_nodes)[0].norm(dim=-1).mean())
+        snap = snapshot(model.memory, nl)
+        test = evaluate_link_prediction(model, test_loader, nl, split.stream,
+                                        sampler=protocol.sampler(split, "test"))
+        restore(model.memory, nl, snap)
+        test_new = evaluate_link_prediction(model, test_loader, nl, split.stream,
+                                            sampler=protocol.sampler(split, "test", new=True),
+                                            new_nodes=split.new_nodes)
+        print(f"{name} | {val['ap']:.4f} | {test['ap']:.4f} | {test_new['ap']:.4f} | "
+              f"{norm:.4f}", flush=True)
+
+
 def summarize(paths: list[str]):
     """Per run: the best test AP and its epoch, the lowest test AP from
     there on, the best validation epoch and its test AP, and the pooled test
@@ -332,6 +389,14 @@ def main(argv=None):
     parser.add_argument("--out", help="JSON lines, one per epoch")
     parser.add_argument("--summarize", nargs="+", metavar="JSONL",
                         help="print the summary table of earlier runs' JSON lines instead")
+    parser.add_argument("--save-dir", default=None,
+                        help="save the model, memory and neighbour loader after each "
+                             "training epoch from --save-from on (--classes ours)")
+    parser.add_argument("--save-from", type=int, default=1)
+    parser.add_argument("--posthoc", nargs=2, type=int, metavar=("REF", "EPOCH"),
+                        help="from --save-dir: evaluate EPOCH's saved state as saved, with "
+                             "the time encoder's inputs clamped, and with each part's "
+                             "parameters taken from epoch REF instead")
     parser.add_argument("--gaps", action="store_true",
                         help="print the split's time gaps per part (data only) and exit")
     args = parser.parse_args(argv)
@@ -340,6 +405,10 @@ def main(argv=None):
         return
     if args.summarize:
         summarize(args.summarize)
+        return
+    if args.posthoc:
+        torch.set_num_threads(args.threads)
+        posthoc(args.save_dir, *args.posthoc, args.eval_seed, args.batch_size)
         return
     if args.out is None:
         parser.error("--out is required (or --summarize)")
@@ -376,6 +445,10 @@ def main(argv=None):
         loss = train_epoch(model, train_loader, nl, split.stream)
         train_inputs, probe.record = probe.record, None
         train_s = time.perf_counter() - start
+        if args.save_dir is not None and epoch >= args.save_from:
+            torch.save({k: getattr(model, k).state_dict() for k in ("memory", "gnn", "link_pred")}
+                       | {"nl": nl.state_dict(), "train_max": float(torch.cat(train_inputs).max())},
+                       f"{args.save_dir}/epoch{epoch}.pt")
         # (the evaluation seeds the global RNG, as PyG's example does)
         rng = torch.random.fork_rng(devices=[]) if args.fresh_negatives else nullcontext()
         with rng:
