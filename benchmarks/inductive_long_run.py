@@ -286,18 +286,22 @@ def posthoc(save_dir: str, ref: int, epoch: int, eval_seed: int, batch_size: int
     does): as saved, with the time encoder's inputs clamped to that epoch's
     largest training one, and with the parameters of one part taken from
     epoch `ref`. Also the mean memory norm of the test events' nodes when
-    test starts."""
+    test starts, and the test AP pooled over each quarter of the test
+    events (in time order)."""
     protocol = EvalProtocol("inductive", negatives="random", seed=eval_seed)
     data = resolve_data("college")
     split = inductive_split(data, 0.15, 0.15, new_node_ratio=0.1, seed=eval_seed)
     saved = {e: torch.load(f"{save_dir}/epoch{e}.pt") for e in (ref, epoch)}
     test_nodes = torch.cat([split.test.src, split.test.dst]).unique()
+    order = torch.arange(split.test.num_events)
+    quarters = {f"q{q + 1}": (order * 4 // split.test.num_events) == q for q in range(4)}
     variants = [("as saved", None, None), ("clamped", None, None)]
     variants += [(f"{name} from epoch {ref}", key, prefix)
                  for name, (key, prefix) in PARTS.items()]
     variants += [(f"epoch {ref} as saved", None, None)]
     print(f"post-hoc: epoch {epoch}, parts from epoch {ref}")
-    print("variant | val AP | test AP | test new-node-event AP | memory norm at test start")
+    print("variant | val AP | test AP | test new-node-event AP | memory norm at test start | "
+          "test AP pooled over its four quarters in time")
     for name, key, prefix in variants:
         torch.manual_seed(0)
         model, nl, _, val_loader, test_loader = build("ours", split.full.num_nodes,
@@ -322,14 +326,18 @@ def posthoc(save_dir: str, ref: int, epoch: int, eval_seed: int, batch_size: int
         with torch.no_grad():
             norm = float(model.memory(test_nodes)[0].norm(dim=-1).mean())
         snap = snapshot(model.memory, nl)
-        test = evaluate_link_prediction(model, test_loader, nl, split.stream,
-                                        sampler=protocol.sampler(split, "test"))
+        rec = ScoreRecorder(model)
+        with rec:
+            test = evaluate_link_prediction(model, test_loader, nl, split.stream,
+                                            sampler=protocol.sampler(split, "test"))
+        pos, neg = rec.pos_neg()
+        quarter = pooled_ap(pos, neg, quarters)
         restore(model.memory, nl, snap)
         test_new = evaluate_link_prediction(model, test_loader, nl, split.stream,
                                             sampler=protocol.sampler(split, "test", new=True),
                                             new_nodes=split.new_nodes)
         print(f"{name} | {val['ap']:.4f} | {test['ap']:.4f} | {test_new['ap']:.4f} | "
-              f"{norm:.4f}", flush=True)
+              f"{norm:.4f} | " + " ".join(f"{v:.4f}" for v in quarter.values()), flush=True)
 
 
 def summarize(paths: list[str]):
