@@ -340,6 +340,48 @@ def posthoc(save_dir: str, ref: int, epoch: int, eval_seed: int, batch_size: int
               f"{norm:.4f} | " + " ".join(f"{v:.4f}" for v in quarter.values()), flush=True)
 
 
+def posthoc_pyg(save_dir: str, epoch: int, eval_seed: int, batch_size: int):
+    """Validation, then test, from the state saved after training epoch
+    `epoch`, evaluated by our classes and by PyG's TGNMemory and
+    LastNeighborLoader loaded with the same parameters, memory (after the
+    flush that leaving training mode does) and neighbours."""
+    protocol = EvalProtocol("inductive", negatives="random", seed=eval_seed)
+    data = resolve_data("college")
+    split = inductive_split(data, 0.15, 0.15, new_node_ratio=0.1, seed=eval_seed)
+    state = torch.load(f"{save_dir}/epoch{epoch}.pt")
+    models = {}
+    for classes in ("ours", "pyg"):
+        model, nl, _, val_loader, test_loader = build(classes, split.full.num_nodes,
+                                                      data.msg.size(-1), split, batch_size)
+        probe = TimeProbe(model.memory.time_enc)
+        model.memory.time_enc = model.gnn.time_enc = probe
+        models[classes] = (model, nl, val_loader, test_loader)
+    ours, ours_nl = models["ours"][:2]
+    for k in ("memory", "gnn", "link_pred"):
+        getattr(ours, k).load_state_dict(state[k])
+    ours_nl.load_state_dict(state["nl"])
+    ours.memory.eval()  # the flush
+    pyg, pyg_nl = models["pyg"][:2]
+    pyg.memory.eval()
+    params = {k: v for k, v in state["memory"].items() if k.startswith(("time_enc.", "gru."))}
+    pyg.memory.load_state_dict(params, strict=False)
+    for k in ("gnn", "link_pred"):
+        getattr(pyg, k).load_state_dict(state[k])
+    with torch.no_grad():
+        pyg.memory.memory.copy_(ours.memory.memory)
+        pyg.memory.last_update.copy_(ours.memory.last_update)
+    pyg_nl.neighbors.copy_(state["nl"]["neighbors"])
+    pyg_nl.e_id.copy_(state["nl"]["e_id"])
+    pyg_nl.cur_e_id = state["nl"]["cur_e_id"]
+    print(f"epoch {epoch}: classes | val AP | test AP")
+    for classes, (model, nl, val_loader, test_loader) in models.items():
+        val = evaluate_link_prediction(model, val_loader, nl, split.stream,
+                                       sampler=protocol.sampler(split, "val"))
+        test = evaluate_link_prediction(model, test_loader, nl, split.stream,
+                                        sampler=protocol.sampler(split, "test"))
+        print(f"{classes} | {val['ap']:.6f} | {test['ap']:.6f}", flush=True)
+
+
 def summarize(paths: list[str]):
     """Per run: the best test AP and its epoch, the lowest test AP from
     there on, the best validation epoch and its test AP, and the pooled test
@@ -405,6 +447,10 @@ def main(argv=None):
                         help="from --save-dir: evaluate EPOCH's saved state as saved, with "
                              "the time encoder's inputs clamped, and with each part's "
                              "parameters taken from epoch REF instead")
+    parser.add_argument("--posthoc-pyg", type=int, metavar="EPOCH",
+                        help="from --save-dir: evaluate EPOCH's saved state with our classes "
+                             "and with PyG's TGNMemory and LastNeighborLoader given the same "
+                             "parameters and state")
     parser.add_argument("--gaps", action="store_true",
                         help="print the split's time gaps per part (data only) and exit")
     args = parser.parse_args(argv)
@@ -413,6 +459,10 @@ def main(argv=None):
         return
     if args.summarize:
         summarize(args.summarize)
+        return
+    if args.posthoc_pyg:
+        torch.set_num_threads(args.threads)
+        posthoc_pyg(args.save_dir, args.posthoc_pyg, args.eval_seed, args.batch_size)
         return
     if args.posthoc:
         torch.set_num_threads(args.threads)
