@@ -20,7 +20,14 @@ epoch's training (the model unchanged).
 --time-init dyglib starts the time encoder from DyGLib's (and the TGN
 authors') weights, w_i = 10^(-9 i / (d - 1)), b = 0, instead of PyG's
 uniform draw; --clamp-train D clamps every time delta the encoder sees
-(training and evaluation) to at most D seconds.
+(training and evaluation) to at most D seconds (variants for a follow-up;
+the runs of docs/reproduce.md use neither).
+
+--save-dir keeps each epoch's state; --posthoc REF EPOCH then evaluates
+EPOCH with one part's parameters (time encoder, memory GRU, attention, link
+predictor) taken from epoch REF, and --posthoc-pyg EPOCH evaluates it with
+PyG's TGNMemory and LastNeighborLoader as well. The findings are in
+docs/reproduce.md, "Long runs with the inductive split".
 """
 from __future__ import annotations
 
