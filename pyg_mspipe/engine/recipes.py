@@ -23,7 +23,7 @@ from torch import Tensor
 from pyg_mspipe.engine.evaluation import _check_metrics, _loader_negatives, _Scores
 from pyg_mspipe.engine.models import LinkPredictor, _optimizer
 from pyg_mspipe.engine.negatives import NegativeSampler
-from pyg_mspipe.engine.timing import NULL_TIMER
+from pyg_mspipe.engine.timing import NULL_TIMER, timed_batches
 from pyg_mspipe.nn.aggregators import LastAggregator
 from pyg_mspipe.nn.embeddings import GraphAttentionEmbedding
 from pyg_mspipe.nn.memory import TGNMemory
@@ -166,13 +166,7 @@ def event_train_steps(model: EventTGNModel, loader, data, *,
     for module in model.modules():
         module.train()
     model.memory.reset_state()
-    it = iter(loader)
-    while True:
-        with timer("load"):
-            batch = next(it, None)
-            if batch is None:
-                return
-            batch = batch.to(device)
+    for batch in timed_batches(loader, device, timer):
         model.optimizer.zero_grad()
         src, dst, t, num = batch.src, batch.dst, batch.t, batch.num_events
         neg_dst = batch.neg_dst.view(num, -1)[:, 0]

@@ -52,3 +52,16 @@ class _NullTimer:
 
 
 NULL_TIMER = _NullTimer()
+
+
+def timed_batches(loader, device, timer=NULL_TIMER):
+    r"""The batches of :obj:`loader`, moved to :obj:`device`; fetching and
+    moving each one is timed as :obj:`timer`'s :obj:`"load"` phase."""
+    it = iter(loader)
+    while True:
+        with timer("load"):
+            batch = next(it, None)
+            if batch is None:
+                return
+            batch = batch.to(device)
+        yield batch

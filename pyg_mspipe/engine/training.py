@@ -14,7 +14,7 @@ from torch import Tensor
 
 from pyg_mspipe.engine.metrics import average_precision, roc_auc
 from pyg_mspipe.engine.models import TGNModel, build_model, build_tgn
-from pyg_mspipe.engine.timing import NULL_TIMER
+from pyg_mspipe.engine.timing import NULL_TIMER, timed_batches
 from pyg_mspipe.nn.dyrep import Neighborhood
 
 __all__ = ["TGNModel", "build_tgn", "build_model", "train_epoch", "train_steps", "evaluate"]
@@ -87,13 +87,7 @@ def train_steps(model: TGNModel, loader, neighbor_loader, data, *,
     if neighbor_loader is not None:
         neighbor_loader.reset_state()
     assoc = torch.empty(data.num_nodes, dtype=torch.long, device=device)
-    it = iter(loader)
-    while True:
-        with timer("load"):
-            batch = next(it, None)
-            if batch is None:
-                return
-            batch = batch.to(device)
+    for batch in timed_batches(loader, device, timer):
         model.optimizer.zero_grad()
         with timer("sample"):
             nb = _nodes(model, neighbor_loader, batch.n_id, data, device)
