@@ -165,5 +165,6 @@ class MailboxState(MemoryState):
 
     def store_messages(self, messages: Delivery, t_max: Tensor):
         r"""Delivers a batch's mails (a :class:`Delivery`)."""
-        super().store_messages(messages, t_max)
-        self.version.index_fill_(0, messages.receivers.to(self.device), self.clock)
+        messages = Delivery(*(x.to(self.device) for x in messages))
+        super().store_messages(messages, t_max)  # (its move is then a no-op)
+        self.version.index_fill_(0, messages.receivers, self.clock)
