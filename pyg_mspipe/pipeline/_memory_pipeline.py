@@ -20,11 +20,8 @@ from pyg_mspipe.nn._update import pad_rows
 from pyg_mspipe.nn.memory import tensor_versions
 from pyg_mspipe.pipeline._scheduler import StalenessScheduler
 from pyg_mspipe.pipeline.correction import StalenessCorrection
+from pyg_mspipe.pipeline.errors import PipelineError
 from pyg_mspipe.pipeline.stats import PipelineStats
-
-
-class PipelineError(RuntimeError):
-    r"""Raised when the pipeline cannot go on (a stage failed earlier)."""
 
 
 class FetchRequest(NamedTuple):
