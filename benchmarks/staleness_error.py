@@ -67,7 +67,7 @@ def run(dataset: str, bound: int, variant: str, epochs: int, seed: int,
                                 memory=memory, neighbor_loader=neighbor_loader,
                                 staleness_bound=bound, schedule="fixed", prefetch=2,
                                 **_correction(variant))
-    kept_only = memory.keeps_one_message
+    kept_only = memory.steps.kept_only
     rows = []
     begin = time.perf_counter()
     for epoch in range(epochs):

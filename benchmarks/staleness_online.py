@@ -5,10 +5,10 @@ behind the backward pass.
 On this CPU the training step is slow next to the pipeline's memory stages,
 so the online scheduler picks ``s_min = 0`` and there is no staleness for the
 refresh to remove. To put the refresh to the test, each write-back here is
-made slower by a fixed delay: a committer (``TGNMemory.set_committer``, the
-public seam every write-back goes through) sleeps ``--delays`` milliseconds
-in the pipeline's worker before applying the write-back, holding the state as
-a slow copy would. For each delay, the online schedule with bound s trains
+made slower by a fixed delay: a hook on the memory's stages
+(``pyg_mspipe.pipeline.hook_stages``, through ``TGNMemory.steps``) sleeps
+``--delays`` milliseconds in the pipeline's worker before each write-back,
+holding the state as a slow copy would. For each delay, the online schedule with bound s trains
 CollegeMsg (PyG's example TGN, batch 200), without and with
 ``StalenessCorrection`` (the online refresh: on the training thread, waits
 for nothing), and reports
@@ -37,21 +37,16 @@ from common import load_dataset
 
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
 from pyg_mspipe.engine.training import build_tgn, evaluate, train_epoch
-from pyg_mspipe.pipeline import StalenessCorrection
+from pyg_mspipe.pipeline import StalenessCorrection, hook_stages
 
 
-class SlowCommitter:
-    r"""Applies every write-back :obj:`delay` seconds late (in the thread
-    that commits it: the pipeline's worker)."""
-
-    def __init__(self, memory, delay: float):
-        self.memory = memory
-        self.delay = delay
-
-    def __call__(self, write_back, plan):
-        if write_back is not None:
-            time.sleep(self.delay)
-            self.memory.state.apply(write_back)
+def slow_writes(delay: float):
+    r"""A stage hook that makes every write-back :obj:`delay` seconds late
+    (in the thread that runs it: the pipeline's worker)."""
+    def hook(stage: str):
+        if stage == "write":
+            time.sleep(delay)
+    return hook
 
 
 def run(data, splits, seed: int, bound: int | None, delay_ms: float, refresh: bool,
@@ -60,8 +55,9 @@ def run(data, splits, seed: int, bound: int | None, delay_ms: float, refresh: bo
     gc.collect()
     torch.manual_seed(seed)
     model = build_tgn(data.num_nodes, data.msg.size(-1))
+    steps = model.memory.steps
     if delay_ms > 0:
-        model.memory.set_committer(SlowCommitter(model.memory, delay_ms / 1000))
+        hook_stages(model.memory, slow_writes(delay_ms / 1000))
     neighbor_loader = LastNeighborLoader(data.num_nodes, size=10)
     options = {} if bound is None else {
         "staleness_bound": bound, "schedule": "online",
@@ -79,7 +75,7 @@ def run(data, splits, seed: int, bound: int | None, delay_ms: float, refresh: bo
         seconds += time.perf_counter() - begin
         if bound is not None:
             summaries.append(train_loader.stats.summary())
-    model.memory.set_committer(None)
+    model.memory.steps = steps
     test_ap, test_auc = evaluate(model, test_loader, neighbor_loader, data)
     row = {"seed": seed, "bound": bound, "delay_ms": delay_ms, "refresh": refresh,
            "epochs": epochs, "batch_size": batch_size, "test_ap": test_ap,

@@ -46,6 +46,20 @@ def check_index(name: str, index: Tensor, num_nodes: int, *, device=None):
             f"'{name}' holds node ids outside [0, {num_nodes}) (min {lo}, max {hi})")
 
 
+def check_order(t_min: Tensor, last_t: Tensor):
+    r"""Checks that a batch starting at :obj:`t_min` does not go back
+    before :obj:`last_t`, the largest timestamp stored."""
+    if bool(t_min < last_t):
+        _back_in_time(t_min, last_t)
+
+
+def _back_in_time(t_min: Tensor, last_t: Tensor):
+    raise ValueError(
+        f"'t' goes back in time: batch starts at {int(t_min)} but events up to "
+        f"t={int(last_t)} were already stored (timestamps must be sorted across "
+        f"batches; call reset_state() to start a new stream)")
+
+
 def check_events(src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, *, num_nodes: int,
                  msg_dim: int, device=None, last_t: Tensor | None = None,
                  allow_empty: bool = False):
@@ -113,10 +127,7 @@ def check_events(src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, *, num_nodes:
         raise ValueError(
             f"'t' is not sorted: t[{pos}]={int(t[pos])} < t[{pos - 1}]={int(t[pos - 1])}")
     if flags[3]:
-        raise ValueError(
-            f"'t' goes back in time: batch starts at {int(t.min())} but events up to "
-            f"t={int(last_t)} were already stored (timestamps must be sorted across "
-            f"batches; call reset_state() to start a new stream)")
+        _back_in_time(t.min(), last_t)
     if flags[4]:  # the sum may also overflow on huge but finite values
         bad = (~torch.isfinite(msg)).any(dim=1).nonzero()
         if bad.numel():

@@ -241,10 +241,11 @@ def test_sampler_exception_in_worker_surfaces(monkeypatch):
     data = make_data()
     nl = LastNeighborLoader(50, 4)
 
-    def broken(self, src, dst):
-        raise RuntimeError("injected sampler fault")
+    class Broken(LastNeighborLoader):
+        def sample(self, n_id, assoc=None):
+            raise RuntimeError("injected sampler fault")
 
-    monkeypatch.setattr(LastNeighborLoader, "insert_delta", broken)
+    nl = Broken(50, 4)
     with pytest.raises(RuntimeError, match="injected sampler fault"):
         for _ in TemporalDataLoader(data, 32, 1.0, neighbor_loader=nl, prefetch=2):
             pass
@@ -319,7 +320,9 @@ def test_edge_data_must_cover_sampled_event_ids():
         nl.insert(batch.src, batch.dst)
 
 
-def test_memory_update_prepared_ahead_and_identical(monkeypatch):
+def test_memory_through_a_prefetching_loader_is_identical():
+    """The memory plans each batch itself (the loader prepares no plan for
+    it): a copy of the batch, or the batch itself, gives the same numbers."""
     from pyg_mspipe import IdentityMessage, LastAggregator, TGNMemory
 
     data = make_data()
@@ -327,32 +330,16 @@ def test_memory_update_prepared_ahead_and_identical(monkeypatch):
     mem = TGNMemory(50, 5, 8, 8, IdentityMessage(5, 8, 8), LastAggregator())
     ref = TGNMemory(50, 5, 8, 8, IdentityMessage(5, 8, 8), LastAggregator())
     ref.load_state_dict(mem.state_dict())
-    on_main = []
-    real_plan = pyg_mspipe.nn._update.plan_events
-
-    def counting(*args):
-        if threading.current_thread() is threading.main_thread():
-            on_main.append(1)
-        return real_plan(*args)
-
-    monkeypatch.setattr(pyg_mspipe.nn._update, "plan_events", counting)
     loader = TemporalDataLoader(data, 25, 1.0, memory=mem, neighbor_loader=None, prefetch=2)
     for batch in loader:
         n_id = batch.n_id
         torch.testing.assert_close(mem(n_id), ref(n_id), rtol=0, atol=0)
-        copy_ = batch.clone()  # a copy of the batch matches the plan by value
+        copy_ = batch.clone()
         mem.update_state(copy_.src, copy_.dst, copy_.t, copy_.msg)
-        assert not on_main
         ref.update_state(batch.src, batch.dst, batch.t, batch.msg)
-        on_main.clear()  # (ref plans on the training thread)
         mem.detach()
         ref.detach()
     assert torch.equal(mem.memory, ref.memory) and torch.equal(mem.last_update, ref.last_update)
-    # A batch the loader did not prepare (or a modified one) is computed on the spot.
-    batch = data[:5]
-    batch.t = batch.t + 10**6
-    mem.update_state(batch.src, batch.dst, batch.t, batch.msg)
-    assert on_main
 
 
 def test_auto_prefetch_follows_spare_cores(monkeypatch):

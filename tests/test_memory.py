@@ -8,6 +8,7 @@ import torch_geometric.typing
 
 import pyg_mspipe
 from pyg_mspipe import TGNMemory
+from pyg_mspipe.pipeline import hook_stages
 
 from .helpers import random_stream
 
@@ -227,7 +228,7 @@ def test_reset_state_is_constant_python_work():
     assert torch.count_nonzero(ours.last_update) == 0
 
 
-def test_update_state_reuses_forward_result(monkeypatch):
+def test_update_state_reuses_forward_result():
     _, ours = make_pair("last")
     stream = random_stream(NUM_NODES, 40, MSG_DIM, seed=6)
     src, dst, t, msg = stream
@@ -235,9 +236,7 @@ def test_update_state_reuses_forward_result(monkeypatch):
     ours.detach()
     twin = copy.deepcopy(ours)  # gets the same updates without a forward first
     calls = []
-    orig = ours.updated_memory
-    monkeypatch.setattr(ours, "updated_memory",
-                        lambda n_id: calls.append(n_id.numel()) or orig(n_id))
+    hook_stages(ours, lambda stage: stage == "fetch" and calls.append(stage))
     ours(torch.cat([src[20:], dst[20:]]).unique())
     ours.update_state(src[20:], dst[20:], t[20:], msg[20:])
     assert len(calls) == 1  # forward only: update_state reused it

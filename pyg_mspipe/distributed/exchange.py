@@ -63,10 +63,10 @@ class WriteBackExchange:
     """
 
     def __init__(self, memory, context: DistributedContext):
-        if type(memory.update_steps()) is not UpdateSteps:
+        if type(memory.steps) is not UpdateSteps:
             raise NotImplementedError(
                 f"WriteBackExchange: {type(memory).__name__} has its own update steps "
-                f"({type(memory.update_steps()).__name__}); the exchange re-plans the "
+                f"({type(memory.steps).__name__}); the exchange re-plans the "
                 "global batch's messages from the events with TGN's message store (TGN, "
                 "JODIE; DyRep builds its messages from the memory)")
         self.memory = memory
@@ -97,7 +97,7 @@ class WriteBackExchange:
         device = state.device
         events = [torch.cat([getattr(s, k) for s in shares]).to(device)
                   for k in ("src", "dst", "t", "raw_msg")]
-        steps = self.memory.update_steps()
+        steps = self.memory.steps
         full = steps.plan(*events)
         n_id = torch.cat([s.n_id for s in shares])
         uniq, inverse = torch.unique(n_id, return_inverse=True)

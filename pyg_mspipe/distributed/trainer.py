@@ -17,6 +17,7 @@ from pyg_mspipe.distributed._gradients import (
 from pyg_mspipe.distributed.context import DistributedContext
 from pyg_mspipe.distributed.exchange import WriteBackExchange
 from pyg_mspipe.distributed.loader import ShareLoader
+from pyg_mspipe.nn._executor import installed
 
 __all__ = ["DistributedTraining"]
 
@@ -61,7 +62,7 @@ class DistributedTraining:
 
     def __init__(self, context: DistributedContext, memory, modules: Sequence[torch.nn.Module],
                  *, broadcast: bool = True):
-        if memory.pipeline is not None:
+        if installed(memory) is not None:
             raise RuntimeError("DistributedTraining: the memory has a pipeline attached; "
                                "wrap it between epochs")
         self.context = context

@@ -14,6 +14,7 @@ from pyg_mspipe import _cuda
 from pyg_mspipe._threads import BackgroundIterator
 from pyg_mspipe.loader._batches import EpochPosition, TemporalBatches
 from pyg_mspipe.loader._transfer import DeviceTransfer
+from pyg_mspipe.nn._executor import uninstall
 from pyg_mspipe.nn.last_neighbor_loader import (
     InsertDelta,
     LastNeighborLoader,
@@ -30,7 +31,6 @@ class PreparedBatch(NamedTuple):
     generator_state: Tensor | None  #: negatives generator after this batch
     batch: TemporalData
     sample: PreparedSample | None  #: for the neighbour loader
-    plan: Any  #: :meth:`TGNMemory.prepare_update` of its events, or None
     event: Any  #: CUDA event after all of it, or None
 
 
@@ -90,11 +90,12 @@ class PrefetchEpoch:
     r"""An epoch whose batches a background thread prepares ahead: slicing,
     negatives, the neighbourhood sample and insert (on a private copy of the
     neighbour loader that has seen exactly the batches before), the edge
-    features of the sample, the copy to the device, the memory's event-only
-    update work, and the request of the batch's memory fetch to the pipeline.
-    Each prepared piece reaches its consumer through a public hand-over
-    (:meth:`LastNeighborLoader.offer`, :meth:`TGNMemory.offer_update`,
-    :meth:`MemoryPipeline.request`), matched there by value.
+    features of the sample, the copy to the device, and the request of the
+    batch's memory fetch to the pipeline (:meth:`MemoryPipeline.request`).
+    The sample reaches the neighbour loader through
+    the neighbour loader's :meth:`_offer`. The pipeline, installed in the memory
+    for the epoch, is closed and uninstalled when the epoch ends or is
+    abandoned.
 
     Args:
         batches (TemporalBatches): The batches.
@@ -103,7 +104,7 @@ class PrefetchEpoch:
         depth (int): Batches prepared ahead.
         device (torch.device, optional): Deliver batches there.
         neighbor_loader (LastNeighborLoader, optional): Sampled ahead.
-        memory (TGNMemory, optional): Its update work prepared ahead.
+        memory (TGNMemory, optional): The memory :obj:`pipeline` runs.
         edge_data (TemporalData, optional): The stream the sample's event ids
             index (:obj:`batch.neighbor_t`, :obj:`batch.neighbor_msg`).
         pipeline (MemoryPipeline, optional): Told each batch's fetch.
@@ -128,8 +129,8 @@ class PrefetchEpoch:
         transfer = DeviceTransfer(device)
         shadow = None
         if neighbor_loader is not None:
-            shadow = neighbor_loader.clone()  # the state as iteration starts
-            token = neighbor_loader.state_token()
+            shadow = neighbor_loader._clone()  # the state as iteration starts
+            token = neighbor_loader._state_token()
 
         first = position.next_batch
 
@@ -143,16 +144,13 @@ class PrefetchEpoch:
                     expected = token[:2] + (shadow.cur_e_id,)
                     nodes = shadow.sample(batch.n_id.to(shadow.device))
                     src, dst = batches.insert_events(batch)
-                    delta = shadow.insert_delta(src.to(shadow.device), dst.to(shadow.device))
+                    delta = shadow._insert_delta(src.to(shadow.device), dst.to(shadow.device))
                     if edge_data is not None:
                         gather_edges(batch, edge_data, nodes.e_id)
                     sample = PreparedSample(batch.n_id, expected, nodes, src, dst, delta)
                 sampled = time.perf_counter()
-                plan = None
                 with transfer.context():  # everything below on the copy stream (if any)
                     batch, sample = _move(batch, sample, transfer, batches)
-                    if memory is not None:
-                        plan = memory.prepare_update(batch.src, batch.dst, batch.t, batch.msg)
                     n_id = batch.n_id if sample is None else sample.sample.n_id
                     event = transfer.done()
                 if pipeline is not None:
@@ -160,7 +158,7 @@ class PrefetchEpoch:
                     pipeline.stats.span(index, "sample", begin, sampled)
                     pipeline.stats.span(index, "feature", sampled, end)
                     pipeline.request(index, FetchRequest(n_id, event))
-                emit(PreparedBatch(index, gen_state, batch, sample, plan, event))
+                emit(PreparedBatch(index, gen_state, batch, sample, event))
 
         self._it = BackgroundIterator(produce, depth=depth)
 
@@ -174,20 +172,17 @@ class PrefetchEpoch:
         except StopIteration:
             if self.pipeline is not None:
                 self.pipeline.finish()
+                uninstall(self.memory, self.pipeline)
             self.position.finished = True
             raise
         except BaseException:
-            if self.pipeline is not None:
-                self.pipeline.close()
+            self._close_pipeline()
             raise
         current = _cuda.current_stream(self.device)
         _cuda.wait_event(current, item.event)
-        _cuda.record_stream([list(item.batch.to_dict().values()), item.sample, item.plan],
-                            current)
-        if self.memory is not None:
-            self.memory.offer_update(item.plan)
+        _cuda.record_stream([list(item.batch.to_dict().values()), item.sample], current)
         if self.neighbor_loader is not None:
-            self.neighbor_loader.offer(item.sample)
+            self.neighbor_loader._offer(item.sample)
         self.position.delivered(item.index, item.generator_state)
         if self.pipeline is not None:
             self.pipeline.begin(item.index, time.perf_counter() - begin)
@@ -199,8 +194,13 @@ class PrefetchEpoch:
         try:
             self._it.close()
         finally:
-            if self.pipeline is not None:
-                self.pipeline.close()
+            self._close_pipeline()
+
+    def _close_pipeline(self):
+        # (the memory keeps a pipeline that failed to stop: it refuses use)
+        if self.pipeline is not None:
+            self.pipeline.close()
+            uninstall(self.memory, self.pipeline)
 
     def __del__(self):
         # (garbage collection: stop the threads, never raise)
@@ -209,9 +209,8 @@ class PrefetchEpoch:
             if it is not None:
                 it.close()
         with suppress(Exception):
-            pipeline = getattr(self, "pipeline", None)
-            if pipeline is not None:
-                pipeline.close()
+            if getattr(self, "pipeline", None) is not None:
+                self._close_pipeline()
 
 
 def gather_edges(batch: TemporalData, edge_data: TemporalData, e_id: Tensor):

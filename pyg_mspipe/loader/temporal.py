@@ -11,6 +11,7 @@ from torch_geometric.data import TemporalData
 from pyg_mspipe._validation import check_positive_int
 from pyg_mspipe.loader._batches import EpochPosition, TemporalBatches, validate_data
 from pyg_mspipe.loader._epochs import PrefetchEpoch, SequentialEpoch
+from pyg_mspipe.nn._executor import install, installed, sequential, uninstall
 from pyg_mspipe.nn.last_neighbor_loader import LastNeighborLoader
 from pyg_mspipe.nn.memory import TGNMemory
 from pyg_mspipe.pipeline import PipelineStats, StalenessCorrection
@@ -258,9 +259,10 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
     def _close_memory_pipeline(self):
         # An epoch left unfinished (by this loader or another) still holds
         # the memory: commit its write-backs and stop it.
-        pipeline = self.memory.pipeline if self.memory is not None else None
+        pipeline = installed(self.memory) if self.memory is not None else None
         if pipeline is not None:
             pipeline.close()
+            uninstall(self.memory, pipeline)
 
     def _start_pipeline(self, position: EpochPosition,
                         resume: EpochPosition | None) -> MemoryPipeline:
@@ -271,9 +273,11 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         first = position.next_batch
         state = None if resume is None else resume.pipeline
         previous = self._pipeline
-        self._pipeline = MemoryPipeline(self.memory, self.staleness_bound, len(self.batches),
+        self._pipeline = MemoryPipeline(sequential(self.memory), self.memory,
+                                        self.staleness_bound, len(self.batches),
                                         first=first, schedule=self.schedule,
                                         correction=self.correction, resume=state)
+        install(self.memory, self._pipeline)
         if state is None and previous is not None:
             # the profile carries over: only the first epoch profiles from scratch
             self._pipeline.scheduler.load_state_dict(previous.scheduler.state_dict())
@@ -302,7 +306,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             return {"position": None}
         position = self._position.to_dict()
         pipeline = self._pipeline
-        if pipeline is not None and self.memory.pipeline is pipeline:
+        if pipeline is not None and installed(self.memory) is pipeline:
             position["pipeline"] = pipeline.state_dict()
         return {"position": position}
 

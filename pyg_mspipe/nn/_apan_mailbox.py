@@ -91,7 +91,7 @@ class Mailbox:
             self.t.view(-1).index_copy_(0, flat, delivery.t)
             self.pos.index_copy_(0, receivers, (slot + 1).remainder_(self.size))
         if delivery.src.numel():
-            self.recent.insert_delta(delivery.src, delivery.dst)
+            self.recent._insert_delta(delivery.src, delivery.dst)
 
     def clear(self):
         r"""Forgets every mail and neighbour."""

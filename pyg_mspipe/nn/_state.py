@@ -80,6 +80,22 @@ class MemoryState:
         r"""Where the state lives."""
         return self.memory.device
 
+    def changed(self, n_id: Tensor, clock: int, owner: Tensor, partner: Tensor) -> Tensor:
+        r"""Whether what the update of each node of :obj:`n_id` reads changed
+        since the clock was :obj:`clock`: the node's own row, or the row of a
+        node it reads (:obj:`partner[k]`, read by :obj:`n_id[owner[k]]`).
+        The one rule for "is work prepared at clock :obj:`clock` still good".
+
+        Args:
+            n_id (torch.Tensor): Nodes, on the state's device.
+            clock (int): The clock when the work read the state.
+            owner (torch.Tensor): Positions in :obj:`n_id`.
+            partner (torch.Tensor): The nodes they read, on the state's device.
+        """
+        version = self.version
+        changed = version.index_select(0, n_id) > clock
+        return changed.index_fill_(0, owner[version.index_select(0, partner) > clock], True)
+
     # ------------------------------------------------------------- placement
     def place(self, device: torch.device | None = None, dtype: torch.dtype | None = None):
         r"""Moves the state to :obj:`device` and casts its floating tensors

@@ -53,17 +53,9 @@ class EventPlan(NamedTuple):
     messages: tuple  #: :meth:`MessageStore.plan` of the batch's messages
     t_min: Tensor
     t_max: Tensor
-    #: What the model's write-back reads besides the events and the state,
-    #: passed to :meth:`TGNMemory.plan_update` (DyRep: the batch's sampled
-    #: neighbourhood); :obj:`None` for TGN.
+    #: What the model's write-back reads besides the events and the state
+    #: (DyRep: the batch's sampled neighbourhood); :obj:`None` for TGN.
     context: Any = None
-
-    def matches(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> bool:
-        r"""Whether this plan was made for these very events (by value)."""
-        return all(a.shape == b.shape and a.dtype == b.dtype and a.device == b.device
-                   and (a is b or bool(torch.equal(a, b)))
-                   for a, b in ((self.src, src), (self.dst, dst), (self.t, t),
-                                (self.raw_msg, raw_msg)))
 
 
 class KeptInputs(NamedTuple):
@@ -367,22 +359,27 @@ class UpdateSteps:
     r"""The update steps of a TGN-style memory (TGN, JODIE, DyRep), bound to
     its choice of modules: what :class:`~pyg_mspipe.TGNMemory` and the
     pipeline call, and the seam another memory model replaces with its own
-    (:meth:`TGNMemory.update_steps`; :class:`~pyg_mspipe.nn.APANMemory` has
-    its mailbox's steps).
+    (:attr:`TGNMemory.steps`; :class:`~pyg_mspipe.nn.APANMemory` has its
+    mailbox's steps).
 
     Args:
         kept_only (bool): Only each node's kept message is read
             (:func:`keeps_one_message` of the modules).
         num_nodes (int): Number of nodes.
-        msg_dtype (torch.dtype): The store's message dtype.
+        store (MessageStore): The state's store (its message dtype).
     """
     #: The memory's submodules :meth:`compute` reads (copied by the pipeline).
     module_names = MODULE_NAMES
 
-    def __init__(self, kept_only: bool, num_nodes: int, msg_dtype: torch.dtype):
+    def __init__(self, kept_only: bool, num_nodes: int, store: MessageStore):
         self.kept_only = kept_only
         self.num_nodes = num_nodes
-        self.msg_dtype = msg_dtype
+        self.store = store
+
+    @property
+    def msg_dtype(self) -> torch.dtype:
+        r"""The store's message dtype."""
+        return self.store.msg.dtype
 
     def plan(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> EventPlan:
         r""":func:`plan_events` (reads no state)."""

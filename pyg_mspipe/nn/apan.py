@@ -32,7 +32,7 @@ class APANInputs(NamedTuple):
 
 class APANSteps:
     r"""The update steps of an :class:`APANMemory` (what
-    :meth:`TGNMemory.update_steps` returns for it, and what the pipeline runs).
+    :attr:`TGNMemory.steps` for it, what every executor runs).
 
     * :meth:`compute`: the nodes' memory after attending over their mailbox
       (:class:`~pyg_mspipe.nn.MailboxAttention`; the time of each mail
@@ -160,18 +160,19 @@ class APANMemory(TGNMemory):
     def __init__(self, num_nodes: int, raw_msg_dim: int, memory_dim: int, time_dim: int, *,
                  mailbox_size: int = 10, num_neighbors: int = 10, num_heads: int = 2,
                  dropout: float = 0.0, att_dropout: float = 0.0, **kwargs):
+        self.mailbox_size = mailbox_size  # (read by _make_state)
+        self.num_neighbors = num_neighbors
         message = MailMessage(raw_msg_dim, memory_dim)
         updater = MailboxAttention(memory_dim, message.out_channels, time_dim, num_heads,
                                    dropout, att_dropout)
         super().__init__(num_nodes, raw_msg_dim, memory_dim, time_dim, message,
                          LastAggregator(), updater=updater, **kwargs)
-        self.mailbox_size = mailbox_size
-        self.num_neighbors = num_neighbors
-        self.state = MailboxState(num_nodes, memory_dim, message.out_channels, mailbox_size,
-                                  num_neighbors, self.storage)
 
-    def update_steps(self) -> APANSteps:
-        r"""The mailbox's update steps (:class:`APANSteps`)."""
+    def _make_state(self) -> MailboxState:
+        return MailboxState(self.num_nodes, self.memory_dim, self.msg_s_module.out_channels,
+                            self.mailbox_size, self.num_neighbors, self.storage)
+
+    def _make_steps(self) -> APANSteps:
         return APANSteps(self.num_nodes)
 
     def __repr__(self) -> str:

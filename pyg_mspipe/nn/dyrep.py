@@ -62,7 +62,7 @@ class DyRepSteps(UpdateSteps):
         kept_only (bool): Only each node's kept message is read (never, with
             :class:`~pyg_mspipe.nn.DyRepMessage`).
         num_nodes (int): Number of nodes.
-        msg_dtype (torch.dtype): The store's message dtype.
+        store (MessageStore): The state's store (its message dtype).
     """
     module_names = MODULE_NAMES + ("structural",)
 
@@ -165,6 +165,7 @@ class DyRepMemory(TGNMemory):
                 or embedding_dim <= 0 or embedding_dim % 2:
             raise ValueError(f"'embedding_dim' must be a positive even int (got "
                              f"{embedding_dim!r})")
+        self.embedding_dim = embedding_dim  # (read by _make_state)
         message = DyRepMessage(raw_msg_dim, memory_dim, embedding_dim, time_dim, side="src")
         super().__init__(num_nodes, raw_msg_dim, memory_dim, time_dim, message,
                          LastAggregator(), updater=RNNCell(message.out_channels, memory_dim),
@@ -173,9 +174,11 @@ class DyRepMemory(TGNMemory):
                                          side="dst")
         self.structural = GraphAttentionEmbedding(memory_dim, embedding_dim, raw_msg_dim,
                                                   self.time_enc, dropout=0.0)
-        self.embedding_dim = embedding_dim
-        self.state = MemoryState(num_nodes, memory_dim, raw_msg_dim + 2 * embedding_dim,
-                                 self.storage)
+
+    def _make_state(self) -> MemoryState:
+        # the store holds [e, h_src, h_dst]
+        return MemoryState(self.num_nodes, self.memory_dim,
+                           self.raw_msg_dim + 2 * self.embedding_dim, self.storage)
 
     def reset_parameters(self):
         r"""Resets all learnable parameters of the module (and the state)."""
@@ -183,9 +186,8 @@ class DyRepMemory(TGNMemory):
         if hasattr(self, "structural"):  # (not yet built when __init__ resets)
             self.structural.reset_parameters()
 
-    def update_steps(self) -> DyRepSteps:
-        r"""TGN's update steps with DyRep's messages (:class:`DyRepSteps`)."""
-        return DyRepSteps(False, self.num_nodes, self.state.store.msg.dtype)
+    def _make_steps(self) -> DyRepSteps:
+        return DyRepSteps(False, self.num_nodes, self.state.store)
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor,
                      neighborhood: Neighborhood):
@@ -208,7 +210,7 @@ class DyRepMemory(TGNMemory):
             raise TypeError(f"'neighborhood' must be a Neighborhood(n_id, edge_index, t, msg) "
                             f"(got {type(neighborhood).__name__})")
         n_id, edge_index, t, msg = neighborhood
-        if self.validate:  # (the events' own checks follow in plan_update)
+        if self.validate:  # (the events' own checks follow in _plan)
             check_index("src", src, self.num_nodes, device=self.device)
             check_index("dst", dst, self.num_nodes, device=self.device)
         check_index("neighborhood.n_id", n_id, self.num_nodes, device=self.device)

@@ -28,9 +28,9 @@ class InsertDelta(NamedTuple):
 class PreparedSample(NamedTuple):
     r"""A batch's neighbourhood sample and insert, computed ahead of time on
     a copy of a :class:`LastNeighborLoader` (see
-    :meth:`LastNeighborLoader.offer`)."""
+    :meth:`LastNeighborLoader._offer`)."""
     n_id: Tensor  #: the nodes the sample is for
-    token: tuple  #: :meth:`LastNeighborLoader.state_token` it was sampled at
+    token: tuple  #: :meth:`LastNeighborLoader._state_token` it was sampled at
     sample: NeighborSample
     src: Tensor  #: the batch's events (whose insert :obj:`delta` is)
     dst: Tensor
@@ -82,13 +82,13 @@ class LastNeighborLoader:
         self.neighbors = torch.zeros((num_nodes, size), dtype=torch.long, device=device)
         self.e_id = torch.empty((num_nodes, size), dtype=torch.long, device=device)
         self._assoc = torch.empty(num_nodes, dtype=torch.long, device=device)
-        # A sample prepared ahead by a TemporalDataLoader (see offer()).
+        # A sample prepared ahead by a TemporalDataLoader (see _offer()).
         self._prepared: PreparedSample | None = None
         self._resets = 0  # bumped by reset_state / load_state_dict
         self._foreign = 0  # inserts of anything but the prepared batch
         self.reset_state()
 
-    def state_token(self) -> tuple[int, int, int]:
+    def _state_token(self) -> tuple[int, int, int]:
         r"""Identifies the state: it changes with every :meth:`reset_state`,
         :meth:`load_state_dict` and :meth:`insert`."""
         return (self._resets, self._foreign, self.cur_e_id)
@@ -124,9 +124,9 @@ class LastNeighborLoader:
         self._prepared = None
         self._resets += 1
 
-    def clone(self) -> LastNeighborLoader:
+    def _clone(self) -> LastNeighborLoader:
         r"""An independent copy (used to sample ahead of time)."""
-        other = LastNeighborLoader.__new__(LastNeighborLoader)
+        other = type(self).__new__(type(self))
         other.num_nodes, other.size, other.validate = self.num_nodes, self.size, self.validate
         other.neighbors = self.neighbors.clone()
         other.e_id = self.e_id.clone()
@@ -180,10 +180,10 @@ class LastNeighborLoader:
         prepared = self._prepared
         if prepared is None or not (_same(prepared.src, src) and _same(prepared.dst, dst)):
             self._foreign += 1  # prepared samples no longer apply
-            self.insert_delta(src, dst)
+            self._insert_delta(src, dst)
             return
         delta = prepared.delta
-        if delta is not None and prepared.token == self.state_token():
+        if delta is not None and prepared.token == self._state_token():
             # The background worker computed this very update from this very
             # state: write its rows instead of recomputing them.
             n_id, e_id, neighbors = (x.to(self.device) for x in delta)
@@ -191,13 +191,13 @@ class LastNeighborLoader:
             self.neighbors[n_id] = neighbors
             self.cur_e_id += src.numel()
         else:
-            self.insert_delta(src, dst)
+            self._insert_delta(src, dst)
 
-    def insert_delta(self, src: Tensor, dst: Tensor) -> InsertDelta | None:
+    def _insert_delta(self, src: Tensor, dst: Tensor) -> InsertDelta | None:
         r"""Inserts like :meth:`insert`, without validation or prepared
         results, and returns the rows it changed (:obj:`None` for no events):
         a copy of this loader running ahead computes the delta that
-        :meth:`offer` hands over."""
+        :meth:`_offer` hands over."""
         num = src.numel()
         if num == 0:
             return None
@@ -241,7 +241,7 @@ class LastNeighborLoader:
         return InsertDelta(n_id, top_e_id, top_neighbors)
 
     # ------------------------------------------------ prepared (run-ahead)
-    def offer(self, prepared: PreparedSample | None):
+    def _offer(self, prepared: PreparedSample | None):
         r"""Hands over a sample computed ahead of time (by a
         :class:`~pyg_mspipe.TemporalDataLoader`): the next :meth:`__call__`
         returns it if asked for the same nodes (compared by value) while this
@@ -255,7 +255,7 @@ class LastNeighborLoader:
         # Only for the batch it was prepared for, and only if this loader's
         # state is exactly the one it was sampled from: same resets, no other
         # inserts, the batches before it inserted once each.
-        if prepared is None or prepared.token != self.state_token() \
+        if prepared is None or prepared.token != self._state_token() \
                 or not _same(prepared.n_id, n_id):
             return None
         return NeighborSample(*(x.to(n_id.device) for x in prepared.sample))

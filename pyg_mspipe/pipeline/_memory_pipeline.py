@@ -15,9 +15,9 @@ from torch import Tensor
 
 from pyg_mspipe import _cuda
 from pyg_mspipe._threads import start_thread
+from pyg_mspipe._validation import check_order
 from pyg_mspipe.nn import _update as update
-from pyg_mspipe.nn._update import pad_rows
-from pyg_mspipe.nn.memory import tensor_versions
+from pyg_mspipe.nn._executor import Rows, SequentialExecutor, computed_rows, new_rows
 from pyg_mspipe.pipeline._scheduler import StalenessScheduler
 from pyg_mspipe.pipeline.correction import StalenessCorrection
 from pyg_mspipe.pipeline.errors import PipelineError
@@ -46,24 +46,13 @@ class _Fetched(NamedTuple):
 
 class _Forward(NamedTuple):
     index: int
-    n_id: Tensor
-    memory: Tensor  # detached
-    last_update: Tensor
-    versions: tuple  # parameters and returned tensors, at forward
-    fetched: _Fetched
-
-
-class _Cached(NamedTuple):
-    n_id: Tensor  # what forward computed, for these nodes
-    memory: Tensor
-    last_update: Tensor
+    rows: Rows  # what forward computed (detached), at the fetch's clock
 
 
 class _Pending(NamedTuple):
     index: int
     plan: Any  # update.EventPlan, or None: nothing to write
-    cache: _Cached | None  # what forward computed
-    clock: int  # the state's clock when forward's inputs were read
+    rows: Rows | None  # what forward computed, if still good at update_state
     params: dict | None  # the memory modules' parameters at update_state
     event: Any
 
@@ -71,19 +60,19 @@ class _Pending(NamedTuple):
 class _Modules(torch.nn.Module):
     # A private copy of the memory's update modules, for write-backs that
     # recompute with the parameters of their own iteration.
-    def __init__(self, memory, names):
+    def __init__(self, modules, names):
         super().__init__()
         # one deepcopy: a module shared between them (DyRep's structural
         # attention reads the memory's time encoder) stays shared
-        copies = copy.deepcopy({name: getattr(memory, name) for name in names})
+        copies = copy.deepcopy({name: getattr(modules, name) for name in names})
         for name in names:
             setattr(self, name, copies[name])
 
 
 class MemoryPipeline:
-    r"""The memory side of a pipelined epoch (created by
-    :class:`~pyg_mspipe.TemporalDataLoader` with :obj:`staleness_bound`, and
-    attached to the memory with :meth:`TGNMemory.attach_pipeline`).
+    r"""The executor of a pipelined epoch (see :mod:`pyg_mspipe.nn._executor`;
+    created and installed in the memory by
+    :class:`~pyg_mspipe.TemporalDataLoader` with :obj:`staleness_bound`).
 
     A worker thread runs, in one FIFO order, the memory fetch of each
     iteration (:func:`~pyg_mspipe.nn._update.gather` of the nodes announced by
@@ -100,13 +89,15 @@ class MemoryPipeline:
     with the parameters of its own iteration: no update is lost, and with
     frozen parameters the memory after an epoch equals the sequential run's.
 
-    Changes of the state from outside (evaluation mode, :meth:`TGNMemory.train`
-    flushing, :meth:`TGNMemory.reset_state`, :meth:`load_state_dict`) run
-    inside :meth:`paused`; fetches taken before such a change are dropped and
-    read again.
+    Every other read or write (evaluation mode, flushing, resetting,
+    checkpoints) runs the :obj:`sequential` executor inside :meth:`paused`;
+    fetches taken before such a change are dropped and read again. Once
+    closed, it hands everything to :obj:`sequential`.
 
     Args:
-        memory (TGNMemory): The memory.
+        sequential (SequentialExecutor): The memory's own executor (its
+            state, update steps and committer).
+        modules (torch.nn.Module): The modules the steps run (the memory).
         staleness_bound (int): The largest staleness allowed.
         num_iterations (int): Batches in the epoch.
         first (int, optional): Index of the first batch. (default: :obj:`0`)
@@ -123,12 +114,13 @@ class MemoryPipeline:
             (default: :obj:`60.0`)
     """
 
-    def __init__(self, memory, staleness_bound: int, num_iterations: int, *, first: int = 0,
+    def __init__(self, sequential: SequentialExecutor, modules: torch.nn.Module,
+                 staleness_bound: int, num_iterations: int, *, first: int = 0,
                  schedule: str = "online",
                  correction: StalenessCorrection | None = None, profile_iterations: int = 10,
                  resume: dict | None = None, close_timeout: float = 60.0):
-        self.memory = memory
-        self.state = memory.state
+        self._sequential = sequential
+        self.state = sequential.state
         self.staleness_bound = staleness_bound
         self.scheduler = StalenessScheduler(staleness_bound, schedule, profile_iterations)
         self.stats = PipelineStats(staleness_bound)
@@ -138,22 +130,23 @@ class MemoryPipeline:
         self.end = num_iterations
         self.first = first
         self.close_timeout = close_timeout
-        self.device = memory.device
-        self._kept_only = memory.keeps_one_message
+        self.device = next(modules.parameters()).device
         # The memory's own update steps (TGN's, or another model's: APAN's
         # mailbox): every gather, compute and write-back below goes through them.
-        self._steps = memory.update_steps()
+        self._steps = sequential.steps
         if correction is not None and not isinstance(self._steps, update.UpdateSteps):
             raise ValueError(f"'correction' refreshes TGN-style reads; "
-                             f"{type(memory).__name__} has its own update steps")
+                             f"{type(modules).__name__} has its own update steps")
+        self._kept_only = getattr(self._steps, "kept_only", False)
         # (the worker's stream starts from the state as the training stream left it)
         self._stream = _cuda.new_stream(self.device)
-        self._writer = _Modules(memory, self._steps.module_names)
-        self._assoc = torch.zeros(memory.num_nodes, dtype=torch.long, device=self.device)
+        self._writer = _Modules(modules, self._steps.module_names)
+        self._assoc = torch.zeros(self.state.num_nodes, dtype=torch.long, device=self.device)
 
-        # `_cond` guards every field below; `_state_lock` is held by whoever
-        # reads or writes the memory state: the worker for each stage, or
-        # paused() for a change from outside.
+        # Shared by the training thread and the worker: the fields from
+        # `_requests` to `_error`, read and written only under `_cond`.
+        # `_state_lock` is held by whoever reads or writes the memory state:
+        # the worker for each stage, or paused() for a change from outside.
         self._cond = threading.Condition()
         self._state_lock = threading.Lock()
         self._requests: dict[int, FetchRequest] = {}
@@ -168,18 +161,19 @@ class MemoryPipeline:
         self._stopped = False
         self._exited = False  # the worker thread returned
         self._error: BaseException | None = None
+        # The training thread's own (no lock).
+        self._detached = False  # closed, the worker joined: sequential from now on
         self._reported = False
         self._fwd: _Forward | None = None
         self._handed: float | None = None  # when the last write-back was handed over
         self._load_stall = 0.0
-        self._last_t = memory.state.last_t.clone()
+        self._last_t = self.state.last_t.clone()  # the largest time handed over
         self._train_begin: float | None = None
         self._stall = 0.0
         if resume is not None:
             self._load(resume)
 
         self._thread = start_thread(self._run, "pyg-mspipe-memory", num_threads=1)
-        memory.attach_pipeline(self)
 
     # ================================================== producer thread side
     def request(self, index: int, request: FetchRequest):
@@ -211,7 +205,7 @@ class MemoryPipeline:
         if i < self.first:
             return
         if self._submitted <= i:
-            self._pending.append(_Pending(i, None, None, 0, None, None))
+            self._pending.append(_Pending(i, None, None, None, None))
             self._submitted = i + 1
             self._cond.notify_all()
         if self._train_begin is not None:
@@ -220,11 +214,34 @@ class MemoryPipeline:
                                                 - load_stall, 0.0))
             self._train_begin = None
 
-    def forward(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
-        r""":meth:`TGNMemory.forward` of the current iteration: the updated
-        memory of :obj:`n_id` computed from the fetched rows."""
+    # ------------------------------------------------------- the executor
+    def read(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
+        r"""The committed memory and last update of :obj:`n_id`."""
+        with self.paused(changes=False):
+            return self._sequential.read(n_id)
+
+    def forget(self):
+        r"""Drops what :meth:`forward` computed."""
+        self._fwd = None
+        self._sequential.forget()
+
+    def flush(self, modules):
+        r"""Applies every pending message, the worker holding still."""
+        with self.paused():
+            self._sequential.flush(modules)
+
+    def reset(self):
+        r"""The initial state, the worker holding still."""
+        with self.paused():
+            self._sequential.reset()
+
+    def forward(self, n_id: Tensor, modules) -> tuple[Tensor, Tensor]:
+        r"""The updated memory of :obj:`n_id`: in training mode computed
+        from the rows fetched for the current iteration."""
+        if self._detached or not modules.training:
+            with self.paused():
+                return self._sequential.forward(n_id, modules)
         self._raise_if_failed()
-        memory = self.memory
         i = self._current
         fetched = self._take_fetch(i) if i >= self.first else None
         if fetched is not None and not _same(fetched.n_id, n_id):
@@ -245,10 +262,10 @@ class MemoryPipeline:
             _cuda.record_stream(fetched.inputs, stream)
             if self.correction is not None:
                 fetched = self._refresh_now(i, fetched)
-        out, last_update = self._steps.compute(fetched.inputs, memory)
+        out, last_update = self._steps.compute(fetched.inputs, modules)
         detached = out.detach()  # (shares out's version counter)
-        self._fwd = _Forward(i, n_id, detached, last_update,
-                             tensor_versions(memory, detached, last_update), fetched)
+        self._fwd = _Forward(i, computed_rows(modules, n_id, detached, last_update,
+                                              fetched.clock))
         return out, last_update
 
     def _take_fetch(self, i: int) -> _Fetched | None:
@@ -305,13 +322,13 @@ class MemoryPipeline:
                                                self._kept_only)
         return fetched._replace(inputs=inputs, committed=committed, clock=state.clock), rows
 
-    def update_state(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor,
-                     context=None):
-        r""":meth:`TGNMemory.update_state` of the current iteration: validates
-        the events and hands the write-back to the worker (with
-        :obj:`context`, the plan's :attr:`~pyg_mspipe.nn._update.EventPlan.context`)."""
+    def update_state(self, plan, modules, training: bool, flushes: bool):
+        r"""In training mode, hands the write-back of the current iteration's
+        (validated) :obj:`plan` to the worker."""
+        if self._detached or not training:
+            with self.paused():
+                return self._sequential.update_state(plan, modules, training, flushes)
         self._raise_if_failed()
-        memory = self.memory
         i = self._current
         if i < self.first:
             raise RuntimeError("update_state() of a TGNMemory in a pipelined epoch must be "
@@ -320,22 +337,24 @@ class MemoryPipeline:
             raise RuntimeError(
                 f"update_state() was already called in iteration {i} of this pipelined epoch; "
                 "the pipeline commits one write-back per batch")
-        plan = memory.plan_update(src, dst, t, raw_msg, last_t=self._last_t, context=context)
-        cache, clock = None, 0
+        if plan is not None and modules.validate:
+            check_order(plan.t_min, self._last_t)  # (the largest handed over)
+        rows = None
         fwd, self._fwd = self._fwd, None
-        if fwd is not None and fwd.index == i and \
-                fwd.versions == tensor_versions(memory, fwd.memory, fwd.last_update):
-            cache, clock = _Cached(fwd.n_id, fwd.memory, fwd.last_update), fwd.fetched.clock
+        if fwd is not None and fwd.index == i and fwd.rows.still_valid(modules):
+            rows = fwd.rows
         params = None
         event = None
         if plan is not None:
+            names = self._steps.module_names
             with torch.no_grad():
-                params = {k: v.detach().clone() for k, v in self._writer_state().items()}
+                params = {k: v.detach().clone() for k, v in modules.named_parameters()
+                          if k.split(".")[0] in names}
             self._last_t = torch.maximum(self._last_t, plan.t_max)
             event = _cuda.current_event(self.device)
-            _cuda.record_stream([cache, params, plan], self._stream)
+            _cuda.record_stream([rows, params, plan], self._stream)
         with self._cond:
-            self._pending.append(_Pending(i, plan, cache, clock, params, event))
+            self._pending.append(_Pending(i, plan, rows, params, event))
             self._submitted = i + 1
             self._cond.notify_all()
         self._handed = time.perf_counter()
@@ -365,10 +384,14 @@ class MemoryPipeline:
         state: submitted write-backs are committed first and the worker holds
         still. With :obj:`changes`, fetches already taken are dropped (read
         again from the changed state when their iteration comes)."""
+        if self._detached:
+            yield
+            return
         self.drain()
         with self._exclusive():
             yield
             if changes:
+                self._last_t = self.state.last_t.clone()
                 with self._cond:
                     self._fetched.clear()
                     self._fwd = None
@@ -394,15 +417,16 @@ class MemoryPipeline:
 
     def close(self):
         r"""Commits the submitted write-backs (writes are never lost) unless a
-        stage failed, stops the worker and detaches from the memory. Raises
-        :class:`PipelineError` if the worker is still running
-        :obj:`close_timeout` seconds later (the memory then stays attached,
-        and refuses to be used)."""
+        stage failed and stops the worker; from then on every call runs the
+        sequential executor. Raises :class:`PipelineError` if the worker is
+        still running :obj:`close_timeout` seconds later (the pipeline then
+        refuses to be used)."""
         with self._cond:
             self._closing = True  # no more gating of write-backs on fetches
             self._cond.notify_all()
+            failed = self._error is not None
         try:
-            if self._error is None and self._thread.is_alive():
+            if not failed and self._thread.is_alive():
                 with contextlib.suppress(BaseException):
                     self.drain(self.close_timeout)
         finally:
@@ -415,8 +439,14 @@ class MemoryPipeline:
                     raise PipelineError(
                         f"the memory pipeline's worker thread is still running "
                         f"{self.close_timeout:g} s after close()")
-            self.memory.detach_pipeline(self)
             _cuda.join(self.device, self._stream)
+            self._detached = True
+
+    @property
+    def closed(self) -> bool:
+        r"""Whether :meth:`close` stopped the worker (every call then runs
+        the sequential executor)."""
+        return self._detached
 
     @property
     def alive(self) -> bool:
@@ -433,16 +463,20 @@ class MemoryPipeline:
             raise PipelineError("the memory pipeline's worker thread died")
 
     def _raise_if_failed(self):
-        error = self._error
-        if error is None:
-            return
-        if not self._reported:
-            self._reported = True
-            # Keep no reference to the raised exception: its traceback will
-            # hold the caller's frames (and through them, this pipeline).
-            self._error = PipelineError(
-                f"the memory pipeline failed earlier ({error!r}); the memory holds the "
-                "last committed iteration")
+        with self._cond:
+            error = self._error
+            if error is None:
+                return
+            first = not self._reported
+            if first:
+                self._reported = True
+                # Keep no reference to the raised exception: its traceback
+                # will hold the caller's frames (and through them, this
+                # pipeline).
+                self._error = PipelineError(
+                    f"the memory pipeline failed earlier ({error!r}); the memory holds the "
+                    "last committed iteration")
+        if first:
             self.close()
             raise error
         raise PipelineError(str(error))
@@ -524,14 +558,18 @@ class MemoryPipeline:
             # (the modules of this iteration: the transition may recompute
             # rows, and a model's write-back may read them, e.g. DyRep's)
             self._load_params(wb.params)
-            new_mem, new_lu = self._transition(wb)
+            # The new memory from the *current* state: forward's rows where
+            # nothing they read changed since the fetch, recomputed with this
+            # iteration's parameters elsewhere.
+            new_mem, new_lu = new_rows(self.state, self._steps, wb.rows, wb.plan.n_id,
+                                       self._writer, self._assoc, self.device, pad_all=True)
             # Nothing above changed any state; now commit it in one go
-            # (TGNMemory.commit: applied, or handed to the memory's committer,
-            # e.g. the distributed write-back exchange).
-            self.memory.commit(self._steps.write_back(self.state, wb.plan, new_mem, new_lu,
-                                                      self._writer), wb.plan)
+            # (applied, or handed to the committer, e.g. the distributed
+            # write-back exchange).
+            self._sequential.commit(self._steps.write_back(self.state, wb.plan, new_mem,
+                                                           new_lu, self._writer), wb.plan)
         else:  # an empty batch: a committer still sees the iteration
-            self.memory.commit(None, None)
+            self._sequential.commit(None, None)
         if self._lag is not None and self.scheduler.mode == "fixed":
             self._refresh_target(wb.index + self._lag + 1, wb.index + 1)
         end = time.perf_counter()
@@ -555,45 +593,6 @@ class MemoryPipeline:
         fetched = fetched._replace(event=_cuda.record_event(self._stream))
         with self._cond:
             self._fetched[i] = fetched
-
-    def _transition(self, wb: _Pending) -> tuple[Tensor, Tensor]:
-        # The new memory of the batch's nodes from the *current* state: the
-        # forward's result where nothing changed since its fetch, recomputed
-        # with this iteration's parameters elsewhere.
-        state = self.state
-        n_id = wb.plan.n_id
-        reuse = torch.zeros(n_id.numel(), dtype=torch.bool, device=n_id.device)
-        pos = None
-        if wb.cache is not None:
-            c_nid, c_mem, c_lu = wb.cache
-            self._assoc.index_copy_(0, c_nid, torch.arange(c_nid.numel(), device=c_nid.device))
-            pos = self._assoc.index_select(0, n_id).clamp_(0, max(c_nid.numel() - 1, 0))
-            if c_nid.numel():
-                # v's own state, and the memory of the other endpoints of its
-                # pending messages, unchanged since the fetch
-                version = state.version
-                state_id = n_id.to(version.device)
-                reuse = c_nid.index_select(0, pos) == n_id
-                reuse &= (version.index_select(0, state_id) <= wb.clock).to(reuse.device)
-                owner, partner = self._steps.partners(state, state_id)
-                moved = version.index_select(0, partner) > wb.clock
-                reuse.index_fill_(0, owner[moved].to(reuse.device), False)
-        redo = (~reuse).nonzero().view(-1)
-        if pos is not None and redo.numel() == 0:
-            return wb.cache.memory.index_select(0, pos), wb.cache.last_update.index_select(0, pos)
-        sub = n_id.index_select(0, redo)
-        inputs = self._steps.gather(state, pad_rows(sub).to(state.device))
-        r_mem, r_lu = self._steps.compute(update.move_inputs(inputs, self.device), self._writer)
-        r_mem, r_lu = r_mem[:sub.numel()], r_lu[:sub.numel()]
-        if pos is None or redo.numel() == n_id.numel():
-            return r_mem, r_lu
-        new_mem = wb.cache.memory.index_select(0, pos).index_copy_(0, redo, r_mem)
-        new_lu = wb.cache.last_update.index_select(0, pos).index_copy_(0, redo, r_lu)
-        return new_mem, new_lu
-
-    def _writer_state(self) -> dict:
-        return {k: v for k, v in self.memory.named_parameters()
-                if k.split(".")[0] in self._steps.module_names}
 
     def _load_params(self, params: dict):
         for name, p in self._writer.named_parameters():

@@ -24,11 +24,8 @@ def changed_rows(state: MemoryState, n_id: Tensor, clock: int, kept_only: bool) 
         kept_only (bool): Only the message each node keeps is read
             (:func:`~pyg_mspipe.nn._update.keeps_one_message`).
     """
-    version = state.version
-    changed = version.index_select(0, n_id) > clock
     owner, partner = update.message_partners(state, n_id, kept_only)
-    changed.index_fill_(0, owner[version.index_select(0, partner) > clock], True)
-    return changed.nonzero().view(-1)
+    return state.changed(n_id, clock, owner, partner).nonzero().view(-1)
 
 
 def refresh_inputs(state: MemoryState, inputs, n_id: Tensor, clock: int,

@@ -6,6 +6,7 @@ from torch_geometric.data import TemporalData
 
 from pyg_mspipe import LastNeighborLoader, MeanAggregator, TemporalDataLoader
 from pyg_mspipe.engine.training import build_tgn, train_epoch
+from pyg_mspipe.pipeline import hook_stages
 
 from ..helpers import random_stream
 
@@ -17,13 +18,16 @@ def make_data(num_events=600, seed=0, num_nodes=NUM_NODES):
     return TemporalData(src=src, dst=dst, t=t, msg=msg)
 
 
-def setup(data, lr=1e-3, aggregator="last", seed=0, memory_kwargs=None, **loader_kwargs):
+def setup(data, lr=1e-3, aggregator="last", seed=0, memory_kwargs=None, hook=None,
+          **loader_kwargs):
     gc.collect()
     torch.manual_seed(seed)
     device = data.src.device
     agg = MeanAggregator if aggregator == "mean" else None
     model = build_tgn(NUM_NODES, MSG_DIM, aggregator_cls=agg, memory_dim=DIM, time_dim=DIM,
                       embedding_dim=DIM, lr=lr, device=device, **(memory_kwargs or {}))
+    if hook is not None:  # called before each fetch and write-back
+        hook_stages(model.memory, hook)
     neighbor_loader = LastNeighborLoader(NUM_NODES, size=5, device=device)
     loader_kwargs.setdefault("prefetch", 2)
     loader = TemporalDataLoader(data, batch_size=BATCH, neg_sampling_ratio=1.0,

@@ -39,7 +39,7 @@ def test_refresh_equals_a_fresh_gather(aggregator):
     data = make_data()
     model, _, _ = setup(data, aggregator=aggregator)
     memory = _state_after(model, data, 4)
-    state, kept = memory.state, memory.keeps_one_message
+    state, kept = memory.state, memory.steps.kept_only
     n_id = torch.arange(NUM_NODES)
     clock = state.clock
     memory = _state_after(model, data, 6)  # (reset first: every version newer)

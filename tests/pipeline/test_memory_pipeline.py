@@ -18,8 +18,8 @@ import pyg_mspipe.loader._epochs
 import pyg_mspipe.loader.temporal
 from pyg_mspipe import TemporalDataLoader
 from pyg_mspipe.engine.training import train_epoch
+from pyg_mspipe.nn._executor import installed
 from pyg_mspipe.pipeline import PipelineError
-from pyg_mspipe.pipeline._memory_pipeline import MemoryPipeline
 
 from ..helpers import wait_no_threads
 from .common import make_data, memory_step, setup, train
@@ -103,20 +103,10 @@ def test_bound_holds_under_random_stage_delays(bound, seed, schedule):
     rng = random.Random(seed)
     ref = train(data, lr=0.0)
 
-    def slow(fn):
-        def wrapper(*args, **kwargs):
-            time.sleep(rng.random() * 0.004)
-            return fn(*args, **kwargs)
-        return wrapper
+    def slow(stage):  # before each fetch and write-back (TGNMemory.steps)
+        time.sleep(rng.random() * 0.004)
 
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.setattr(MemoryPipeline, "_fetch", slow(MemoryPipeline._fetch))
-        mp.setattr(MemoryPipeline, "_write_back", slow(MemoryPipeline._write_back))
-        mp.setattr(MemoryPipeline, "update_state", slow(MemoryPipeline.update_state))
-        got = train(data, lr=0.0, staleness_bound=bound, schedule=schedule)
-    finally:
-        mp.undo()
+    got = train(data, lr=0.0, staleness_bound=bound, schedule=schedule, hook=slow)
     assert max(got[3].staleness()) <= bound
     torch.testing.assert_close(got[1], ref[1], atol=0, rtol=0)
     assert torch.equal(got[2], ref[2])
@@ -136,23 +126,29 @@ def _raise_at(fn, when, calls):
     return wrapper
 
 
+def _stage_raises_at(stage, when, calls):
+    # a hook (hook_stages) that raises before the when-th run of `stage`
+    def wrapper(name):
+        if name == stage:
+            calls.append(1)
+            if len(calls) == when:
+                raise Boom("injected")
+    return wrapper
+
+
 @pytest.mark.parametrize("stage", ["sample", "feature", "fetch", "write", "user"])
 def test_fault_in_any_stage_surfaces_and_leaves_no_thread(stage, monkeypatch):
     data = make_data()
-    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=2,
-                                           edge_data=data)
     calls = []
+    hook = _stage_raises_at(stage, 5, calls) if stage in ("fetch", "write") else None
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=2,
+                                           edge_data=data, hook=hook)
     if stage == "sample":
         monkeypatch.setattr(type(neighbor_loader), "sample",
                             _raise_at(type(neighbor_loader).sample, 5, calls))
     elif stage == "feature":
         monkeypatch.setattr(pyg_mspipe.loader._epochs, "gather_edges",
                             _raise_at(pyg_mspipe.loader._epochs.gather_edges, 5, calls))
-    elif stage == "fetch":
-        monkeypatch.setattr(MemoryPipeline, "_fetch", _raise_at(MemoryPipeline._fetch, 5, calls))
-    elif stage == "write":
-        monkeypatch.setattr(MemoryPipeline, "_transition",
-                            _raise_at(MemoryPipeline._transition, 5, calls))
     begin = None
     with pytest.raises(Boom) as info:
         try:
@@ -169,9 +165,10 @@ def test_fault_in_any_stage_surfaces_and_leaves_no_thread(stage, monkeypatch):
     del info
     gc.collect()
     assert not wait_no_threads()
-    assert model.memory.pipeline is None
+    assert installed(model.memory) is None
     # training goes on from the last committed iteration
     monkeypatch.undo()
+    calls.extend([1] * 10)  # (the hook stays, past its fault)
     train_epoch(model, loader, neighbor_loader, data)
     assert not wait_no_threads()
 
@@ -181,10 +178,9 @@ def test_write_back_failure_leaves_last_committed_iteration(monkeypatch):
     iterations committed before it (here: 0..4 of a frozen model)."""
     data = make_data()
     ref_model, ref_nl, ref_loader = setup(data, lr=0.0)
-    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=0)
     calls = []
-    monkeypatch.setattr(MemoryPipeline, "_transition",
-                        _raise_at(MemoryPipeline._transition, 6, calls))
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=0,
+                                           hook=_stage_raises_at("write", 6, calls))
     for mdl, nl, ldr, limit in ((ref_model, ref_nl, ref_loader, 5),
                                 (model, neighbor_loader, loader, None)):
         mdl.memory.train()
@@ -246,7 +242,7 @@ def test_update_state_twice_in_one_iteration_is_an_error():
         model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
     it.close()
     assert not wait_no_threads()
-    assert model.memory.pipeline is None
+    assert installed(model.memory) is None
     assert model.memory.memory.shape == before.shape
 
 
@@ -330,7 +326,8 @@ def test_fixed_schedule_reads_exactly_the_state_after_batch_i_minus_s_minus_1(bo
         n_id, _, _ = neighbor_loader(batch.n_id)
         out, last_update = model.memory(n_id)
         reader.memory.load_state_dict(snapshots[max(i - bound, 0)])
-        expected, expected_lu = reader.memory.updated_memory(n_id)
+        with torch.no_grad():
+            expected, expected_lu = reader.memory(n_id)
         torch.testing.assert_close(out, expected, atol=0, rtol=0)
         assert torch.equal(last_update, expected_lu)
         model.memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
@@ -439,7 +436,7 @@ def test_memory_to_while_pipelined_is_a_clear_error():
         model.memory.double()
     assert model.memory.memory.dtype == before.dtype
     it.close()
-    assert model.memory.pipeline is None
+    assert installed(model.memory) is None
     model.memory.double()  # fine between epochs
     assert model.memory.memory.dtype == torch.float64
 
@@ -449,27 +446,25 @@ def test_close_raises_when_the_worker_is_stuck(monkeypatch):
     worker still running; now it raises, naming the worker, and the memory
     stays attached (refusing use) until the worker is done."""
     release = threading.Event()
-    real = MemoryPipeline._transition
 
-    def stuck(self, wb):
-        assert release.wait(60)
-        return real(self, wb)
+    def stuck(stage):
+        if stage == "write":
+            assert release.wait(60)
 
-    monkeypatch.setattr(MemoryPipeline, "_transition", stuck)
     data = make_data()
-    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=1)
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=1, hook=stuck)
     it = iter(loader)
     pipeline = loader.pipeline
     pipeline.close_timeout = 0.5
     memory_step(model, neighbor_loader, next(it))  # its write-back now blocks
     with pytest.raises(PipelineError, match="still running"):
         it.close()
-    assert model.memory.pipeline is pipeline and pipeline.alive
+    assert installed(model.memory) is pipeline and pipeline.alive
     with pytest.raises(PipelineError):
         model.memory.reset_state()  # the memory is not usable meanwhile
     release.set()
     pipeline.close()
-    assert model.memory.pipeline is None
+    assert installed(model.memory) is None
     assert not wait_no_threads()
     ref = setup(data, lr=0.0)
     memory_step(ref[0], ref[1], next(iter(ref[2])))
