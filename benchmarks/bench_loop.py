@@ -5,7 +5,7 @@ prefetch="auto", LastNeighborLoader; --prefetch N forces a depth).
 One process, the contenders alternate (order flipped every round), each epoch
 starts from the same seed. PyG draws negatives from the global RNG, ours from
 a generator seeded from it, so losses agree in distribution, not batch by
-batch (tests/test_example_loop.py checks exact equality).
+batch (tests/pyg/test_example_loop.py checks exact equality).
 
     python benchmarks/bench_loop.py --dataset wikipedia --rounds 5
 """

@@ -71,6 +71,8 @@ def test_pipeline_is_installed_for_its_epoch_only():
         assert installed(model.memory) is loader.pipeline
         memory_step(model, neighbor_loader, batch)
     assert installed(model.memory) is None
+    model.memory.reset_state()
+    neighbor_loader.reset_state()
     it = iter(loader)  # abandoned after one batch
     memory_step(model, neighbor_loader, next(it))
     assert installed(model.memory) is loader.pipeline

@@ -14,7 +14,7 @@ import pyg_mspipe.nn._update
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
 from pyg_mspipe.loader._batches import TemporalBatches
 
-from .helpers import random_stream, wait_no_threads
+from ..helpers import random_stream, wait_no_threads
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,7 +10,7 @@ import pyg_mspipe
 from pyg_mspipe import TGNMemory
 from pyg_mspipe.pipeline import hook_stages
 
-from .helpers import random_stream
+from ..helpers import random_stream
 
 NUM_NODES, MSG_DIM, MEM_DIM, TIME_DIM = 40, 7, 12, 6
 TOL = {torch.float32: dict(atol=1e-5, rtol=1e-5), torch.float64: dict(atol=1e-8, rtol=1e-8)}
@@ -33,7 +33,7 @@ def make_pair(aggr: str, msg_cls: str = "identity", seed: int = 0):
 
     Without torch_scatter, PyG's own ``LastAggregator`` falls back to code that
     breaks ties differently and fills empty rows with an arbitrary message (see
-    ``test_aggregators.py``); the reference then uses the torch_scatter
+    ``pyg/test_aggregators.py``); the reference then uses the torch_scatter
     semantics, which ours reproduces with and without torch_scatter.
     """
     torch.manual_seed(seed)

@@ -1,11 +1,13 @@
 """LastNeighborLoader: PyG equality without overflow, correct on overflow."""
+import copy
+
 import pytest
 import torch
 from torch_geometric.nn.models.tgn import LastNeighborLoader as PyGLoader
 
 from pyg_mspipe import LastNeighborLoader
 
-from .helpers import random_stream
+from ..helpers import random_stream
 
 N, SIZE = 30, 4
 
@@ -87,7 +89,7 @@ def test_state_dict_and_clone_are_independent():
     for src, dst in no_overflow_stream(5, 5, 0):
         ours.insert(src, dst)
     state = ours.state_dict()
-    twin = ours.clone()
+    twin = copy.deepcopy(ours)
     ours.insert(torch.tensor([1]), torch.tensor([2]))
     assert twin.cur_e_id == state["cur_e_id"] != ours.cur_e_id
     other = LastNeighborLoader(N, SIZE)

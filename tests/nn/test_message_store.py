@@ -9,7 +9,7 @@ from torch.utils._pytree import tree_flatten
 from pyg_mspipe import IdentityMessage, LastAggregator, TGNMemory
 from pyg_mspipe.nn._message_store import MessageStore
 
-from .helpers import random_stream
+from ..helpers import random_stream
 
 aten = torch.ops.aten
 

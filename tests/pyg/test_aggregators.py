@@ -140,5 +140,5 @@ def test_scriptable_without_torch_scatter_installed():
         "assert torch.equal(out, torch.tensor([[1.0, 2.0], [5.0, 6.0], [0.0, 0.0]])), out\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, cwd=Path(__file__).resolve().parents[1])
+                         timeout=120, cwd=Path(__file__).resolve().parents[2])
     assert res.returncode == 0, res.stderr
