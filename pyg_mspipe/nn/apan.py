@@ -48,7 +48,7 @@ class APANSteps:
     Args:
         num_nodes (int): Number of nodes.
     """
-    module_names = MODULE_NAMES
+    module_names = MODULE_NAMES[:-1] + ("updater",)
 
     def __init__(self, num_nodes: int):
         self.num_nodes = num_nodes
@@ -72,7 +72,7 @@ class APANSteps:
         has = valid.any(dim=1)
         rel = torch.where(valid, newest.unsqueeze(1) - mail_t, mail_t.new_zeros(()))
         t_enc = modules.time_enc(rel.view(-1).to(memory.dtype)).view(n, k, -1)
-        out = modules.gru(memory, mail.to(memory.dtype), t_enc, valid)
+        out = modules.updater(memory, mail.to(memory.dtype), t_enc, valid)
         return (torch.where(has.unsqueeze(1), out, memory),
                 torch.where(has, newest, last_update))
 
@@ -118,6 +118,13 @@ class APANSteps:
                          Delivery(uniq, combined, mail_t, src, dst), plan.t_max)
 
 
+def _updater_keys(module, state_dict, prefix, *args):
+    # (checkpoints of earlier versions kept the attention under PyG's "gru")
+    old = prefix + "gru."
+    for key in [k for k in state_dict if k.startswith(old)]:
+        state_dict[prefix + "updater." + key[len(old):]] = state_dict.pop(key)
+
+
 class APANMemory(TGNMemory):
     r"""The APAN memory (`"APAN: Asynchronous Propagation Attention Network
     for Real-time Temporal Graph Embedding" <https://arxiv.org/abs/2011.11545>`_,
@@ -156,6 +163,7 @@ class APANMemory(TGNMemory):
     """
 
     flushes_on_eval = False
+    updater_name = "updater"
 
     def __init__(self, num_nodes: int, raw_msg_dim: int, memory_dim: int, time_dim: int, *,
                  mailbox_size: int = 10, num_neighbors: int = 10, num_heads: int = 2,
@@ -167,6 +175,7 @@ class APANMemory(TGNMemory):
                                    dropout, att_dropout)
         super().__init__(num_nodes, raw_msg_dim, memory_dim, time_dim, message,
                          LastAggregator(), updater=updater, **kwargs)
+        self.register_load_state_dict_pre_hook(_updater_keys)
 
     def _make_state(self) -> MailboxState:
         return MailboxState(self.num_nodes, self.memory_dim, self.msg_s_module.out_channels,

@@ -54,7 +54,8 @@ class TGNMemory(torch.nn.Module):
             :meth:`to` moves the parameters: each call gathers the rows it
             needs and writes back the rows it changed. (default: :obj:`None`)
         updater (torch.nn.Module, optional): The memory updater,
-            :obj:`updater(message, memory) -> memory` (kept as :obj:`gru`).
+            :obj:`updater(message, memory) -> memory` (kept as
+            :obj:`gru`, PyG's name).
             (default: :obj:`GRUCell(message_module.out_channels, memory_dim)`)
     """
 
@@ -63,6 +64,11 @@ class TGNMemory(torch.nn.Module):
     #: messages (PyG's TGN). A model whose update is the same in both modes
     #: (:class:`~pyg_mspipe.nn.APANMemory`) sets it to :obj:`False`.
     flushes_on_eval: bool = True
+
+    #: The name the updater module is kept under: PyG's :obj:`gru` (whatever
+    #: the updater), :obj:`updater` for :class:`~pyg_mspipe.nn.APANMemory`'s
+    #: attention.
+    updater_name: str = "gru"
 
     def __init__(self, num_nodes: int, raw_msg_dim: int, memory_dim: int, time_dim: int,
                  message_module: Callable, aggregator_module: Callable, *,
@@ -91,8 +97,9 @@ class TGNMemory(torch.nn.Module):
         self.msg_d_module = copy.deepcopy(message_module)
         self.aggr_module = aggregator_module
         self.time_enc = TimeEncoder(time_dim)
-        self.gru = updater if updater is not None else GRUCell(message_module.out_channels,
-                                                               memory_dim)
+        setattr(self, self.updater_name,
+                updater if updater is not None else GRUCell(message_module.out_channels,
+                                                            memory_dim))
         # (PyG's scratch buffer, kept for its state_dict keys; zeros rather
         # than garbage: deterministic checkpoints)
         self.register_buffer("_assoc", torch.zeros(num_nodes, dtype=torch.long))
@@ -172,7 +179,7 @@ class TGNMemory(torch.nn.Module):
         r"""Resets all learnable parameters of the module (and the state)."""
         # (PyG's order: the same draws of the RNG, the same parameters)
         for module in (self.msg_s_module, self.msg_d_module, self.aggr_module,
-                       self.time_enc, self.gru):
+                       self.time_enc, getattr(self, self.updater_name)):
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
         self.reset_state()

@@ -156,7 +156,7 @@ class RefAPANMemory:
         mails = self.mails[v]
         if not mails:
             return self.s[v], self.lu[v]
-        up = self.m.gru
+        up = self.m.updater
         h = up.num_heads
         newest = max(t for _, t in mails)
         s = self.s[v]

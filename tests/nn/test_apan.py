@@ -83,3 +83,18 @@ def test_apan_checkpoint_round_trip():
     small = APANMemory(6, MSG_DIM, 6, 5, mailbox_size=2, num_neighbors=2)
     with pytest.raises(RuntimeError, match="Mailbox"):
         small.load_state_dict(a.state_dict())
+
+
+def test_apan_keeps_its_attention_as_updater_and_loads_older_checkpoints():
+    torch.manual_seed(0)
+    memory = APANMemory(NUM_NODES, MSG_DIM, 6, 5)
+    assert isinstance(memory.updater, MailboxAttention) and not hasattr(memory, "gru")
+    state = memory.state_dict()
+    older = {("gru." + k[len("updater."):] if k.startswith("updater.") else k): v
+             for k, v in state.items()}  # the key names of earlier versions
+    torch.manual_seed(1)
+    other = APANMemory(NUM_NODES, MSG_DIM, 6, 5)
+    other.load_state_dict(older)
+    for key, value in other.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, state[key]), key
