@@ -135,7 +135,7 @@ class DistributedTraining:
         state = self.memory.state
         values = [p.detach().double().sum() for p in self.parameters]
         values += [state.memory.double().sum(), state.last_update.double().sum(),
-                   state.store.last_t.double().sum()]
+                   state.store.kept_t.double().sum()]
         local = torch.stack([v.cpu() for v in values])
         gathered = [torch.empty_like(local) for _ in range(self.world_size)]
         self.context.run("all_gather of the replica checksums", torch.distributed.all_gather,

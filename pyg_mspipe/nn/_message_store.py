@@ -63,28 +63,28 @@ class MessageStore(torch.nn.Module):
     state), and :meth:`to` moves it.
 
     Args:
-        num_nodes (int): Number of slots.
+        num_slots (int): Number of slots.
         raw_msg_dim (int): Raw message dimensionality.
         capacity (int, optional): Initial number of arena rows; the arena grows
             on demand. (default: :obj:`1024`)
     """
 
-    #: :attr:`last_t` of a slot without messages (below any timestamp).
+    #: :attr:`kept_t` of a slot without messages (below any timestamp).
     EMPTY_T = torch.iinfo(torch.long).min
 
-    def __init__(self, num_nodes: int, raw_msg_dim: int, capacity: int = 1024):
+    def __init__(self, num_slots: int, raw_msg_dim: int, capacity: int = 1024):
         super().__init__()
-        self.num_nodes = num_nodes
+        self.num_slots = num_slots
         self.raw_msg_dim = raw_msg_dim
         capacity = max(int(capacity), 1)
-        self.register_buffer("ptr", torch.zeros(num_nodes, dtype=torch.long), persistent=False)
-        self.register_buffer("cnt", torch.zeros(num_nodes, dtype=torch.long), persistent=False)
+        self.register_buffer("ptr", torch.zeros(num_slots, dtype=torch.long), persistent=False)
+        self.register_buffer("cnt", torch.zeros(num_slots, dtype=torch.long), persistent=False)
         # Per slot, the arena row of its *last* message: the first of its rows
         # (in PyG's order) with the largest timestamp. That is the message
         # LastAggregator keeps, decided once when the batch is stored.
-        self.register_buffer("last", torch.zeros(num_nodes, dtype=torch.long), persistent=False)
+        self.register_buffer("last", torch.zeros(num_slots, dtype=torch.long), persistent=False)
         # ... and that message's time, or EMPTY_T for a slot without messages.
-        self.register_buffer("last_t", torch.full((num_nodes,), self.EMPTY_T, dtype=torch.long),
+        self.register_buffer("kept_t", torch.full((num_slots,), self.EMPTY_T, dtype=torch.long),
                              persistent=False)
         self.register_buffer("other", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self.register_buffer("t", torch.zeros(capacity, dtype=torch.long), persistent=False)
@@ -113,13 +113,13 @@ class MessageStore(torch.nn.Module):
 
     def clear(self):
         r"""Forgets all pending messages (keeps capacity). O(1) Python work,
-        but it resets the per-slot buffers: time linear in :obj:`num_nodes`
+        but it resets the per-slot buffers: time linear in :obj:`num_slots`
         (it runs in :meth:`TGNMemory.reset_state` and when the memory leaves
-        training mode, both linear in :obj:`num_nodes` anyway)."""
+        training mode, both linear in :obj:`num_slots` anyway)."""
         self.cnt.zero_()
         self.ptr.zero_()
         self.last.zero_()
-        self.last_t.fill_(self.EMPTY_T)
+        self.kept_t.fill_(self.EMPTY_T)
         self._size = 0
 
     # --------------------------------------------------------------- queries
@@ -206,7 +206,7 @@ class MessageStore(torch.nn.Module):
         self.cnt.index_put_((key_sorted,), group_cnt)
         self.ptr.index_put_((key_sorted,), group_start + start)
         self.last.index_put_((key_sorted,), group_last + start)
-        self.last_t.index_put_((key_sorted,), group_last_t)
+        self.kept_t.index_put_((key_sorted,), group_last_t)
         self._size = start + num
 
     def _reserve(self, num: int):
@@ -229,7 +229,7 @@ class MessageStore(torch.nn.Module):
     def compact(self):
         r"""Drops garbage rows from the arena (keeps capacity and the order of
         the live rows). Time linear in :attr:`arena_size`, independent of
-        :obj:`num_nodes`."""
+        :obj:`num_slots`."""
         live = self._live_mask()
         rows = live.nonzero().view(-1)
         num = rows.numel()
@@ -251,8 +251,8 @@ class MessageStore(torch.nn.Module):
         self._size = num
 
     def _rows_by_slot(self) -> Tensor:
-        # All live rows, slot by slot (the checkpoint layout): O(num_nodes).
-        n_id = torch.arange(self.num_nodes, device=self.cnt.device)
+        # All live rows, slot by slot (the checkpoint layout): O(num_slots).
+        n_id = torch.arange(self.num_slots, device=self.cnt.device)
         return self.locate(n_id)[0]
 
     def pin_memory(self) -> MessageStore:
@@ -282,7 +282,7 @@ class MessageStore(torch.nn.Module):
     # ---------------------------------------------------------- persistence
     def get_extra_state(self) -> dict[str, Any]:
         # The checkpoint layout (unchanged since version 1): live rows slot by
-        # slot, so `slot` and `ptr` follow from `cnt`. Time linear in num_nodes.
+        # slot, so `slot` and `ptr` follow from `cnt`. Time linear in num_slots.
         rows = self._rows_by_slot()
         return {
             "version": 1,
@@ -299,7 +299,7 @@ class MessageStore(torch.nn.Module):
         cnt = state["cnt"]
         if cnt.shape != self.cnt.shape:
             raise RuntimeError(
-                f"MessageStore: checkpoint holds {cnt.numel()} nodes, this store {self.num_nodes}"
+                f"MessageStore: checkpoint holds {cnt.numel()} slots, this store {self.num_slots}"
             )
         msg = state["msg"]
         if msg.dim() != 2 or msg.size(1) != self.raw_msg_dim:
@@ -321,13 +321,13 @@ class MessageStore(torch.nn.Module):
         self.msg[:num] = msg.to(device, self.msg.dtype)
         self.cnt.copy_(cnt)
         has = self.cnt > 0
-        slots = torch.arange(self.num_nodes, device=device)
+        slots = torch.arange(self.num_slots, device=device)
         self.slot[:num] = torch.repeat_interleave(slots, self.cnt, output_size=num)
         # Slots without messages point at row 0 (never read), as after clear().
         zero = self.cnt.new_zeros(())
         self.ptr.copy_(torch.where(has, self.cnt.cumsum(0) - self.cnt, zero))
         self.last.copy_(torch.where(has, self.ptr + state["last"].to(device), zero))
-        self.last_t.copy_(torch.where(has, self.t.index_select(0, self.last), self.EMPTY_T))
+        self.kept_t.copy_(torch.where(has, self.t.index_select(0, self.last), self.EMPTY_T))
         self._size = num
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
@@ -341,5 +341,5 @@ class MessageStore(torch.nn.Module):
                                       missing_keys, unexpected_keys, error_msgs)
 
     def extra_repr(self) -> str:
-        return (f"num_nodes={self.num_nodes}, raw_msg_dim={self.raw_msg_dim}, "
+        return (f"num_slots={self.num_slots}, raw_msg_dim={self.raw_msg_dim}, "
                 f"capacity={self.capacity}")

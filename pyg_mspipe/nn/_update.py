@@ -166,7 +166,7 @@ def _kept_messages(state: MemoryState, n_id: Tensor) -> tuple[Tensor, Tensor, Te
     num = n_id.numel()
     slots = torch.cat([n_id, n_id + state.num_nodes])
     row_slot = store.last.index_select(0, slots)
-    t_slot = store.last_t.index_select(0, slots)
+    t_slot = store.kept_t.index_select(0, slots)
     t_s, t_d = t_slot[:num], t_slot[num:]
     use_s = t_s >= t_d
     row = torch.where(use_s, row_slot[:num], row_slot[num:])

@@ -167,7 +167,7 @@ class MemoryPipeline:
         self._fwd: _Forward | None = None
         self._handed: float | None = None  # when the last write-back was handed over
         self._load_stall = 0.0
-        self._last_t = self.state.last_t.clone()  # the largest time handed over
+        self._handed_t = self.state.last_t.clone()  # the largest time handed over
         self._train_begin: float | None = None
         self._stall = 0.0
         if resume is not None:
@@ -338,7 +338,7 @@ class MemoryPipeline:
                 f"update_state() was already called in iteration {i} of this pipelined epoch; "
                 "the pipeline commits one write-back per batch")
         if plan is not None and modules.validate:
-            check_order(plan.t_min, self._last_t)  # (the largest handed over)
+            check_order(plan.t_min, self._handed_t)  # (the largest handed over)
         rows = None
         fwd, self._fwd = self._fwd, None
         if fwd is not None and fwd.index == i and fwd.rows.still_valid(modules):
@@ -350,7 +350,7 @@ class MemoryPipeline:
             with torch.no_grad():
                 params = {k: v.detach().clone() for k, v in modules.named_parameters()
                           if k.split(".")[0] in names}
-            self._last_t = torch.maximum(self._last_t, plan.t_max)
+            self._handed_t = torch.maximum(self._handed_t, plan.t_max)
             event = _cuda.current_event(self.device)
             _cuda.record_stream([rows, params, plan], self._stream)
         with self._cond:
@@ -391,7 +391,7 @@ class MemoryPipeline:
         with self._exclusive():
             yield
             if changes:
-                self._last_t = self.state.last_t.clone()
+                self._handed_t = self.state.last_t.clone()
                 with self._cond:
                     self._fetched.clear()
                     self._fwd = None

@@ -52,10 +52,10 @@ def test_matches_dict_semantics_across_compactions():
                 # the kept (last) message: the first one with the largest t
                 first_max = int((tt == tt.max()).nonzero()[0, 0])
                 row = int(store.last[node])
-                assert int(store.t[row]) == int(tt.max()) == int(store.last_t[node])
+                assert int(store.t[row]) == int(tt.max()) == int(store.kept_t[node])
                 assert torch.equal(store.msg[row], m[first_max])
             else:
-                assert o.numel() == 0 and int(store.last_t[node]) == MessageStore.EMPTY_T
+                assert o.numel() == 0 and int(store.kept_t[node]) == MessageStore.EMPTY_T
     assert store.capacity >= store.num_messages()
     live = store.num_messages()
     assert live == sum(v[0].numel() for v in ref.values())
@@ -84,7 +84,7 @@ def test_state_dict_round_trip_and_to():
     for a, b in zip(mem(n_id), other(n_id)):
         assert torch.equal(a, b)
     assert other.msg_store.num_messages() == mem.msg_store.num_messages()
-    assert torch.equal(other.msg_store.last_t, mem.msg_store.last_t)
+    assert torch.equal(other.msg_store.kept_t, mem.msg_store.kept_t)
     moved = other.to(torch.float64)
     assert moved.msg_store.msg.dtype == torch.float64
 
@@ -95,7 +95,7 @@ def test_state_dict_into_a_small_store_with_trailing_empty_slots():
                  torch.ones(2, 2))
     other = MessageStore(5, 2, capacity=1)  # the loaded arena is exactly full
     other.load_state_dict(store.state_dict())
-    assert other.last_t.tolist() == [1, 2] + [MessageStore.EMPTY_T] * 3
+    assert other.kept_t.tolist() == [1, 2] + [MessageStore.EMPTY_T] * 3
     assert other.slot[:2].tolist() == [0, 1] and other.num_messages() == 2
 
 
@@ -148,7 +148,7 @@ def test_insert_and_compaction_never_touch_all_slots():
     for i in range(10):  # warm-up: the arena grows to its working size
         insert(i)
     compactions = 0
-    with LargestTensor([store.ptr, store.cnt, store.last, store.last_t]) as mode:
+    with LargestTensor([store.ptr, store.cnt, store.last, store.kept_t]) as mode:
         for i in range(10, 60):
             before = store.arena_size
             insert(i)
@@ -178,9 +178,9 @@ def check_against_reference(store, ref, num_nodes, g):
             assert torch.equal(store.msg[r], m)
             first_max = int((tt == tt.max()).nonzero()[0, 0])
             assert int(store.last[node]) == int(r[first_max])
-            assert int(store.last_t[node]) == int(tt.max())
+            assert int(store.kept_t[node]) == int(tt.max())
         else:
-            assert int(store.last_t[node]) == MessageStore.EMPTY_T
+            assert int(store.kept_t[node]) == MessageStore.EMPTY_T
         pos += num
     assert pos == rows.numel()
 
@@ -227,4 +227,4 @@ def test_pin_memory_keeps_the_arena_pinned_across_growth_and_reload():
     other = MessageStore(100, 2, capacity=1).pin_memory()
     other.load_state_dict(store.state_dict())
     assert all(buf.is_pinned() for buf in other.buffers())
-    assert other.num_messages() == 50 and torch.equal(other.last_t[:50], key)
+    assert other.num_messages() == 50 and torch.equal(other.kept_t[:50], key)
