@@ -38,13 +38,9 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
     :obj:`n_id`), optionally prepared ahead in a background thread and
     pipelined with the memory (MSPipe).
 
-    It composes :class:`~pyg_mspipe.loader.TemporalBatches` (the batches and
-    negatives), :class:`~pyg_mspipe.loader.PrefetchEpoch` (a background
-    thread: neighbourhood samples of :obj:`neighbor_loader` on a private copy
-    of its state, edge features, the memory's event-only update work, the
-    copy to :obj:`device` by :class:`~pyg_mspipe.loader.DeviceTransfer`) and,
-    with :obj:`staleness_bound`, a :class:`~pyg_mspipe.pipeline.MemoryPipeline`
-    attached to :obj:`memory`. PyG's training loop runs unchanged.
+    With :obj:`staleness_bound`, each epoch runs :obj:`memory`'s reads and
+    writes through the MSPipe pipeline (see ``docs/architecture.md``); PyG's
+    training loop runs unchanged.
 
     Negatives: with :obj:`prefetch=0` and no :obj:`generator` they come from
     the global RNG exactly as in PyG; with prefetching, each epoch seeds a
@@ -65,8 +61,8 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             :obj:`num_workers=0`, else :obj:`0`. (default: :obj:`"auto"`)
         neighbor_loader (LastNeighborLoader, optional): Sampled ahead.
             (default: :obj:`None`)
-        memory (TGNMemory, optional): Its update work is prepared ahead; the
-            memory the pipeline runs on. (default: :obj:`None`)
+        memory (TGNMemory, optional): The memory the pipeline runs.
+            (default: :obj:`None`)
         device (torch.device, optional): Deliver batches (and samples) there.
             (default: :obj:`None`)
         generator (torch.Generator, optional): Generator for negatives.

@@ -338,17 +338,9 @@ ROW_BLOCK = 4
 
 def pad_rows(n_id: Tensor, block: int = ROW_BLOCK) -> Tensor:
     r""":obj:`n_id` padded to a multiple of :obj:`block` entries by repeating
-    its first one (the extra rows are computed and dropped).
-
-    The write-back recomputes the few rows a stale read missed. CPU BLAS
-    (MKL's ``sgemm``) rounds a product differently when a thread's share of
-    it has 1-3 rows (measured: 1-3 rows on one thread, and e.g. 5-7, 9-11
-    on two), while products whose row count is a multiple of 4 give every
-    row bit for bit as inside a larger product. Padding makes a recomputed
-    row the value the sequential run (one large product) computes, and
-    independent of which other rows happen to be recomputed with it, so
-    distributed replicas equal one process.
-    """
+    its first one (the extra rows are computed and dropped), so that each
+    recomputed row equals bit for bit its value inside a larger product on
+    a CPU BLAS (the measurement: ``docs/distributed.md``)."""
     rem = n_id.numel() % block
     if rem == 0:  # (an empty n_id too)
         return n_id

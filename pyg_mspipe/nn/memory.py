@@ -25,13 +25,10 @@ class TGNMemory(torch.nn.Module):
     :class:`torch_geometric.nn.TGNMemory`: same constructor, methods,
     submodules, parameter and buffer names, checkpoints and numbers.
 
-    It composes a :class:`~pyg_mspipe.nn.MemoryState` (memory, last update,
-    pending messages in a vectorised :class:`~pyg_mspipe.MessageStore`) with
-    the update steps of :mod:`pyg_mspipe.nn._update`. :meth:`update_state`
-    reuses what :meth:`forward` computed for the same nodes in the same
-    iteration (while nothing it depends on changed); with
-    :class:`LastAggregator` and :class:`IdentityMessage` only the message
-    each node keeps is built (same values and gradients).
+    It holds its modules and its state (:attr:`state`) and hands every read
+    and write to an executor: sequential by default, the MSPipe pipeline
+    for an epoch of a :class:`~pyg_mspipe.TemporalDataLoader` with
+    :obj:`staleness_bound` (see ``docs/architecture.md``).
 
     Args:
         num_nodes (int): The number of nodes to save memories for.
