@@ -63,6 +63,13 @@ class TrainConfig:
             (default: :obj:`"transductive"`)
         new_node_ratio (float): Nodes drawn as new ones (inductive split).
             (default: :obj:`0.1`)
+        new_node_draw (str, optional): How the inductive split draws them:
+            :obj:`"torch"` (seeded :obj:`eval_seed`) or :obj:`"dyglib"`
+            (DyGLib's draw, Python's :obj:`random` seeded 2020: on data
+            numbered as DyGLib's, e.g. CollegeMsg, the nodes DyGLib keeps
+            out); :obj:`None`: the recipe's (:obj:`"torch"` for
+            :obj:`"pyg"`, :obj:`"dyglib"` for :obj:`"dyglib"`).
+            (default: :obj:`None`)
         negatives (str): :obj:`"pyg"` (the loader's, PyG's example),
             :obj:`"random"`, :obj:`"historical"` or :obj:`"inductive"`
             (DyGLib's). (default: :obj:`"pyg"`)
@@ -112,6 +119,7 @@ class TrainConfig:
     test_ratio: float = 0.15
     split: str = "transductive"
     new_node_ratio: float = 0.1
+    new_node_draw: str | None = None
     negatives: str = "pyg"
     num_negatives: int = 1
     train_negatives: str = "pyg"
@@ -130,6 +138,14 @@ class TrainConfig:
         if self.edge_features is not None:
             return self.edge_features
         return "zeros" if self.recipe == "dyglib" else "random"
+
+    @property
+    def split_draw(self) -> str:
+        r"""How the inductive split draws its new nodes
+        (:obj:`new_node_draw`, or the recipe's)."""
+        if self.new_node_draw is not None:
+            return self.new_node_draw
+        return "dyglib" if self.recipe == "dyglib" else "torch"
 
     @property
     def pipelined(self) -> bool:

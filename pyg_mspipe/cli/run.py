@@ -19,7 +19,12 @@ from pyg_mspipe.engine.evaluation import EvalProtocol
 from pyg_mspipe.engine.models import TGNModel, build_model
 from pyg_mspipe.engine.negatives import NegativeSampler
 from pyg_mspipe.engine.recipes import build_event_tgn
-from pyg_mspipe.engine.splits import LinkSplit, inductive_split, transductive_split
+from pyg_mspipe.engine.splits import (
+    DYGLIB_DRAW_SEED,
+    LinkSplit,
+    inductive_split,
+    transductive_split,
+)
 from pyg_mspipe.engine.tgb import TGBProtocol, tgb_split
 from pyg_mspipe.nn.recent_neighbors import RecentNeighborSampler
 
@@ -158,8 +163,10 @@ def setup_run(config: TrainConfig) -> TrainingRun:
         if tgb:
             split = tgb_split(dataset)
         elif config.split == "inductive":
+            draw = config.split_draw
+            seed = DYGLIB_DRAW_SEED if draw == "dyglib" else config.eval_seed
             split = inductive_split(data, config.val_ratio, config.test_ratio,
-                                    new_node_ratio=config.new_node_ratio, seed=config.eval_seed)
+                                    new_node_ratio=config.new_node_ratio, seed=seed, draw=draw)
         else:
             split = transductive_split(data, config.val_ratio, config.test_ratio)
         if min(d.num_events for d in (split.train, split.val, split.test)) == 0:

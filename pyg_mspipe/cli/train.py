@@ -32,6 +32,7 @@ from pyg_mspipe.distributed.training import train_steps as distributed_train_ste
 from pyg_mspipe.engine.evaluation import evaluate_link_prediction
 from pyg_mspipe.engine.models import MODELS
 from pyg_mspipe.engine.recipes import RECIPES, evaluate_events, event_train_steps
+from pyg_mspipe.engine.splits import NEW_NODE_DRAWS
 from pyg_mspipe.engine.stopping import EarlyStopping
 from pyg_mspipe.engine.tgb import TGBProtocol
 from pyg_mspipe.engine.training import train_steps
@@ -284,6 +285,10 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
                    "scores the events with a new node.")
 @click.option("--new-node-ratio", type=_RATIO, default=_DEFAULTS.new_node_ratio,
               show_default=True, help="Nodes drawn as new ones (--split inductive).")
+@click.option("--new-node-draw", type=click.Choice(NEW_NODE_DRAWS), default=None,
+              help="How --split inductive draws them: torch (seeded --eval-seed) or "
+                   "DyGLib's (its seed 2020: on CollegeMsg, the nodes DyGLib keeps out) "
+                   "[default: torch; dyglib with --recipe dyglib].")
 @click.option("--negatives", type=click.Choice(["pyg", "random", "historical", "inductive"]),
               default=_DEFAULTS.negatives, show_default=True,
               help="Evaluation negatives: the loader's (PyG's example) or DyGLib's "

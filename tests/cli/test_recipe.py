@@ -107,3 +107,18 @@ def test_dyglib_recipe_pads_featureless_data_with_zeros_as_dyglib():
     assert load_dataset("college").msg.std() > 0.5
     with pytest.raises(DataFormatError, match="features"):
         load_dataset("college", features="ones")
+
+
+def test_dyglib_recipe_draws_dyglibs_new_nodes():
+    from pyg_mspipe.cli.config import TrainConfig
+    from pyg_mspipe.cli.run import setup_run
+
+    assert TrainConfig(recipe="dyglib").split_draw == "dyglib"
+    assert TrainConfig(recipe="pyg").split_draw == "torch"
+    assert TrainConfig(recipe="dyglib", new_node_draw="torch").split_draw == "torch"
+    run = setup_run(TrainConfig(recipe="dyglib", split="inductive", negatives="random",
+                                epochs=1, msg_dim=4))
+    assert run.split.train.num_events == 34352  # DyGLib's training events on uci
+    run = setup_run(TrainConfig(recipe="dyglib", split="inductive", negatives="random",
+                                epochs=1, msg_dim=4, new_node_draw="torch"))
+    assert run.split.train.num_events != 34352
