@@ -61,6 +61,10 @@ class TrainingRun:
     #: The data-parallel wrapper of a run launched by torchrun
     #: (:func:`pyg_mspipe.cli.distributed.distribute_run`), else :obj:`None`.
     dp: DistributedTraining | None = None
+    #: The neighbour index the recipe :obj:`"dyglib"` evaluates with: every
+    #: event of :obj:`split.full` (DyGLib's ``full_neighbor_sampler``), else
+    #: :obj:`None`.
+    eval_sampler: RecentNeighborSampler | None = None
 
     def checkpoint_objects(self) -> dict:
         r"""The objects a checkpoint holds, by name (for
@@ -174,9 +178,13 @@ def setup_run(config: TrainConfig) -> TrainingRun:
                              f"{config.val_ratio} and test ratio {config.test_ratio}")
         memory_kwargs = {"storage": config.storage} if config.storage else {}
         num_nodes = split.full.num_nodes
+        eval_sampler = None
         if config.recipe == "dyglib":
             _check_dyglib(config)
             sampler = RecentNeighborSampler(split.stream, config.neighbors, num_nodes)
+            if split.full is not split.stream:
+                eval_sampler = RecentNeighborSampler(split.full, config.neighbors,
+                                                     num_nodes).to(device)
             model = build_event_tgn(num_nodes, data.msg.size(-1), sampler,
                                     memory_dim=config.memory_dim, time_dim=config.time_dim,
                                     embedding_dim=config.embedding_dim, lr=config.lr,
@@ -206,4 +214,4 @@ def setup_run(config: TrainConfig) -> TrainingRun:
     except (ValueError, TypeError) as exc:
         raise ConfigError(str(exc)) from exc
     return TrainingRun(config, device, data, split, protocol, model, neighbor_loader,
-                       train_loader, val_loader, test_loader)
+                       train_loader, val_loader, test_loader, eval_sampler=eval_sampler)

@@ -66,8 +66,12 @@ def _evaluate(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
                                   None if nl is None else nl.state_dict()))
     evaluate = evaluate_link_prediction
     if run.config.recipe == "dyglib":
+        # DyGLib's evaluation reads the neighbours of every event of the
+        # stream (its full_neighbor_sampler), the training-period events of
+        # the nodes an inductive split keeps out of training included.
         def evaluate(model, loader, nl, stream, **kw):
-            return evaluate_events(model, loader, stream, **kw)
+            return evaluate_events(model, loader, run.split.full,
+                                   neighbor_sampler=run.eval_sampler, **kw)
     scores = evaluate(model, loader, nl, stream, sampler=protocol.sampler(run.split, part),
                       **kwargs)
     if snapshot is None:

@@ -122,3 +122,26 @@ def test_dyglib_recipe_draws_dyglibs_new_nodes():
     run = setup_run(TrainConfig(recipe="dyglib", split="inductive", negatives="random",
                                 epochs=1, msg_dim=4, new_node_draw="torch"))
     assert run.split.train.num_events != 34352
+
+
+def test_dyglib_recipe_evaluates_with_every_events_neighbours():
+    # DyGLib trains on an index of the training events and evaluates with
+    # one of the whole stream (full_neighbor_sampler): a node kept out of
+    # training has no neighbour in training, but its training-period
+    # events are its neighbours in evaluation.
+    from pyg_mspipe.cli.config import TrainConfig
+    from pyg_mspipe.cli.run import setup_run
+
+    run = setup_run(TrainConfig(recipe="dyglib", split="inductive", negatives="random",
+                                epochs=1, msg_dim=4))
+    split = run.split
+    node = split.masked_nodes[:20]
+    t = torch.full_like(node, int(split.val.t[0]))
+    assert not run.model.sampler.dense(node, t).mask.any()
+    full = run.eval_sampler.dense(node, t)
+    assert full.mask.any()
+    e_id = full.e_id[full.mask]
+    assert (split.full.t[e_id] < t[0]).all()
+    # the transductive split: one index, the model's
+    run = setup_run(TrainConfig(recipe="dyglib", negatives="random", epochs=1, msg_dim=4))
+    assert run.eval_sampler is None and run.split.full is run.split.stream
