@@ -262,10 +262,10 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
               show_default=True, help="Events per batch.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_DEFAULTS.lr,
               show_default=True, help="Adam learning rate.")
-@click.option("--memory-dim", type=_POSITIVE, default=_DEFAULTS.memory_dim,
-              show_default=True)
-@click.option("--embedding-dim", type=_POSITIVE, default=_DEFAULTS.embedding_dim,
-              show_default=True)
+@click.option("--memory-dim", type=_POSITIVE, default=None,
+              help="Memory size [default: 100; 172 with --recipe dyglib, DyGLib's].")
+@click.option("--embedding-dim", type=_POSITIVE, default=None,
+              help="Embedding size [default: 100; 172 with --recipe dyglib, DyGLib's].")
 @click.option("--time-dim", type=_POSITIVE, default=_DEFAULTS.time_dim, show_default=True)
 @click.option("--neighbors", type=_POSITIVE, default=_DEFAULTS.neighbors, show_default=True,
               help="Most recent neighbours sampled per node.")
@@ -297,10 +297,10 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
               default=_DEFAULTS.negatives, show_default=True,
               help="Evaluation negatives: the loader's (PyG's example) or DyGLib's "
                    "samplers.")
-@click.option("--train-negatives", type=click.Choice(["pyg", "random"]),
-              default=_DEFAULTS.train_negatives, show_default=True,
+@click.option("--train-negatives", type=click.Choice(["pyg", "random"]), default=None,
               help="Training negatives' destinations: uniform over [min, max] of the training "
-                   "destinations (PyG's example) or over the distinct ones (DyGLib's).")
+                   "destinations (PyG's example) or over the distinct ones (DyGLib's) "
+                   "[default: pyg; random with --recipe dyglib].")
 @click.option("--num-negatives", type=_POSITIVE, default=_DEFAULTS.num_negatives,
               show_default=True, help="Negatives per positive (with a sampler).")
 @click.option("--metrics", type=_METRICS, default=",".join(_DEFAULTS.metrics),
