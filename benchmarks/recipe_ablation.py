@@ -49,9 +49,12 @@ VARIANTS = {
 
 def run(variant: str, seed: int, epochs: int, neighbors: int) -> dict:
     _, recipe, options, features = VARIANTS[variant]
+    # The sizes and training negatives these rows ran with (--recipe dyglib's
+    # defaults became DyGLib's 172 and its training negatives later).
     config = TrainConfig(recipe=recipe, epochs=epochs, seed=seed, threads=1,
                          negatives="random", neighbors=neighbors,
-                         edge_features=features)
+                         edge_features=features, memory_dim=100, embedding_dim=100,
+                         train_negatives="pyg")
     run = setup_run(config)
     if options == "time_init":
         dyglib_time_init(run.model.memory.time_enc)

@@ -5,7 +5,11 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "DYGLIB_DIM"]
+
+#: DyGLib's memory and embedding size on data without node features (it
+#: pads node features to 172 and sizes the memory and embedding by them).
+DYGLIB_DIM = 172
 
 
 @dataclass
@@ -42,8 +46,11 @@ class TrainConfig:
             (default: :obj:`1`)
         batch_size (int): Events per batch. (default: :obj:`200`)
         lr (float): Adam learning rate. (default: :obj:`1e-4`)
-        memory_dim (int): Memory size. (default: :obj:`100`)
-        embedding_dim (int): Embedding size. (default: :obj:`100`)
+        memory_dim (int, optional): Memory size; :obj:`None`: the recipe's
+            (:obj:`100` for :obj:`"pyg"`, DyGLib's :obj:`172` for
+            :obj:`"dyglib"`). (default: :obj:`None`)
+        embedding_dim (int, optional): Embedding size; :obj:`None`: the
+            recipe's (as :obj:`memory_dim`). (default: :obj:`None`)
         time_dim (int): Time encoding size. (default: :obj:`100`)
         neighbors (int): Sampled most recent neighbours. (default: :obj:`10`)
         device (str): Compute device. (default: :obj:`"cpu"`)
@@ -63,6 +70,13 @@ class TrainConfig:
             (default: :obj:`"transductive"`)
         new_node_ratio (float): Nodes drawn as new ones (inductive split).
             (default: :obj:`0.1`)
+        new_node_draw (str, optional): How the inductive split draws them:
+            :obj:`"torch"` (seeded :obj:`eval_seed`) or :obj:`"dyglib"`
+            (DyGLib's draw, Python's :obj:`random` seeded 2020: on data
+            numbered as DyGLib's, e.g. CollegeMsg, the nodes DyGLib keeps
+            out); :obj:`None`: the recipe's (:obj:`"torch"` for
+            :obj:`"pyg"`, :obj:`"dyglib"` for :obj:`"dyglib"`).
+            (default: :obj:`None`)
         negatives (str): :obj:`"pyg"` (the loader's, PyG's example),
             :obj:`"random"`, :obj:`"historical"` or :obj:`"inductive"`
             (DyGLib's). (default: :obj:`"pyg"`)
@@ -70,7 +84,9 @@ class TrainConfig:
         train_negatives (str): Training negatives' destinations:
             :obj:`"pyg"` (uniform over :obj:`[min(dst), max(dst)]` of the
             training events, PyG's example) or :obj:`"random"` (uniform over
-            their distinct destinations, DyGLib's). (default: :obj:`"pyg"`)
+            their distinct destinations, DyGLib's); :obj:`None`: the recipe's
+            (:obj:`"pyg"` for :obj:`"pyg"`, :obj:`"random"` for
+            :obj:`"dyglib"`). (default: :obj:`None`)
         metrics (tuple): Among :obj:`"ap"`, :obj:`"auc"`, :obj:`"mrr"`,
             :obj:`"hits@k"`; the first selects the best epoch (:obj:`tgb:<dir>`
             data: :obj:`"mrr"` and :obj:`"hits@k"` only; the command line
@@ -98,8 +114,8 @@ class TrainConfig:
     runs: int = 1
     batch_size: int = 200
     lr: float = 1e-4
-    memory_dim: int = 100
-    embedding_dim: int = 100
+    memory_dim: int | None = None
+    embedding_dim: int | None = None
     time_dim: int = 100
     neighbors: int = 10
     device: str = "cpu"
@@ -112,9 +128,10 @@ class TrainConfig:
     test_ratio: float = 0.15
     split: str = "transductive"
     new_node_ratio: float = 0.1
+    new_node_draw: str | None = None
     negatives: str = "pyg"
     num_negatives: int = 1
-    train_negatives: str = "pyg"
+    train_negatives: str | None = None
     metrics: tuple = ("ap", "auc")
     eval_seed: int = 0
     checkpoint_dir: Path | None = None
@@ -123,6 +140,19 @@ class TrainConfig:
     json_path: Path | None = None
     plots_dir: Path | None = None
 
+    def __post_init__(self):
+        # The recipe's sizes and training negatives where none are given
+        # (resolved here, so the JSON summary and checkpoints hold them).
+        # DyGLib's memory and embedding have the node feature size, which
+        # it pads to 172 for data without node features.
+        dyglib = self.recipe == "dyglib"
+        if self.memory_dim is None:
+            self.memory_dim = DYGLIB_DIM if dyglib else 100
+        if self.embedding_dim is None:
+            self.embedding_dim = DYGLIB_DIM if dyglib else 100
+        if self.train_negatives is None:
+            self.train_negatives = "random" if dyglib else "pyg"
+
     @property
     def data_features(self) -> str:
         r"""The edge features of data without them (:obj:`edge_features`, or
@@ -130,6 +160,14 @@ class TrainConfig:
         if self.edge_features is not None:
             return self.edge_features
         return "zeros" if self.recipe == "dyglib" else "random"
+
+    @property
+    def split_draw(self) -> str:
+        r"""How the inductive split draws its new nodes
+        (:obj:`new_node_draw`, or the recipe's)."""
+        if self.new_node_draw is not None:
+            return self.new_node_draw
+        return "dyglib" if self.recipe == "dyglib" else "torch"
 
     @property
     def pipelined(self) -> bool:

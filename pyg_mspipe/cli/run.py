@@ -19,7 +19,12 @@ from pyg_mspipe.engine.evaluation import EvalProtocol
 from pyg_mspipe.engine.models import TGNModel, build_model
 from pyg_mspipe.engine.negatives import NegativeSampler
 from pyg_mspipe.engine.recipes import build_event_tgn
-from pyg_mspipe.engine.splits import LinkSplit, inductive_split, transductive_split
+from pyg_mspipe.engine.splits import (
+    DYGLIB_DRAW_SEED,
+    LinkSplit,
+    inductive_split,
+    transductive_split,
+)
 from pyg_mspipe.engine.tgb import TGBProtocol, tgb_split
 from pyg_mspipe.nn.recent_neighbors import RecentNeighborSampler
 
@@ -56,6 +61,10 @@ class TrainingRun:
     #: The data-parallel wrapper of a run launched by torchrun
     #: (:func:`pyg_mspipe.cli.distributed.distribute_run`), else :obj:`None`.
     dp: DistributedTraining | None = None
+    #: The neighbour index the recipe :obj:`"dyglib"` evaluates with: every
+    #: event of :obj:`split.full` (DyGLib's ``full_neighbor_sampler``), else
+    #: :obj:`None`.
+    eval_sampler: RecentNeighborSampler | None = None
 
     def checkpoint_objects(self) -> dict:
         r"""The objects a checkpoint holds, by name (for
@@ -158,8 +167,10 @@ def setup_run(config: TrainConfig) -> TrainingRun:
         if tgb:
             split = tgb_split(dataset)
         elif config.split == "inductive":
+            draw = config.split_draw
+            seed = DYGLIB_DRAW_SEED if draw == "dyglib" else config.eval_seed
             split = inductive_split(data, config.val_ratio, config.test_ratio,
-                                    new_node_ratio=config.new_node_ratio, seed=config.eval_seed)
+                                    new_node_ratio=config.new_node_ratio, seed=seed, draw=draw)
         else:
             split = transductive_split(data, config.val_ratio, config.test_ratio)
         if min(d.num_events for d in (split.train, split.val, split.test)) == 0:
@@ -167,9 +178,13 @@ def setup_run(config: TrainConfig) -> TrainingRun:
                              f"{config.val_ratio} and test ratio {config.test_ratio}")
         memory_kwargs = {"storage": config.storage} if config.storage else {}
         num_nodes = split.full.num_nodes
+        eval_sampler = None
         if config.recipe == "dyglib":
             _check_dyglib(config)
             sampler = RecentNeighborSampler(split.stream, config.neighbors, num_nodes)
+            if split.full is not split.stream:
+                eval_sampler = RecentNeighborSampler(split.full, config.neighbors,
+                                                     num_nodes).to(device)
             model = build_event_tgn(num_nodes, data.msg.size(-1), sampler,
                                     memory_dim=config.memory_dim, time_dim=config.time_dim,
                                     embedding_dim=config.embedding_dim, lr=config.lr,
@@ -199,4 +214,4 @@ def setup_run(config: TrainConfig) -> TrainingRun:
     except (ValueError, TypeError) as exc:
         raise ConfigError(str(exc)) from exc
     return TrainingRun(config, device, data, split, protocol, model, neighbor_loader,
-                       train_loader, val_loader, test_loader)
+                       train_loader, val_loader, test_loader, eval_sampler=eval_sampler)

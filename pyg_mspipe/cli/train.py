@@ -32,6 +32,7 @@ from pyg_mspipe.distributed.training import train_steps as distributed_train_ste
 from pyg_mspipe.engine.evaluation import evaluate_link_prediction
 from pyg_mspipe.engine.models import MODELS
 from pyg_mspipe.engine.recipes import RECIPES, evaluate_events, event_train_steps
+from pyg_mspipe.engine.splits import NEW_NODE_DRAWS
 from pyg_mspipe.engine.stopping import EarlyStopping
 from pyg_mspipe.engine.tgb import TGBProtocol
 from pyg_mspipe.engine.training import train_steps
@@ -65,8 +66,12 @@ def _evaluate(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
                                   None if nl is None else nl.state_dict()))
     evaluate = evaluate_link_prediction
     if run.config.recipe == "dyglib":
+        # DyGLib's evaluation reads the neighbours of every event of the
+        # stream (its full_neighbor_sampler), the training-period events of
+        # the nodes an inductive split keeps out of training included.
         def evaluate(model, loader, nl, stream, **kw):
-            return evaluate_events(model, loader, stream, **kw)
+            return evaluate_events(model, loader, run.split.full,
+                                   neighbor_sampler=run.eval_sampler, **kw)
     scores = evaluate(model, loader, nl, stream, sampler=protocol.sampler(run.split, part),
                       **kwargs)
     if snapshot is None:
@@ -257,10 +262,10 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
               show_default=True, help="Events per batch.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_DEFAULTS.lr,
               show_default=True, help="Adam learning rate.")
-@click.option("--memory-dim", type=_POSITIVE, default=_DEFAULTS.memory_dim,
-              show_default=True)
-@click.option("--embedding-dim", type=_POSITIVE, default=_DEFAULTS.embedding_dim,
-              show_default=True)
+@click.option("--memory-dim", type=_POSITIVE, default=None,
+              help="Memory size [default: 100; 172 with --recipe dyglib, DyGLib's].")
+@click.option("--embedding-dim", type=_POSITIVE, default=None,
+              help="Embedding size [default: 100; 172 with --recipe dyglib, DyGLib's].")
 @click.option("--time-dim", type=_POSITIVE, default=_DEFAULTS.time_dim, show_default=True)
 @click.option("--neighbors", type=_POSITIVE, default=_DEFAULTS.neighbors, show_default=True,
               help="Most recent neighbours sampled per node.")
@@ -284,14 +289,18 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
                    "scores the events with a new node.")
 @click.option("--new-node-ratio", type=_RATIO, default=_DEFAULTS.new_node_ratio,
               show_default=True, help="Nodes drawn as new ones (--split inductive).")
+@click.option("--new-node-draw", type=click.Choice(NEW_NODE_DRAWS), default=None,
+              help="How --split inductive draws them: torch (seeded --eval-seed) or "
+                   "DyGLib's (its seed 2020: on CollegeMsg, the nodes DyGLib keeps out) "
+                   "[default: torch; dyglib with --recipe dyglib].")
 @click.option("--negatives", type=click.Choice(["pyg", "random", "historical", "inductive"]),
               default=_DEFAULTS.negatives, show_default=True,
               help="Evaluation negatives: the loader's (PyG's example) or DyGLib's "
                    "samplers.")
-@click.option("--train-negatives", type=click.Choice(["pyg", "random"]),
-              default=_DEFAULTS.train_negatives, show_default=True,
+@click.option("--train-negatives", type=click.Choice(["pyg", "random"]), default=None,
               help="Training negatives' destinations: uniform over [min, max] of the training "
-                   "destinations (PyG's example) or over the distinct ones (DyGLib's).")
+                   "destinations (PyG's example) or over the distinct ones (DyGLib's) "
+                   "[default: pyg; random with --recipe dyglib].")
 @click.option("--num-negatives", type=_POSITIVE, default=_DEFAULTS.num_negatives,
               show_default=True, help="Negatives per positive (with a sampler).")
 @click.option("--metrics", type=_METRICS, default=",".join(_DEFAULTS.metrics),

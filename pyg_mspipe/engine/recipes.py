@@ -77,12 +77,14 @@ class EventTGNModel:
     def modules(self) -> list[torch.nn.Module]:
         return [self.memory, self.gnn, self.link_pred]
 
-    def embed(self, data, node: Tensor, t: Tensor) -> Tensor:
+    def embed(self, data, node: Tensor, t: Tensor,
+              sampler: RecentNeighborSampler | None = None) -> Tensor:
         r"""Embeddings :obj:`[Q, embedding_dim]` of :obj:`node[i]` at
         :obj:`t[i]` (:obj:`data`: the stream the sampler indexes, for the
-        edge features)."""
+        edge features; :obj:`sampler`: that index, the model's own if not
+        given)."""
         t_query = t if self.query_time == "event" else t.min().expand_as(t)
-        nb = self.sampler.dense(node, t_query)
+        nb = (self.sampler if sampler is None else sampler).dense(node, t_query)
         n_id, inverse = torch.unique(torch.cat([node, nb.nbr.view(-1)]), return_inverse=True)
         z, last_update = self.memory(n_id)
         q, k = node.numel(), nb.nbr.size(1)
@@ -190,11 +192,18 @@ def evaluate_events(model: EventTGNModel, loader, data, *,
                     sampler: NegativeSampler | None = None, num_negatives: int = 1,
                     metrics: Sequence[str] = ("ap", "auc"),
                     device: torch.device | str = "cpu", seed: int | None = 12345,
-                    new_nodes: Tensor | None = None, group_size: int | None = None) -> dict:
+                    new_nodes: Tensor | None = None, group_size: int | None = None,
+                    neighbor_sampler: RecentNeighborSampler | None = None) -> dict:
     r"""The recipe's evaluation, with the arguments, negatives and metrics of
     :func:`~pyg_mspipe.engine.evaluation.evaluate_link_prediction` (all its
     rules, e.g. AP per group of :obj:`group_size` events), every positive
-    and negative pair embedded at its event's time."""
+    and negative pair embedded at its event's time.
+
+    :obj:`neighbor_sampler` (default: the model's) is the neighbour index
+    of :obj:`data` to read: DyGLib evaluates with an index of every event
+    of the stream (its ``full_neighbor_sampler``), the training-period
+    events of the nodes an inductive split keeps out of training included,
+    while it trains on an index of the training events."""
     metrics = _check_metrics(metrics)
     if not isinstance(num_negatives, int) or num_negatives < 1:
         raise ValueError(f"'num_negatives' must be a positive integer (got {num_negatives!r})")
@@ -228,7 +237,7 @@ def evaluate_events(model: EventTGNModel, loader, data, *,
             t_neg = t.view(-1, 1).expand_as(neg_dst).reshape(-1)
             m = t_neg.numel()
             h = model.embed(data, torch.cat([src, dst, neg_src.reshape(-1), neg_dst.reshape(-1)]),
-                            torch.cat([t, t, t_neg, t_neg]))
+                            torch.cat([t, t, t_neg, t_neg]), neighbor_sampler)
             pos = model.link_pred(h[:n], h[n:2 * n]).view(-1)
             neg = model.link_pred(h[2 * n:2 * n + m], h[2 * n + m:]).view(n, -1)
             scores.add(pos, neg)

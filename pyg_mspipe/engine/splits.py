@@ -2,6 +2,7 @@ r"""Chronological train/validation/test splits of an event stream for link
 prediction: transductive (PyG's) and inductive (the TGN paper's)."""
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,15 @@ from torch_geometric.data import TemporalData
 
 from pyg_mspipe.loader._batches import validate_data
 
-__all__ = ["LinkSplit", "transductive_split", "inductive_split"]
+__all__ = ["LinkSplit", "transductive_split", "inductive_split", "NEW_NODE_DRAWS",
+           "DYGLIB_DRAW_SEED"]
+
+#: How :func:`inductive_split` draws the new nodes.
+NEW_NODE_DRAWS = ("torch", "dyglib")
+
+#: The seed of DyGLib's draw (``random.seed(2020)`` in its
+#: ``get_link_prediction_data``).
+DYGLIB_DRAW_SEED = 2020
 
 
 @dataclass
@@ -144,7 +153,8 @@ def transductive_split(data: TemporalData, val_ratio: float = 0.15,
 
 
 def inductive_split(data: TemporalData, val_ratio: float = 0.15, test_ratio: float = 0.15,
-                    new_node_ratio: float = 0.1, seed: int = 0) -> LinkSplit:
+                    new_node_ratio: float = 0.1, seed: int = 0,
+                    draw: str = "torch") -> LinkSplit:
     r"""The inductive split of the TGN paper (``get_data`` of the TGN
     authors, ``get_link_prediction_data`` of DyGLib): the boundaries of
     :func:`transductive_split`; then :obj:`int(new_node_ratio * M)` nodes
@@ -163,9 +173,18 @@ def inductive_split(data: TemporalData, val_ratio: float = 0.15, test_ratio: flo
         new_node_ratio (float, optional): Nodes kept out of training, per
             distinct node of the stream. (default: :obj:`0.1`)
         seed (int, optional): Seed of the draw. (default: :obj:`0`)
+        draw (str, optional): :obj:`"torch"` (:func:`torch.randperm` with
+            a generator seeded :obj:`seed`) or :obj:`"dyglib"` (DyGLib's
+            draw: Python's :func:`random.sample` of the candidates in
+            increasing id order, :class:`random.Random` seeded :obj:`seed`;
+            with :obj:`seed=DYGLIB_DRAW_SEED` and node ids numbered in
+            DyGLib's order it keeps out the nodes DyGLib keeps out).
+            (default: :obj:`"torch"`)
     """
     validate_data(data)
     _check_ratios(val_ratio, test_ratio)
+    if draw not in NEW_NODE_DRAWS:
+        raise ValueError(f"unknown draw {draw!r}; expected one of {list(NEW_NODE_DRAWS)}")
     if not 0 <= new_node_ratio < 1:
         raise ValueError(f"'new_node_ratio' must be in [0, 1) (got {new_node_ratio})")
     val_idx, test_idx = _boundaries(data, val_ratio, test_ratio)
@@ -178,8 +197,14 @@ def inductive_split(data: TemporalData, val_ratio: float = 0.15, test_ratio: flo
         raise ValueError(f"'new_node_ratio'={new_node_ratio} asks for {num_masked} new nodes "
                          f"but the validation and test events hold only "
                          f"{candidates.numel()} distinct nodes")
-    generator = torch.Generator().manual_seed(seed)
-    pick = torch.randperm(candidates.numel(), generator=generator)[:num_masked]
+    if draw == "dyglib":
+        # random.seed(2020); random.sample(test_node_set, k): the set of
+        # small ints iterates in increasing order (``unique`` is sorted).
+        pick = torch.tensor(random.Random(seed).sample(range(candidates.numel()), num_masked),
+                            dtype=torch.long)
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        pick = torch.randperm(candidates.numel(), generator=generator)[:num_masked]
     masked = candidates[pick.to(device)].sort().values
     is_masked = _node_mask(data.num_nodes, masked, device)
     train_keep = ~(is_masked[data.src] | is_masked[data.dst])

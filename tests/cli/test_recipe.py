@@ -107,3 +107,66 @@ def test_dyglib_recipe_pads_featureless_data_with_zeros_as_dyglib():
     assert load_dataset("college").msg.std() > 0.5
     with pytest.raises(DataFormatError, match="features"):
         load_dataset("college", features="ones")
+
+
+def test_dyglib_recipe_draws_dyglibs_new_nodes():
+    from pyg_mspipe.cli.config import TrainConfig
+    from pyg_mspipe.cli.run import setup_run
+
+    assert TrainConfig(recipe="dyglib").split_draw == "dyglib"
+    assert TrainConfig(recipe="pyg").split_draw == "torch"
+    assert TrainConfig(recipe="dyglib", new_node_draw="torch").split_draw == "torch"
+    run = setup_run(TrainConfig(recipe="dyglib", split="inductive", negatives="random",
+                                epochs=1, msg_dim=4))
+    assert run.split.train.num_events == 34352  # DyGLib's training events on uci
+    run = setup_run(TrainConfig(recipe="dyglib", split="inductive", negatives="random",
+                                epochs=1, msg_dim=4, new_node_draw="torch"))
+    assert run.split.train.num_events != 34352
+
+
+def test_dyglib_recipe_evaluates_with_every_events_neighbours():
+    # DyGLib trains on an index of the training events and evaluates with
+    # one of the whole stream (full_neighbor_sampler): a node kept out of
+    # training has no neighbour in training, but its training-period
+    # events are its neighbours in evaluation.
+    from pyg_mspipe.cli.config import TrainConfig
+    from pyg_mspipe.cli.run import setup_run
+
+    run = setup_run(TrainConfig(recipe="dyglib", split="inductive", negatives="random",
+                                epochs=1, msg_dim=4))
+    split = run.split
+    node = split.masked_nodes[:20]
+    t = torch.full_like(node, int(split.val.t[0]))
+    assert not run.model.sampler.dense(node, t).mask.any()
+    full = run.eval_sampler.dense(node, t)
+    assert full.mask.any()
+    e_id = full.e_id[full.mask]
+    assert (split.full.t[e_id] < t[0]).all()
+    # the transductive split: one index, the model's
+    run = setup_run(TrainConfig(recipe="dyglib", negatives="random", epochs=1, msg_dim=4))
+    assert run.eval_sampler is None and run.split.full is run.split.stream
+
+
+def test_dyglib_recipe_defaults_are_dyglibs_sizes_and_training_negatives(capsys, tmp_path):
+    from pyg_mspipe.cli.config import TrainConfig
+    from pyg_mspipe.cli.run import setup_run, train_candidates
+
+    dyglib, pyg = TrainConfig(recipe="dyglib"), TrainConfig(recipe="pyg")
+    assert (dyglib.memory_dim, dyglib.embedding_dim, dyglib.train_negatives) == \
+        (172, 172, "random")
+    assert (pyg.memory_dim, pyg.embedding_dim, pyg.train_negatives) == (100, 100, "pyg")
+    given = TrainConfig(recipe="dyglib", memory_dim=8, embedding_dim=12, train_negatives="pyg")
+    assert (given.memory_dim, given.embedding_dim, given.train_negatives) == (8, 12, "pyg")
+    run = setup_run(TrainConfig(recipe="dyglib", split="inductive", negatives="random"))
+    assert run.model.memory.memory.size(-1) == 172
+    assert run.model.link_pred.lin_final.in_features == 172
+    assert torch.equal(train_candidates(run.config, run.split), run.split.train.dst.unique())
+    sizes_not_given = ["--data", "synthetic:events=400,nodes=30", "--batch-size", "40",
+                       "--time-dim", "8", "--msg-dim", "4"]
+    code, out, err = run_cli(capsys, "train", *sizes_not_given, "--recipe", "dyglib",
+                             "--epochs", "1", "--negatives", "random",
+                             "--json", tmp_path / "run.json", "-q")
+    assert code == 0, err
+    config = json.loads((tmp_path / "run.json").read_text())["config"]
+    assert (config["memory_dim"], config["embedding_dim"], config["train_negatives"]) == \
+        (172, 172, "random")

@@ -97,3 +97,39 @@ def test_bad_arguments():
         inductive_split(data, 0.01, 0.01, new_node_ratio=0.9)
     with pytest.raises(TypeError, match="TemporalData"):
         inductive_split({"src": data.src})
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dyglib_draw_is_dyglibs_code(seed):
+    # DyGLib's get_link_prediction_data: random.seed(2020), then
+    # random.sample over the set of the validation and test nodes (a set of
+    # small ints iterates in increasing order; Python >= 3.11 needs the
+    # sorted list, which is the same sequence).
+    import random
+    data = random_stream(seed)
+    split = inductive_split(data, seed=2020 + seed, draw="dyglib")
+    val_time = np.quantile(data.t.numpy(), 0.70)
+    stream = events(data)
+    test_node_set = {x for u, v, t in stream if t > val_time for x in (u, v)}
+    node_set = {u for u, _, _ in stream} | {v for _, v, _ in stream}
+    random.seed(2020 + seed)
+    expected = set(random.sample(sorted(test_node_set), int(0.1 * len(node_set))))
+    assert set(split.masked_nodes.tolist()) == expected
+    assert split.masked_nodes.tolist() != inductive_split(data, seed=2020 + seed).masked_nodes.tolist()
+    with pytest.raises(ValueError, match="draw"):
+        inductive_split(data, draw="numpy")
+
+
+def test_dyglib_draw_on_college_keeps_dyglibs_training_events():
+    # DyGLib's own code on uci (= CollegeMsg, benchmarks/dyglib_uci.py)
+    # prints: 34352 training events, 5002 new-node validation and 5932
+    # new-node test events, 189 nodes kept out.
+    from pyg_mspipe.engine.data import resolve_data
+    from pyg_mspipe.engine.splits import DYGLIB_DRAW_SEED
+
+    data = resolve_data("college", msg_dim=4, features="zeros")
+    split = inductive_split(data, seed=DYGLIB_DRAW_SEED, draw="dyglib")
+    assert split.masked_nodes.numel() == 189
+    assert (split.train.num_events, split.val.num_events, split.test.num_events) == \
+        (34352, 8975, 8976)
+    assert (split.val_new.num_events, split.test_new.num_events) == (5002, 5932)
