@@ -16,7 +16,6 @@ real copy on this machine would not.
 """
 from __future__ import annotations
 
-import gc
 import statistics
 import sys
 import time
@@ -25,37 +24,22 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_models import contender  # noqa: E402
 from common import RESULTS, base_parser, compare, prepare  # noqa: E402
 
-from pyg_mspipe import LastNeighborLoader, TemporalDataLoader  # noqa: E402
-from pyg_mspipe.engine.training import build_tgn  # noqa: E402
 from pyg_mspipe.pipeline import hook_stages  # noqa: E402
 
-#: The scheduler's record of the last online+lat epoch.
-PICKED: list[dict] = []
+#: The loaders of the online+lat epochs (their scheduler's record).
+PICKED: list = []
 
 
-def contender(latency: float, options: dict, data, args, device):
-    def make(train_data):
-        def setup():
-            gc.collect()
-            torch.manual_seed(args.seed)
-            model = build_tgn(data.num_nodes, data.msg.size(-1), device=device)
-            if latency > 0:
-                hook_stages(model.memory, lambda stage: time.sleep(latency))
-            nl = LastNeighborLoader(data.num_nodes, size=10, device=device)
-            extra = {}
-            if options:
-                extra = dict(options, prefetch=2, memory=model.memory, neighbor_loader=nl)
-            loader = TemporalDataLoader(train_data, batch_size=args.batch_size,
-                                        neg_sampling_ratio=1.0,
-                                        generator=torch.Generator().manual_seed(args.seed),
-                                        **extra)
-            if options:
-                PICKED.append(loader)
-            return model, loader, nl
-        return setup
-    return make
+def with_latency(latency: float, record: bool = False):
+    def on_setup(model, loader):
+        if latency > 0:
+            hook_stages(model.memory, lambda stage: time.sleep(latency))
+        if record:
+            PICKED.append(loader)
+    return on_setup
 
 
 def main():
@@ -69,9 +53,10 @@ def main():
     device, data, train_data = prepare(args)
     latency = args.latency_ms / 1000
     online = {"staleness_bound": args.bound, "schedule": "online"}
-    contenders = {"seq": contender(0.0, {}, data, args, device),
-                  "seq+lat": contender(latency, {}, data, args, device),
-                  "online+lat": contender(latency, online, data, args, device)}
+    contenders = {"seq": contender("tgn", {}, data, args, device),
+                  "seq+lat": contender("tgn", {}, data, args, device, with_latency(latency)),
+                  "online+lat": contender("tgn", online, data, args, device,
+                                          with_latency(latency, record=True))}
     compare(contenders, data, train_data, args, device)
     seconds = {c: statistics.median(e for e, _ in RESULTS[c]) for c in contenders}
     stats = PICKED[-1].stats.summary()

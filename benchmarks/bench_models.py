@@ -30,7 +30,9 @@ CONTENDERS = {"seq": {}, "s0": {"staleness_bound": 0, "schedule": "fixed"},
               "online": {"staleness_bound": 2, "schedule": "online"}}
 
 
-def contender(name: str, options: dict, data, args, device):
+def contender(name: str, options: dict, data, args, device, on_setup=None):
+    r"""A setup maker for :func:`common.compare` (:obj:`on_setup(model,
+    loader)`, if given, is called on every setup)."""
     def make(train_data):
         def setup():
             gc.collect()
@@ -45,6 +47,8 @@ def contender(name: str, options: dict, data, args, device):
                                         neg_sampling_ratio=1.0,
                                         generator=torch.Generator().manual_seed(args.seed),
                                         **extra)
+            if on_setup is not None:
+                on_setup(model, loader)
             return model, loader, nl
         return setup
     return make
