@@ -40,7 +40,7 @@ def test_store_plan_moves_to_the_state_device():
                                                                        MSG_DIM, storage="cpu")
     direct.store_messages(plan, t.max())
     via.store_messages(moved, t.max())
-    for name in ("ptr", "cnt", "last", "last_t"):
+    for name in ("ptr", "cnt", "last", "kept_t"):
         assert torch.equal(getattr(direct.store, name), getattr(via.store, name))
     assert torch.equal(direct.last_t, via.last_t)
 
