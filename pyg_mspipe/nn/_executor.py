@@ -79,10 +79,11 @@ def new_rows(state: MemoryState, steps, rows: Rows | None, n_id: Tensor, modules
         c_nid = rows.n_id
         scratch.index_copy_(0, c_nid, torch.arange(c_nid.numel(), device=c_nid.device))
         pos = scratch.index_select(0, n_id).clamp_(0, c_nid.numel() - 1)
-        state_id = n_id.to(state.device)
-        owner, partner = steps.partners(state, state_id)
         reuse = c_nid.index_select(0, pos) == n_id
-        reuse &= ~state.changed(state_id, rows.clock, owner, partner).to(reuse.device)
+        if state.clock != rows.clock:  # some write since: which rows it touched
+            state_id = n_id.to(state.device)
+            owner, partner = steps.partners(state, state_id)
+            reuse &= ~state.changed(state_id, rows.clock, owner, partner).to(reuse.device)
         if bool(reuse.all()):
             return rows.memory.index_select(0, pos), rows.last_update.index_select(0, pos)
     redo = None if reuse is None else (~reuse).nonzero().view(-1)
@@ -159,8 +160,7 @@ class SequentialExecutor:
             return
         if training or not flushes:
             device = plan.n_id.device
-            if self._scratch.device != device:
-                self._scratch = self._scratch.to(device)
+            self._scratch = self._scratch.to(device)  # (no copy on the same device)
             memory, last_update = new_rows(self.state, self.steps, rows, plan.n_id, modules,
                                            self._scratch, device)
             write_back = self.steps.write_back(self.state, plan, memory, last_update, modules)

@@ -204,8 +204,7 @@ class TGNMemory(torch.nn.Module):
             check_index("n_id", n_id, self.num_nodes, device=self.device)
         if self.training or not self.flushes_on_eval:
             return self._executor.forward(n_id, self)
-        with self._executor.paused(changes=False):
-            return self._sequential.read(n_id)
+        return self._executor.read(n_id)
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor):
         r"""Updates the memory with newly encountered interactions
@@ -254,10 +253,11 @@ class TGNMemory(torch.nn.Module):
 
     # ----------------------------------------------------------- persistence
     def _apply(self, fn, recurse=True):
-        if getattr(self, "_executor", None) is not getattr(self, "_sequential", None):
+        built = hasattr(self, "_sequential")  # (not while __init__ runs)
+        if built:
             self._check_sequential("TGNMemory.to() (or .cuda(), .double(), ...)")
         super()._apply(fn, recurse)
-        if hasattr(self, "state"):
+        if built:
             floating = fn(torch.empty(0))
             self.state.place(floating.device, floating.dtype)
             self._sequential.forget()

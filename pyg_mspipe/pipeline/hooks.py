@@ -8,15 +8,11 @@ from collections.abc import Callable
 
 __all__ = ["hook_stages"]
 
-#: The stages a hook sees: the read of some nodes' update inputs from the
-#: state (the pipeline's fetch, the sequential forward's read) and the
-#: building of a batch's write-back.
-STAGES = ("fetch", "write")
-
-
 def hook_stages(memory, hook: Callable[[str], None]):
     r"""Makes :obj:`memory` call :obj:`hook(stage)` before each stage it
-    runs (:obj:`"fetch"` or :obj:`"write"`), on whichever thread runs it,
+    runs, on whichever thread runs it: :obj:`"fetch"` (a read of some
+    nodes' update inputs from the state) or :obj:`"write"` (building a
+    batch's write-back),
     sequential or pipelined; an exception raised by :obj:`hook` is the
     stage's. Returns the steps it replaced (assign them back to
     :attr:`TGNMemory.steps` to remove the hook).
