@@ -23,7 +23,6 @@ from pyg_mspipe import (
 )
 from pyg_mspipe.datasets import load_college_msg
 from pyg_mspipe.engine.models import build_model
-from pyg_mspipe.nn.dyrep import Neighborhood
 from pyg_mspipe.pipeline import StalenessCorrection
 
 
@@ -74,12 +73,11 @@ def main():
                 nl.reset_state()
         for batch in loader:
             model.optimizer.zero_grad()
-            edge_index = t_e = msg_e = nb = None
+            edge_index = t_e = msg_e = None
             n_id = batch.n_id
             if nl is not None:
                 n_id, edge_index, e_id = nl(batch.n_id)
                 t_e, msg_e = data.t[e_id], data.msg[e_id]
-                nb = Neighborhood(n_id, edge_index, t_e, msg_e)
             assoc[n_id] = torch.arange(n_id.size(0))
             z, last_update = model.memory(n_id)
             h = model.embed(z, last_update, edge_index, t_e, msg_e)
@@ -87,7 +85,7 @@ def main():
             neg = model.score(h, last_update, assoc, batch.src, batch.neg_dst, batch.t)
             loss = model.criterion(pos, torch.ones_like(pos)) + \
                 model.criterion(neg, torch.zeros_like(neg))
-            model.update_memory(h, assoc, batch.src, batch.dst, batch.t, batch.msg, nb)
+            model.update_memory(h, assoc, batch.src, batch.dst, batch.t, batch.msg)
             if nl is not None:
                 nl.insert(batch.src, batch.dst)
             loss.backward()

@@ -15,7 +15,6 @@ from pyg_mspipe.engine.metrics import average_precision, roc_auc
 from pyg_mspipe.engine.negatives import STRATEGIES, NegativeSampler
 from pyg_mspipe.engine.ranking import ranks
 from pyg_mspipe.engine.splits import LinkSplit
-from pyg_mspipe.nn.dyrep import Neighborhood
 
 __all__ = ["EvalProtocol", "evaluate_link_prediction"]
 
@@ -240,31 +239,23 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
         if is_new is not None:
             keep = is_new[src] | is_new[dst]
             src, dst, t = src[keep], dst[keep], t[keep]
-        # (a model whose memory update reads the neighbourhood, DyRep, needs
-        # it for every event of the batch, scored or not)
-        needs_all = model.update_reads_neighborhood
-        h = nb = pad = None
-        if src.numel() > 0 or needs_all:
+        h = pad = None
+        if src.numel() > 0:
             if sampler is None:
                 neg_src, neg_dst = _loader_negatives(batch, src, keep)
-            elif src.numel() > 0:
-                neg_src, neg_dst = sampler.sample(src, dst, t, num_negatives)
             else:
-                neg_src = neg_dst = src.view(0, 1)
+                neg_src, neg_dst = sampler.sample(src, dst, t, num_negatives)
             if neg_dst.numel() > 0 and bool((neg_dst < 0).any()):  # padded rows
                 pad = neg_dst < 0
                 neg_dst = torch.where(pad, dst.view(-1, 1), neg_dst)
-            parts = [src, dst, neg_src.reshape(-1), neg_dst.reshape(-1)]
-            n_id = torch.cat(parts + ([batch.src, batch.dst] if needs_all else [])).unique()
+            n_id = torch.cat([src, dst, neg_src.reshape(-1), neg_dst.reshape(-1)]).unique()
             edge_index = t_e = msg_e = None
             if neighbor_loader is not None:
                 n_id, edge_index, e_id = neighbor_loader(n_id)
                 t_e, msg_e = data.t[e_id].to(device), data.msg[e_id].to(device)
-                nb = Neighborhood(n_id, edge_index, t_e, msg_e)
             assoc[n_id] = torch.arange(n_id.size(0), device=device)
             z, last_update = memory(n_id)
             h = model.embed(z, last_update, edge_index, t_e, msg_e)
-        if src.numel() > 0:
             # Positives and negatives in one call: equal pairs, equal scores.
             t_neg = t.view(-1, 1).expand(-1, neg_dst.size(-1)).reshape(-1)
             out = model.score(h, last_update, assoc, torch.cat([src, neg_src.reshape(-1)]),
@@ -274,7 +265,7 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
             if pad is not None:
                 neg_out = neg_out.masked_fill(pad, float("nan"))
             scores.add(out[:src.numel()], neg_out)
-        model.update_memory(h, assoc, batch.src, batch.dst, batch.t, batch.msg, nb)
+        model.update_memory(h, assoc, batch.src, batch.dst, batch.t, batch.msg)
         if neighbor_loader is not None:
             neighbor_loader.insert(batch.src, batch.dst)
     return scores.result()

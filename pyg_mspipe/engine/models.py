@@ -18,7 +18,7 @@ from torch.nn import Linear
 
 from pyg_mspipe.nn.aggregators import LastAggregator
 from pyg_mspipe.nn.apan import APANMemory
-from pyg_mspipe.nn.dyrep import DyRepMemory, Neighborhood
+from pyg_mspipe.nn.dyrep import DyRepMemory
 from pyg_mspipe.nn.embeddings import (
     GraphAttentionEmbedding,
     IdentityEmbedding,
@@ -71,10 +71,6 @@ class TGNModel:
     #: Whether :meth:`embed` reads the sampled neighbourhood (the loops then
     #: need a neighbour loader).
     needs_neighbors: ClassVar[bool] = True
-    #: Whether :meth:`update_memory` reads the sampled neighbourhood of
-    #: every event's endpoints, scored or not (the evaluation loop then
-    #: samples it for all of them).
-    update_reads_neighborhood: ClassVar[bool] = False
 
     def modules(self) -> list[torch.nn.Module]:
         return [self.memory, self.gnn, self.link_pred]
@@ -93,10 +89,8 @@ class TGNModel:
         return self.link_pred(h[assoc[src]], h[assoc[dst]])
 
     def update_memory(self, h, assoc: Tensor, src: Tensor, dst: Tensor, t: Tensor,
-                      msg: Tensor, neighborhood: Neighborhood | None = None):
-        r"""Stores the batch's events in the memory (:obj:`neighborhood`: the
-        batch's sampled neighbourhood, :obj:`None` without a neighbour
-        loader)."""
+                      msg: Tensor):
+        r"""Stores the batch's events in the memory."""
         self.memory.update_state(src, dst, t, msg)
 
 
@@ -122,19 +116,12 @@ class DyRepModel(TGNModel):
     r"""DyRep: :class:`~pyg_mspipe.nn.DyRepMemory`, scored on the memory
     (:obj:`gnn` an :class:`~pyg_mspipe.nn.IdentityEmbedding`, as the TGN
     authors' ``--dyrep``); the memory computes the structural term of its
-    messages itself, over the sampled neighbourhood :meth:`update_memory`
-    hands it."""
+    messages itself, over the recent edges it keeps."""
     name: ClassVar[str] = "dyrep"
-    update_reads_neighborhood: ClassVar[bool] = True
+    needs_neighbors: ClassVar[bool] = False
 
     def embed(self, z, last_update, edge_index, t, msg):
         return self.gnn(z)
-
-    def update_memory(self, h, assoc, src, dst, t, msg, neighborhood=None):
-        if neighborhood is None:
-            raise ValueError("DyRep's memory update reads the sampled neighbourhood: "
-                             "'neighborhood' must be given")
-        self.memory.update_state(src, dst, t, msg, neighborhood)
 
 
 @dataclass
@@ -216,8 +203,8 @@ def build_model(name: str, num_nodes: int, msg_dim: int, *, memory_dim: int = 10
             attention (DyRep's structural attention has none).
             (default: :obj:`0.1`)
         mailbox_size (int, optional): APAN's mails per node. (default: :obj:`10`)
-        num_neighbors (int, optional): APAN's delivery neighbours.
-            (default: :obj:`10`)
+        num_neighbors (int, optional): APAN's delivery neighbours, DyRep's
+            recent edges per node. (default: :obj:`10`)
         device (torch.device, optional): Device. (default: :obj:`"cpu"`)
         **memory_kwargs: Extra keyword arguments of the memory class
             (:obj:`validate`, :obj:`storage`).
@@ -233,7 +220,7 @@ def build_model(name: str, num_nodes: int, msg_dim: int, *, memory_dim: int = 10
         gnn = TimeProjectionEmbedding(memory_dim)
     elif name == "dyrep":
         memory = DyRepMemory(num_nodes, msg_dim, memory_dim, time_dim, embedding_dim,
-                             **memory_kwargs)
+                             num_neighbors=num_neighbors, **memory_kwargs)
         gnn = IdentityEmbedding()
     else:
         memory = APANMemory(num_nodes, msg_dim, memory_dim, time_dim, mailbox_size=mailbox_size,

@@ -15,7 +15,6 @@ from torch import Tensor
 from pyg_mspipe.engine.metrics import average_precision, roc_auc
 from pyg_mspipe.engine.models import TGNModel, build_model, build_tgn
 from pyg_mspipe.engine.timing import NULL_TIMER, timed_batches
-from pyg_mspipe.nn.dyrep import Neighborhood
 
 __all__ = ["TGNModel", "build_tgn", "build_model", "train_epoch", "train_steps", "evaluate"]
 
@@ -24,21 +23,16 @@ def _edge_inputs(data, e_id: Tensor, device) -> tuple[Tensor, Tensor]:
     return data.t[e_id].to(device), data.msg[e_id].to(device)
 
 
-def _nodes(model: TGNModel, neighbor_loader, n_id: Tensor, data, device) -> Neighborhood:
+def _nodes(model: TGNModel, neighbor_loader, n_id: Tensor, data, device) -> tuple:
     # The nodes whose memory is read, their edges and the edges' inputs.
     if neighbor_loader is None:
         if model.needs_neighbors:
             raise ValueError(f"model {model.name!r} reads the sampled neighbourhood: "
                              "'neighbor_loader' must be given")
-        return Neighborhood(n_id, None, None, None)
+        return n_id, None, None, None
     n_id, edge_index, e_id = neighbor_loader(n_id)
     t_e, msg_e = _edge_inputs(data, e_id, device)
-    return Neighborhood(n_id, edge_index, t_e, msg_e)
-
-
-def _sampled(nb: Neighborhood) -> Neighborhood | None:
-    # What update_memory is handed: None without a neighbour loader.
-    return None if nb.edge_index is None else nb
+    return n_id, edge_index, t_e, msg_e
 
 
 def train_epoch(model: TGNModel, loader, neighbor_loader, data, *,
@@ -90,8 +84,8 @@ def train_steps(model: TGNModel, loader, neighbor_loader, data, *,
     for batch in timed_batches(loader, device, timer):
         model.optimizer.zero_grad()
         with timer("sample"):
-            nb = _nodes(model, neighbor_loader, batch.n_id, data, device)
-            n_id, edge_index, t_e, msg_e = nb
+            n_id, edge_index, t_e, msg_e = _nodes(model, neighbor_loader, batch.n_id, data,
+                                                  device)
             assoc[n_id] = torch.arange(n_id.size(0), device=device)
         with timer("memory"):
             z, last_update = memory(n_id)
@@ -102,8 +96,7 @@ def train_steps(model: TGNModel, loader, neighbor_loader, data, *,
             loss = model.criterion(pos_out, torch.ones_like(pos_out))
             loss = loss + model.criterion(neg_out, torch.zeros_like(neg_out))
         with timer("memory"):
-            model.update_memory(h, assoc, batch.src, batch.dst, batch.t, batch.msg,
-                                _sampled(nb))
+            model.update_memory(h, assoc, batch.src, batch.dst, batch.t, batch.msg)
         with timer("sample"):
             if neighbor_loader is not None:
                 neighbor_loader.insert(batch.src, batch.dst)
@@ -140,8 +133,7 @@ def evaluate(model: TGNModel, loader, neighbor_loader, data, *,
     aps, aucs = [], []
     for batch in loader:
         batch = batch.to(device)
-        nb = _nodes(model, neighbor_loader, batch.n_id, data, device)
-        n_id, edge_index, t_e, msg_e = nb
+        n_id, edge_index, t_e, msg_e = _nodes(model, neighbor_loader, batch.n_id, data, device)
         assoc[n_id] = torch.arange(n_id.size(0), device=device)
         z, last_update = memory(n_id)
         h = model.embed(z, last_update, edge_index, t_e, msg_e)
@@ -151,7 +143,7 @@ def evaluate(model: TGNModel, loader, neighbor_loader, data, *,
         y_true = torch.cat([torch.ones(pos_out.size(0)), torch.zeros(neg_out.size(0))])
         aps.append(average_precision(y_true, y_pred))
         aucs.append(roc_auc(y_true, y_pred))
-        model.update_memory(h, assoc, batch.src, batch.dst, batch.t, batch.msg, _sampled(nb))
+        model.update_memory(h, assoc, batch.src, batch.dst, batch.t, batch.msg)
         if neighbor_loader is not None:
             neighbor_loader.insert(batch.src, batch.dst)
     return float(torch.tensor(aps).mean()), float(torch.tensor(aucs).mean())

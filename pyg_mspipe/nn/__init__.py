@@ -3,7 +3,7 @@ r"""The memory models and the PyG-compatible modules around them: PyG's
 encoder, the JODIE, DyRep and APAN memories and their parts."""
 from pyg_mspipe.nn.aggregators import LastAggregator, MeanAggregator
 from pyg_mspipe.nn.apan import APANMemory
-from pyg_mspipe.nn.dyrep import DyRepMemory, Neighborhood
+from pyg_mspipe.nn.dyrep import DyRepMemory
 from pyg_mspipe.nn.embeddings import (
     GraphAttentionEmbedding,
     IdentityEmbedding,
@@ -21,5 +21,5 @@ from pyg_mspipe.nn.updaters import MailboxAttention
 __all__ = ["TGNMemory", "JODIEMemory", "DyRepMemory", "APANMemory", "LastNeighborLoader",
            "IdentityMessage", "DyRepMessage", "MailMessage", "LastAggregator",
            "MeanAggregator", "TimeEncoder", "MailboxAttention", "GraphAttentionEmbedding",
-           "TimeProjectionEmbedding", "IdentityEmbedding", "Neighborhood",
+           "TimeProjectionEmbedding", "IdentityEmbedding",
            "RecentNeighborSampler", "RecentNeighbors", "TemporalAttentionEmbedding"]

@@ -23,7 +23,7 @@ submodules.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch_geometric.typing
@@ -53,9 +53,6 @@ class EventPlan(NamedTuple):
     messages: tuple  #: :meth:`MessageStore.plan` of the batch's messages
     t_min: Tensor
     t_max: Tensor
-    #: What the model's write-back reads besides the events and the state
-    #: (DyRep: the batch's sampled neighbourhood); :obj:`None` for TGN.
-    context: Any = None
 
 
 class KeptInputs(NamedTuple):
@@ -390,10 +387,10 @@ class UpdateSteps:
         return message_partners(state, n_id, self.kept_only)
 
     def messages(self, state: MemoryState, plan: EventPlan, modules, updated: bool) -> tuple:
-        r"""The batch's new pending messages, laid out for the store
-        (:meth:`MessageStore.plan`). TGN's come from the events alone
-        (:obj:`plan.messages`); a model whose messages read the memory
-        (:class:`~pyg_mspipe.nn.DyRepMemory`) computes them here from
+        r"""What the state stores of the batch (:meth:`MemoryState.store_messages`):
+        TGN's messages come from the events alone (:obj:`plan.messages`); a
+        model whose messages read the state
+        (:class:`~pyg_mspipe.nn.DyRepMemory`) computes them here, from
         :obj:`state` before the batch: with :obj:`updated`, from the memory
         after the pending messages (training), else from the memory as it is
         (evaluation)."""

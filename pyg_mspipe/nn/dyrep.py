@@ -3,91 +3,60 @@ the structural embedding of the other endpoint, computed by the memory
 itself from the memory the batch's update starts from."""
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import Tensor
 from torch.nn import RNNCell
 
-from pyg_mspipe._validation import check_index
+from pyg_mspipe._validation import check_positive_int
 from pyg_mspipe.nn import _update as update
-from pyg_mspipe.nn._state import MemoryState
+from pyg_mspipe.nn._dyrep_state import DyRepMessages, DyRepState, Neighborhood
 from pyg_mspipe.nn._update import MODULE_NAMES, EventPlan, UpdateSteps
 from pyg_mspipe.nn.aggregators import LastAggregator
 from pyg_mspipe.nn.embeddings import GraphAttentionEmbedding
 from pyg_mspipe.nn.memory import TGNMemory
 from pyg_mspipe.nn.messages import DyRepMessage
 
-__all__ = ["Neighborhood", "DyRepMemory"]
-
-
-class Neighborhood(NamedTuple):
-    r"""A batch's sampled temporal neighbourhood: what a
-    :class:`~pyg_mspipe.LastNeighborLoader` returns for the batch's nodes,
-    with the sampled edges' times and features.
-
-    Args:
-        n_id (torch.Tensor): The sampled nodes, :obj:`[n]` (every endpoint of
-            the batch's events among them).
-        edge_index (torch.Tensor): The sampled edges as positions in
-            :obj:`n_id`, :obj:`[2, E]` (row 0 the neighbour, row 1 the node).
-        t (torch.Tensor): The edges' times, :obj:`[E]`.
-        msg (torch.Tensor): The edges' features, :obj:`[E, edge_dim]`.
-    """
-    n_id: Tensor
-    edge_index: Tensor
-    t: Tensor
-    msg: Tensor
-
-
-class DyRepContext(NamedTuple):
-    r"""What a DyRep write-back reads besides the events and the state (the
-    :attr:`~pyg_mspipe.nn._update.EventPlan.context` of its plan)."""
-    neighborhood: Neighborhood
-    src_pos: Tensor  #: position of each event's source in :obj:`neighborhood.n_id`
-    dst_pos: Tensor  #: position of each event's destination
+__all__ = ["DyRepMemory"]
 
 
 class DyRepSteps(UpdateSteps):
     r"""The update steps of a :class:`DyRepMemory`: TGN's, except that a
-    batch's messages are built in the write-back, from the state the batch's
-    update starts from (:meth:`messages`). There the memory of the
-    neighbourhood (after its pending messages) goes through the memory's
-    :obj:`structural` attention, and each event stores :obj:`[e, h_src,
-    h_dst]`. In a pipelined epoch that state is the committed one, so the
-    messages are the sequential run's whatever the staleness of the
-    training loop's reads.
+    batch's messages :obj:`[e, h_src, h_dst]` are built in the write-back
+    (:meth:`messages`), from the state the batch's update starts from.
 
     Args:
-        kept_only (bool): Only each node's kept message is read (never, with
-            :class:`~pyg_mspipe.nn.DyRepMessage`).
+        kept_only (bool): Only each node's kept message is read.
         num_nodes (int): Number of nodes.
         store (MessageStore): The state's store (its message dtype).
     """
     module_names = MODULE_NAMES + ("structural",)
 
     def plan(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> EventPlan:
-        r"""The batch's nodes and time range (reads no state; the messages
-        are laid out in :meth:`messages`)."""
+        r"""The batch's nodes and time range (reads no state)."""
         return update.plan_nodes(src, dst, t, raw_msg)
 
-    def messages(self, state: MemoryState, plan: EventPlan, modules, updated: bool) -> tuple:
-        r"""The batch's messages :obj:`[e, h_src, h_dst]`, laid out for the
-        store, the structural embeddings :math:`\mathbf{h}` computed (without
-        gradient) from the memory of :obj:`plan.context`'s neighbourhood in
-        :obj:`state`: after its pending messages with :obj:`updated`
-        (training), as it is otherwise (evaluation)."""
-        context: DyRepContext = plan.context
-        nb = context.neighborhood
+    def messages(self, state: DyRepState, plan: EventPlan, modules,
+                 updated: bool) -> DyRepMessages:
+        r"""The batch's messages and events (:class:`DyRepMessages`), the
+        structural embeddings :math:`\mathbf{h}` of the endpoints computed
+        without gradient over their recent edges in :obj:`state`, from the
+        memory after its pending messages with :obj:`updated` (training),
+        as it is otherwise (evaluation)."""
+        device = plan.src.device
+        nb = state.recent.sample(plan.n_id.to(state.device))
+        nb = Neighborhood(*(x.to(device) for x in nb))
         with torch.no_grad():
             x, last_update = self.neighborhood_memory(state, nb.n_id, modules, updated)
             h = structural_embedding(modules.structural, x, last_update, nb)
-        stored = torch.cat([plan.raw_msg.to(h.dtype), h.index_select(0, context.src_pos),
-                            h.index_select(0, context.dst_pos)], dim=-1)
-        return update.layout_messages(plan.src, plan.dst, plan.t, stored, self.num_nodes,
-                                      self.msg_dtype)
+        # (nb.n_id is sorted and holds every endpoint)
+        h_src = h.index_select(0, torch.searchsorted(nb.n_id, plan.src))
+        h_dst = h.index_select(0, torch.searchsorted(nb.n_id, plan.dst))
+        stored = torch.cat([plan.raw_msg.to(h.dtype), h_src, h_dst], dim=-1)
+        layout = update.layout_messages(plan.src, plan.dst, plan.t, stored, self.num_nodes,
+                                        self.msg_dtype)
+        return DyRepMessages(layout, plan.src, plan.dst, plan.t, plan.raw_msg)
 
-    def neighborhood_memory(self, state: MemoryState, n_id: Tensor, modules,
+    def neighborhood_memory(self, state: DyRepState, n_id: Tensor, modules,
                             updated: bool) -> tuple[Tensor, Tensor]:
         r"""Memory and last update of :obj:`n_id` on the modules' device:
         after their pending messages (:meth:`gather` then :meth:`compute`,
@@ -137,18 +106,11 @@ class DyRepMemory(TGNMemory):
     and an RNN updates the memory.
 
     :math:`\mathbf{h}^{struct}` is the memory's :obj:`structural` module (a
-    :class:`~pyg_mspipe.nn.GraphAttentionEmbedding` over the batch's
-    sampled neighbourhood, sharing :obj:`time_enc`, without dropout), run
-    without gradient on the neighbourhood's memory after its pending
-    messages, when the batch's update is applied: in a pipelined epoch from
-    the committed memory, so that stale reads of the training loop change
-    no message. As in the TGN authors' code its parameters get no gradient
-    (the messages enter the next update detached).
-
-    :meth:`update_state` takes the batch's :class:`Neighborhood` besides
-    the events and is otherwise :meth:`TGNMemory.update_state`: the same
-    pipeline and checkpoints. The store holds :obj:`[e, h_src, h_dst]`
-    (width :obj:`raw_msg_dim + 2 * embedding_dim`).
+    :class:`~pyg_mspipe.nn.GraphAttentionEmbedding` sharing :obj:`time_enc`,
+    without dropout and without gradient) over each endpoint's
+    :obj:`num_neighbors` most recent edges, which the memory keeps itself,
+    applied to their memory when the batch is stored. :meth:`update_state`
+    takes the events alone, as :meth:`TGNMemory.update_state`.
 
     Args:
         num_nodes (int): Number of nodes.
@@ -156,16 +118,20 @@ class DyRepMemory(TGNMemory):
         memory_dim (int): Memory size.
         time_dim (int): Time encoding size.
         embedding_dim (int): Structural embedding size (even: two heads).
+        num_neighbors (int, optional): Recent edges per node the structural
+            embedding attends over. (default: :obj:`10`)
         **kwargs: :obj:`validate`, :obj:`storage` of :class:`TGNMemory`.
     """
 
     def __init__(self, num_nodes: int, raw_msg_dim: int, memory_dim: int, time_dim: int,
-                 embedding_dim: int, **kwargs):
+                 embedding_dim: int, num_neighbors: int = 10, **kwargs):
         if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) \
                 or embedding_dim <= 0 or embedding_dim % 2:
             raise ValueError(f"'embedding_dim' must be a positive even int (got "
                              f"{embedding_dim!r})")
+        check_positive_int("num_neighbors", num_neighbors)
         self.embedding_dim = embedding_dim  # (read by _make_state)
+        self.num_neighbors = num_neighbors
         message = DyRepMessage(raw_msg_dim, memory_dim, embedding_dim, time_dim, side="src")
         super().__init__(num_nodes, raw_msg_dim, memory_dim, time_dim, message,
                          LastAggregator(), updater=RNNCell(message.out_channels, memory_dim),
@@ -175,10 +141,11 @@ class DyRepMemory(TGNMemory):
         self.structural = GraphAttentionEmbedding(memory_dim, embedding_dim, raw_msg_dim,
                                                   self.time_enc, dropout=0.0)
 
-    def _make_state(self) -> MemoryState:
+    def _make_state(self) -> DyRepState:
         # the store holds [e, h_src, h_dst]
-        return MemoryState(self.num_nodes, self.memory_dim,
-                           self.raw_msg_dim + 2 * self.embedding_dim, self.storage)
+        return DyRepState(self.num_nodes, self.memory_dim,
+                          self.raw_msg_dim + 2 * self.embedding_dim, self.raw_msg_dim,
+                          self.num_neighbors, self.storage)
 
     def reset_parameters(self):
         r"""Resets all learnable parameters of the module (and the state)."""
@@ -189,53 +156,8 @@ class DyRepMemory(TGNMemory):
     def _make_steps(self) -> DyRepSteps:
         return DyRepSteps(False, self.num_nodes, self.state.store)
 
-    def update_state(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor,
-                     neighborhood: Neighborhood):
-        r"""Updates the memory with the events :obj:`(src, dst, t, raw_msg)`
-        (as :meth:`TGNMemory.update_state`), whose endpoints' sampled
-        neighbourhood is :obj:`neighborhood` (the structural embeddings of
-        the messages are computed on it).
-
-        Args:
-            src, dst, t (torch.Tensor): The events, :obj:`[B]`.
-            raw_msg (torch.Tensor): Edge features, :obj:`[B, raw_msg_dim]`.
-            neighborhood (Neighborhood): The batch's sampled neighbourhood.
-        """
-        self._update(src, dst, t, raw_msg, context=self.context(src, dst, neighborhood))
-
-    def context(self, src: Tensor, dst: Tensor, neighborhood: Neighborhood) -> DyRepContext:
-        r"""Checks :obj:`neighborhood` (with :obj:`validate`: every endpoint
-        among its nodes) and finds the endpoints in it; reads no state."""
-        if not isinstance(neighborhood, Neighborhood):
-            raise TypeError(f"'neighborhood' must be a Neighborhood(n_id, edge_index, t, msg) "
-                            f"(got {type(neighborhood).__name__})")
-        n_id, edge_index, t, msg = neighborhood
-        if self.validate:  # (the events' own checks follow in _plan)
-            check_index("src", src, self.num_nodes, device=self.device)
-            check_index("dst", dst, self.num_nodes, device=self.device)
-        check_index("neighborhood.n_id", n_id, self.num_nodes, device=self.device)
-        if n_id.numel() == 0 and src.numel():
-            raise ValueError("'neighborhood.n_id' must contain every source and destination "
-                             "of the batch (got no nodes)")
-        num_e = t.numel() if isinstance(t, Tensor) else -1
-        for name, x, shape in (("edge_index", edge_index, (2, num_e)), ("t", t, (num_e,)),
-                               ("msg", msg, (num_e, self.raw_msg_dim))):
-            if not isinstance(x, Tensor) or tuple(x.shape) != shape or x.device != n_id.device:
-                got = (tuple(x.shape), str(x.device)) if isinstance(x, Tensor) \
-                    else type(x).__name__
-                raise ValueError(f"'neighborhood.{name}' must have shape {list(shape)} on "
-                                 f"{n_id.device}, E the number of sampled edges (got {got})")
-        if self.validate and edge_index.numel() and (
-                bool(edge_index.min() < 0) or bool(edge_index.max() >= n_id.numel())):
-            raise ValueError(f"'neighborhood.edge_index' must hold positions in "
-                             f"'neighborhood.n_id' ([0, {n_id.numel()}))")
-        # positions by binary search in the sorted nodes (no state touched)
-        ends = torch.cat([src, dst]).to(n_id.device)
-        sorted_id, perm = n_id.sort()
-        pos = perm.index_select(0, torch.searchsorted(sorted_id, ends).clamp_(
-            max=max(n_id.numel() - 1, 0)))
-        if self.validate and pos.numel() and not bool(
-                (n_id.index_select(0, pos) == ends).all()):
-            raise ValueError("'neighborhood.n_id' must contain every source and destination "
-                             "of the batch")
-        return DyRepContext(neighborhood, pos[:src.numel()], pos[src.numel():])
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(num_nodes={self.num_nodes}, "
+                f"raw_msg_dim={self.raw_msg_dim}, memory_dim={self.memory_dim}, "
+                f"time_dim={self.time_dim}, embedding_dim={self.embedding_dim}, "
+                f"num_neighbors={self.num_neighbors})")

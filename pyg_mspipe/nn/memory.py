@@ -220,16 +220,10 @@ class TGNMemory(torch.nn.Module):
             t (torch.Tensor): Timestamps, :obj:`[B]`.
             raw_msg (torch.Tensor): Raw messages, :obj:`[B, raw_msg_dim]`.
         """
-        self._update(src, dst, t, raw_msg)
-
-    def _update(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor, context=None):
-        # update_state, with what the model's write-back reads besides the
-        # events and the state (EventPlan.context)
-        plan = self._plan(src, dst, t, raw_msg, context)
+        plan = self._plan(src, dst, t, raw_msg)
         self._executor.update_state(plan, self, self.training, self.flushes_on_eval)
 
-    def _plan(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor,
-              context) -> EventPlan | None:
+    def _plan(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> EventPlan | None:
         # The validated events planned for storing (their order after the
         # stored ones is the executor's to check); None for an empty batch
         # (an error with `validate`, unless a committer is set: a rank's
@@ -240,8 +234,7 @@ class TGNMemory(torch.nn.Module):
                          msg_dim=self.raw_msg_dim, device=self.device)
         if src.numel() == 0:
             return None
-        plan = self.steps.plan(src, dst, t, raw_msg)
-        return plan if context is None else plan._replace(context=context)
+        return self.steps.plan(src, dst, t, raw_msg)
 
     def train(self, mode: bool = True):
         r"""Sets the module in training mode. Leaving training mode flushes all

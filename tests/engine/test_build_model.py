@@ -38,7 +38,7 @@ def test_each_model_trains_and_evaluates(name):
 def test_build_model_rejects_unknown_names_and_missing_neighbors():
     with pytest.raises(ValueError, match="unknown model 'tgat'"):
         build_model("tgat", NUM_NODES, MSG_DIM)
-    model = build_model("dyrep", NUM_NODES, MSG_DIM, memory_dim=8, time_dim=8, embedding_dim=8)
+    model = build_model("tgn", NUM_NODES, MSG_DIM, memory_dim=8, time_dim=8, embedding_dim=8)
     with pytest.raises(ValueError, match="neighbor_loader"):
         train_epoch(model, TemporalDataLoader(data()[:40], batch_size=20,
                                               neg_sampling_ratio=1.0), None, data())

@@ -61,15 +61,18 @@ class RefRNNMemory:
     when the node is a source (destination) of a new batch; the update keeps
     the message with the largest time (the first on ties, sources first).
 
-    DyRep: update_state takes the batch's neighbourhood; the structural
-    embedding of every endpoint is graph_attention over the neighbourhood's
+    DyRep: per node a list of its `num_neighbors` most recent edges
+    (neighbour, time, features); the structural embedding of every endpoint
+    is graph_attention over its recent edges before the batch, from the
     memory before the batch (after its pending messages in training, as it
     is in evaluation), detached. Evaluation (`training=False`) stores the
     messages first and then updates the batch's nodes, as PyG does."""
 
-    def __init__(self, mem, num_nodes, embedding_dim=None):
+    def __init__(self, mem, num_nodes, embedding_dim=None, num_neighbors=None):
         self.m = mem
         self.dyrep = embedding_dim is not None
+        self.k = num_neighbors
+        self.edges = [[] for _ in range(num_nodes)]  # (neighbour, t, raw), oldest first
         d = mem.memory_dim
         dtype = mem.time_enc.lin.weight.dtype
         self.s = [torch.zeros(d, dtype=dtype) for _ in range(num_nodes)]
@@ -96,9 +99,21 @@ class RefRNNMemory:
         rows = [self.updated(v) for v in n_id.tolist()]
         return torch.stack([r[0] for r in rows]), torch.tensor([r[1] for r in rows])
 
-    def structural(self, nb, training):
-        """Node id -> structural embedding of each node of `nb`."""
-        n_id, edge_index, t_e, msg_e = nb
+    def neighborhood(self, nodes):
+        """The recent edges of `nodes` as (n_id, edge_index, t, msg)."""
+        pairs = [(v, e) for v in nodes for e in self.edges[v]]
+        n_id = sorted(set(nodes) | {e[0] for _, e in pairs})
+        pos = {v: k for k, v in enumerate(n_id)}
+        edge_index = torch.tensor([[pos[e[0]] for _, e in pairs], [pos[v] for v, _ in pairs]],
+                                  dtype=torch.long).view(2, -1)
+        t = torch.tensor([e[1] for _, e in pairs], dtype=torch.long)
+        msg = torch.stack([e[2] for _, e in pairs]) if pairs \
+            else torch.zeros(0, self.m.raw_msg_dim)
+        return torch.tensor(n_id), edge_index, t, msg
+
+    def structural(self, nodes, training):
+        """Node id -> structural embedding of each node of `nodes`."""
+        n_id, edge_index, t_e, msg_e = self.neighborhood(nodes)
         if training:
             rows = [self.updated(v) for v in n_id.tolist()]
         else:
@@ -108,9 +123,9 @@ class RefRNNMemory:
         h = graph_attention(self.m.structural, x, lu, edge_index, t_e, msg_e.to(x.dtype))
         return {v: h[k].detach() for k, v in enumerate(n_id.tolist())}
 
-    def update_state(self, src, dst, t, raw, neighborhood=None, training=True):
+    def update_state(self, src, dst, t, raw, training=True):
         nodes = sorted(set(src.tolist()) | set(dst.tolist()))
-        emb = self.structural(neighborhood, training) if self.dyrep else None
+        emb = self.structural(nodes, training) if self.dyrep else None
         if training:
             new = {v: self.updated(v) for v in nodes}
         for v in set(src.tolist()):
@@ -126,6 +141,11 @@ class RefRNNMemory:
             new = {v: self.updated(v) for v in nodes}
         for v, (s, lu) in new.items():
             self.s[v], self.lu[v] = s, lu
+        if self.dyrep:
+            for i in range(src.numel()):
+                a, b = int(src[i]), int(dst[i])
+                self.edges[a] = (self.edges[a] + [(b, int(t[i]), raw[i])])[-self.k:]
+                self.edges[b] = (self.edges[b] + [(a, int(t[i]), raw[i])])[-self.k:]
 
     def flush(self):
         """Leaving training mode: every node updated, the messages forgotten."""

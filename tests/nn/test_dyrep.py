@@ -3,7 +3,8 @@ import copy
 import pytest
 import torch
 
-from pyg_mspipe.nn import DyRepMemory, DyRepMessage, Neighborhood
+from pyg_mspipe.nn import DyRepMemory, DyRepMessage
+from pyg_mspipe.nn._dyrep_state import Neighborhood
 
 from .common import MSG_DIM, NUM_NODES, batches, compare
 from .reference import RefRNNMemory
@@ -12,33 +13,19 @@ TOLERANCES = [(torch.float32, 1e-5), (torch.float64, 1e-10)]
 EMB = 4
 
 
-def neighborhood(n_id, t_max, dtype=torch.float32, num_edges=None):
-    # Random sampled edges among n_id (some nodes with several, some with
-    # none), the same for the same nodes: seeded by them.
-    g = torch.Generator().manual_seed(int(n_id.sum()) * 31 + n_id.numel())
-    num = n_id.numel()
-    num_edges = 2 * num if num_edges is None else num_edges
-    edge_index = torch.randint(0, num, (2, num_edges), generator=g)
-    t = torch.randint(0, int(t_max) + 1, (num_edges,), generator=g)
-    msg = torch.randn(num_edges, MSG_DIM, generator=g).to(dtype)
-    return Neighborhood(n_id, edge_index, t, msg)
-
-
-def with_neighborhood(memory, z, last_update, n_id, events):
-    src, dst, t = events
-    return z, (neighborhood(n_id, t.max(), z.dtype),)
+K = 3  # recent edges per node: fewer than a node's events in some batches
 
 
 @pytest.mark.parametrize("dtype,tol", TOLERANCES)
 def test_dyrep_memory_matches_reference(dtype, tol):
     torch.manual_seed(0)
-    memory = DyRepMemory(NUM_NODES, MSG_DIM, 6, 5, embedding_dim=EMB)
+    memory = DyRepMemory(NUM_NODES, MSG_DIM, 6, 5, embedding_dim=EMB, num_neighbors=K)
     assert memory.raw_msg_dim == MSG_DIM
     assert memory.state.store.msg.size(1) == MSG_DIM + 2 * EMB
     with torch.no_grad():  # a visible attention (not drowned by the skip term)
         for p in memory.structural.parameters():
             p.mul_(3.0)
-    compare(memory, RefRNNMemory, dtype, tol, embed=with_neighborhood, embedding_dim=EMB)
+    compare(memory, RefRNNMemory, dtype, tol, embedding_dim=EMB, num_neighbors=K)
 
 
 @pytest.mark.parametrize("dtype,tol", TOLERANCES)
@@ -46,21 +33,49 @@ def test_dyrep_evaluation_reads_the_memory_as_is(dtype, tol):
     # Evaluation mode: the structural term from the memory as stored (what
     # forward returns there), the messages stored first, then applied.
     torch.manual_seed(1)
-    memory = DyRepMemory(NUM_NODES, MSG_DIM, 6, 5, embedding_dim=EMB).to(dtype)
-    ref = RefRNNMemory(copy.deepcopy(memory), NUM_NODES, embedding_dim=EMB)
+    memory = DyRepMemory(NUM_NODES, MSG_DIM, 6, 5, embedding_dim=EMB, num_neighbors=K).to(dtype)
+    ref = RefRNNMemory(copy.deepcopy(memory), NUM_NODES, embedding_dim=EMB, num_neighbors=K)
     stream = batches(seed=3)
-    for n_id, src, dst, t, msg in stream[:2]:
-        nb = neighborhood(n_id, t.max(), dtype)
-        memory.update_state(src, dst, t, msg.to(dtype), nb)
-        ref.update_state(src, dst, t, msg.to(dtype), nb)
+    for _, src, dst, t, msg in stream[:2]:
+        memory.update_state(src, dst, t, msg.to(dtype))
+        ref.update_state(src, dst, t, msg.to(dtype))
     memory.eval()
     ref.flush()
-    for n_id, src, dst, t, msg in stream[2:]:
-        nb = neighborhood(n_id, t.max(), dtype)
-        memory.update_state(src, dst, t, msg.to(dtype), nb)
-        ref.update_state(src, dst, t, msg.to(dtype), nb, training=False)
+    for _, src, dst, t, msg in stream[2:]:
+        memory.update_state(src, dst, t, msg.to(dtype))
+        ref.update_state(src, dst, t, msg.to(dtype), training=False)
         torch.testing.assert_close(memory.memory, torch.stack(ref.s), rtol=tol, atol=tol)
         assert memory.last_update.tolist() == ref.lu
+
+
+def test_dyrep_recent_edges_survive_a_flush_and_a_checkpoint():
+    # The recent edges are state: leaving training mode keeps them, a
+    # checkpoint carries them, reset_state forgets them.
+    torch.manual_seed(2)
+    memory = DyRepMemory(NUM_NODES, MSG_DIM, 6, 5, embedding_dim=EMB, num_neighbors=K)
+    stream = batches(seed=4)
+    for _, src, dst, t, msg in stream[:3]:
+        memory.update_state(src, dst, t, msg)
+    recent = memory.state.recent
+    held = (recent.loader.e_id.clone(), recent.t.clone(), recent.msg.clone())
+    assert bool((held[0] >= 0).any())
+    memory.eval()
+    assert torch.equal(recent.loader.e_id, held[0])
+    copy_ = DyRepMemory(NUM_NODES, MSG_DIM, 6, 5, embedding_dim=EMB, num_neighbors=K).eval()
+    copy_.load_state_dict(memory.state_dict())
+    for _, src, dst, t, msg in stream[3:]:
+        memory.update_state(src, dst, t, msg)
+        copy_.update_state(src, dst, t, msg)
+    assert torch.equal(memory.memory, copy_.memory)
+    assert torch.equal(memory.state.recent.msg, copy_.state.recent.msg)
+    wrong = DyRepMemory(NUM_NODES, MSG_DIM, 6, 5, embedding_dim=EMB, num_neighbors=K + 1)
+    before = wrong.state_dict()
+    with pytest.raises(RuntimeError, match="recent edges"):
+        wrong.load_state_dict(memory.state_dict())
+    assert torch.equal(wrong.memory, before["memory"])  # nothing loaded
+    memory.reset_state()
+    assert bool((memory.state.recent.loader.e_id < 0).all())
+    assert not memory.state.recent.msg.any()
 
 
 def test_structural_term_independent_of_rows_around_it():
@@ -100,24 +115,18 @@ def test_dyrep_message_takes_the_other_endpoints_embedding():
         DyRepMessage(MSG_DIM, 6, EMB, 5, side="both")
 
 
-def test_dyrep_bad_neighborhood_rejected_without_state_change():
+def test_dyrep_bad_input_rejected_without_state_change():
     memory = DyRepMemory(NUM_NODES, MSG_DIM, 6, 5, embedding_dim=EMB)
     src, dst = torch.tensor([0, 1]), torch.tensor([2, 3])
     t, msg = torch.tensor([1, 2]), torch.randn(2, MSG_DIM)
+    memory.update_state(src, dst, t, msg)
     memory(torch.arange(4))
     before = memory.state_dict()
-    good = neighborhood(torch.arange(5), 0)
     bad = [
-        ((src, dst, t, msg, good._replace(n_id=torch.tensor([0, 1, 2, 4, 5]))), "contain every"),
-        ((src, dst, t, msg, good._replace(n_id=torch.tensor([], dtype=torch.long))),
-         "contain every"),
-        ((src, dst, t, msg, good._replace(edge_index=good.edge_index + 5)), "positions"),
-        ((src, dst, t, msg, good._replace(msg=good.msg[:, :1])), "neighborhood.msg"),
-        ((src, dst, t, msg, good._replace(t=good.t[:-1])), "neighborhood"),
-        ((src, dst, t, msg, tuple(good)), "Neighborhood"),
-        ((src, dst, t, torch.randn(2, MSG_DIM + 2 * EMB), good), "msg"),
-        ((src, dst, torch.tensor([2, 1]), msg, good), "sorted"),
-        ((src, dst + NUM_NODES, t, msg, good), "dst"),
+        ((src, dst, t, torch.randn(2, MSG_DIM + 2 * EMB)), "msg"),
+        ((src, dst, torch.tensor([2, 1]) + 5, msg), "sorted"),
+        ((src, dst + NUM_NODES, t + 5, msg), "dst"),
+        ((src, dst, torch.tensor([0, 0]), msg), "time"),
     ]
     for args, what in bad:
         with pytest.raises((ValueError, TypeError), match=what):
@@ -128,3 +137,5 @@ def test_dyrep_bad_neighborhood_rejected_without_state_change():
             assert torch.equal(value, after[key]), key
     with pytest.raises(ValueError, match="even"):
         DyRepMemory(NUM_NODES, MSG_DIM, 6, 5, embedding_dim=5)
+    with pytest.raises(ValueError, match="num_neighbors"):
+        DyRepMemory(NUM_NODES, MSG_DIM, 6, 5, embedding_dim=4, num_neighbors=0)

@@ -11,7 +11,6 @@ from torch_geometric.data import TemporalData
 from pyg_mspipe import LastNeighborLoader, TemporalDataLoader
 from pyg_mspipe.engine.models import build_model
 from pyg_mspipe.engine.training import train_epoch
-from pyg_mspipe.nn.dyrep import Neighborhood
 
 from ..helpers import random_stream, wait_no_threads
 
@@ -105,15 +104,11 @@ def test_bad_events_rejected_without_state_change(name):
     n_id = nl(batch.n_id)[0] if nl is not None else batch.n_id
     model.memory(n_id)
     before = {k: v.clone() for k, v in model.memory.state_dict().items() if torch.is_tensor(v)}
-    extra = ()
-    if name == "dyrep":
-        n_id, edge_index, e_id = nl(batch.n_id)
-        extra = (Neighborhood(n_id, edge_index, data.t[e_id], data.msg[e_id]),)
     bad_t = batch.t.flip(0) if bool((batch.t.diff() > 0).any()) else batch.t - 10 ** 6
     with pytest.raises(ValueError):
-        model.memory.update_state(batch.src, batch.dst, bad_t, batch.msg, *extra)
+        model.memory.update_state(batch.src, batch.dst, bad_t, batch.msg)
     with pytest.raises(ValueError):
-        model.memory.update_state(batch.src, batch.dst + NUM_NODES, batch.t, batch.msg, *extra)
+        model.memory.update_state(batch.src, batch.dst + NUM_NODES, batch.t, batch.msg)
     after = model.memory.state_dict()
     for key, value in before.items():
         assert torch.equal(value, after[key]), key
