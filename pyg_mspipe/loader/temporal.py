@@ -34,13 +34,10 @@ def usable_cores() -> int:
 class TemporalDataLoader(torch.utils.data.DataLoader):
     r"""Merges successive events of a :class:`~torch_geometric.data.TemporalData`
     into mini-batches, like :class:`torch_geometric.loader.TemporalDataLoader`
-    (same batches: :obj:`src`, :obj:`dst`, :obj:`t`, :obj:`msg`, :obj:`neg_dst`,
-    :obj:`n_id`), optionally prepared ahead in a background thread and
-    pipelined with the memory (MSPipe).
-
-    With :obj:`staleness_bound`, each epoch runs :obj:`memory`'s reads and
-    writes through the MSPipe pipeline; PyG's training loop runs unchanged.
-    With :obj:`prefetch=0` and no :obj:`generator`, negatives come from the
+    (same batches), optionally prepared ahead in a background thread and,
+    with :obj:`staleness_bound`, pipelined with the memory (MSPipe); PyG's
+    training loop runs unchanged. With :obj:`prefetch=0` and no
+    :obj:`generator`, negatives come from the
     global RNG exactly as in PyG; with prefetching, from a private generator
     seeded from it once per epoch (see :doc:`tutorial_drop_in`).
 
@@ -52,8 +49,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             (default: :obj:`0.0`)
         prefetch (int or str, optional): Batches prepared ahead in a
             background thread (:obj:`0`: on demand). :obj:`"auto"`: :obj:`2`
-            if the thread has room to run (a CUDA device is involved, or this
-            process may use more cores than PyTorch's intra-op threads) and
+            if a CUDA device is involved or a core is spare, and
             :obj:`num_workers=0`, else :obj:`0`. (default: :obj:`"auto"`)
         neighbor_loader (LastNeighborLoader, optional): Sampled ahead.
             (default: :obj:`None`)
@@ -65,9 +61,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             (default: :obj:`None`)
         neg_dst_candidates (torch.Tensor, optional): Node ids the negative
             destinations are drawn from, uniformly with replacement, e.g.
-            the distinct destinations of the events, as DyGLib's training
-            negatives. (default: :obj:`None`: every id in
-            :obj:`[min(dst), max(dst)]`, as PyG)
+            the events' distinct destinations, as DyGLib. (default: :obj:`None`: every id in :obj:`[min(dst), max(dst)]`)
         edge_data (TemporalData, optional): The whole stream the neighbour
             loader's event ids index: :obj:`batch.neighbor_t` and
             :obj:`batch.neighbor_msg` are gathered ahead. (default: :obj:`None`)
@@ -75,19 +69,18 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             (needs :obj:`memory`): each batch's memory fetch may miss the
             write-backs of at most this many earlier iterations; no update is
             lost, and :obj:`0` gives the sequential result. With
-            :obj:`prefetch="auto"` and the online schedule, where there is no
-            CUDA device and no core to spare, the epoch runs sequentially
-            (said in :obj:`stats.mode`). (default: :obj:`None`)
+            :obj:`prefetch="auto"`, the online schedule and no CUDA device or
+            spare core, the epoch runs sequentially (:obj:`stats.mode`).
+            (default: :obj:`None`)
         schedule (str, optional): :obj:`"online"` (profiled: staleness as low
             as the timing allows) or :obj:`"fixed"` (exactly
             :obj:`staleness_bound`; deterministic). (default: :obj:`"online"`)
         correction (bool or StalenessCorrection, optional): Refresh of each
-            memory fetch just before use (:obj:`True`: defaults); see
-            :class:`~pyg_mspipe.pipeline.StalenessCorrection`.
-            (default: :obj:`False`)
+            memory fetch just before use
+            (:class:`~pyg_mspipe.pipeline.StalenessCorrection`; :obj:`True`:
+            defaults). (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
-            :class:`torch.utils.data.DataLoader` (:obj:`num_workers > 0`
-            loads in worker processes, as in PyG, without prefetch).
+            :class:`torch.utils.data.DataLoader`.
     """
 
     def __init__(self, data: TemporalData, batch_size: int = 1,

@@ -45,9 +45,7 @@ class MessageStore(torch.nn.Module):
         capacity = max(int(capacity), 1)
         self.register_buffer("ptr", torch.zeros(num_slots, dtype=torch.long), persistent=False)
         self.register_buffer("cnt", torch.zeros(num_slots, dtype=torch.long), persistent=False)
-        # Per slot, the arena row of its *last* message: the first of its rows
-        # (in PyG's order) with the largest timestamp. That is the message
-        # LastAggregator keeps, decided once when the batch is stored.
+        # per slot, the arena row of the message LastAggregator keeps
         self.register_buffer("last", torch.zeros(num_slots, dtype=torch.long), persistent=False)
         # ... and that message's time, or EMPTY_T for a slot without messages.
         self.register_buffer("kept_t", torch.full((num_slots,), self.EMPTY_T, dtype=torch.long),
@@ -55,9 +53,7 @@ class MessageStore(torch.nn.Module):
         self.register_buffer("other", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self.register_buffer("t", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self.register_buffer("msg", torch.zeros(capacity, raw_msg_dim), persistent=False)
-        # Per arena row, the slot it was written for (rows of a slot are
-        # contiguous): what lets compaction find the live rows without a pass
-        # over all slots.
+        # per arena row, the slot it was written for
         self.register_buffer("slot", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self._size = 0  # arena rows in use (live and garbage)
         self._pinned = False  # keep (re)allocated buffers in pinned memory
@@ -116,8 +112,7 @@ class MessageStore(torch.nn.Module):
         """
         if key.numel() == 0:
             return
-        # The same (not stable) sort PyG uses, so that a node's messages are
-        # listed in PyG's order: this decides LastAggregator's tie-breaking.
+        # PyG's (not stable) sort: its order decides LastAggregator's ties
         key_sorted, perm = key.sort()
         self.insert_planned(self.plan(key_sorted, other.index_select(0, perm),
                                       t.index_select(0, perm), msg.index_select(0, perm)))
@@ -169,9 +164,7 @@ class MessageStore(torch.nn.Module):
             self._resize(max(2 * need, 2 * self.capacity))
 
     def _live_mask(self) -> Tensor:
-        # Arena row r < arena_size is live iff it lies in the current range of
-        # the slot it was written for (ranges of one slot never overlap, and a
-        # slot with rows in the arena has cnt > 0 until clear()).
+        # a row is live iff it lies in its slot's current range [ptr, ptr + cnt)
         slot = self.slot[: self._size]
         ptr = self.ptr.index_select(0, slot)
         row = torch.arange(self._size, device=slot.device)
@@ -187,9 +180,8 @@ class MessageStore(torch.nn.Module):
         if num == self._size:
             return
         slot = self.slot.index_select(0, rows)
-        # A slot's live rows stay contiguous and in order, so the whole range
-        # moves down by the number of garbage rows before it; update ptr and
-        # last at each live slot once, from the range's first row.
+        # each slot's range moves down by the garbage rows before it; ptr and
+        # last are updated once per slot, from the range's first row
         shift = rows - torch.arange(num, device=rows.device)
         first = (rows == self.ptr.index_select(0, slot)).nonzero().view(-1)
         slot_first, shift_first = slot.index_select(0, first), shift.index_select(0, first)
@@ -231,8 +223,7 @@ class MessageStore(torch.nn.Module):
 
     # ---------------------------------------------------------- persistence
     def get_extra_state(self) -> dict[str, Any]:
-        # The checkpoint layout (unchanged since version 1): live rows slot by
-        # slot, so `slot` and `ptr` follow from `cnt`. Time linear in num_slots.
+        # live rows slot by slot: `slot` and `ptr` follow from `cnt`
         rows = self._rows_by_slot()
         return {
             "version": 1,

@@ -455,9 +455,8 @@ class MemoryPipeline:
             first = not self._reported
             if first:
                 self._reported = True
-                # Keep no reference to the raised exception: its traceback
-                # will hold the caller's frames (and through them, this
-                # pipeline).
+                # no reference to the raised exception (its traceback holds
+                # the caller's frames, and through them this pipeline)
                 self._error = PipelineError(
                     f"the memory pipeline failed earlier ({error!r}); the memory holds the "
                     "last committed iteration")
@@ -543,14 +542,10 @@ class MemoryPipeline:
             # (the modules of this iteration: the transition may recompute
             # rows, and a model's write-back may read them, e.g. DyRep's)
             self._load_params(wb.params)
-            # The new memory from the *current* state: forward's rows where
-            # nothing they read changed since the fetch, recomputed with this
-            # iteration's parameters elsewhere.
+            # the new memory from the current state (forward's rows where still valid)
             new_mem, new_lu = new_rows(self.state, self._steps, wb.rows, wb.plan.n_id,
                                        self._writer, self._assoc, self.device, pad_all=True)
-            # Nothing above changed any state; now commit it in one go
-            # (applied, or handed to the committer, e.g. the distributed
-            # write-back exchange).
+            # nothing above changed any state; commit it in one go
             self._sequential.commit(self._steps.write_back(self.state, wb.plan, new_mem,
                                                            new_lu, self._writer), wb.plan)
         else:  # an empty batch: a committer still sees the iteration
