@@ -1,15 +1,9 @@
-r"""Scatter helpers with an optional :obj:`torch_scatter` backend.
-
-Every function here gives the same result with and without
-:obj:`torch_scatter` installed: the pure-PyTorch fallbacks reproduce the
-:obj:`torch_scatter` semantics exactly (ties in :func:`scatter_argmax` go to the
-*first* maximal entry, empty groups get the sentinel ``src.numel()``).
-
-They can be TorchScripted: scripted code always takes the pure-PyTorch path
-(same numbers), the :obj:`torch_scatter` branch is eager-only. (No
-``from __future__ import annotations`` here: TorchScript needs the real
-annotations of the :func:`torch.jit.unused` stubs.)
+r"""Scatter helpers with an optional :obj:`torch_scatter` backend: the same
+results with and without it (ties in :func:`scatter_argmax` go to the first
+maximal entry). Scripted code takes the pure-PyTorch path.
 """
+# No `from __future__ import annotations`: TorchScript needs the real
+# annotations of the torch.jit.unused stubs.
 import torch
 from torch import Tensor
 

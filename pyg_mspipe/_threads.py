@@ -1,19 +1,5 @@
-r"""A background producer thread with a bounded buffer that never hangs.
-
-:class:`BackgroundIterator` runs a producer in a daemon thread and hands its
-items to the consuming thread in order. An exception in the producer is
-re-raised in the consumer (the original exception object, with its original
-traceback) as soon as the consumer asks for the next item. The two threads
-share one :class:`threading.Condition` that guards the buffered items and the
-stop and end flags; every change of them notifies it, so neither thread's
-waits poll or time out. Stopping (break out of the loop, an exception or KeyboardInterrupt
-in the consumer, garbage collection, or :meth:`BackgroundIterator.close`)
-wakes a producer waiting for room, which then ends.
-
-:func:`start_thread` starts a worker whose PyTorch operations use a given
-number of intra-op threads without touching the process-wide setting; see
-:func:`set_thread_num_threads` for exactly what holds.
-"""
+r"""A background producer thread with a bounded buffer that never hangs, and
+worker threads with their own intra-op thread count."""
 from __future__ import annotations
 
 import ctypes
@@ -39,15 +25,12 @@ def _native_setters():
             if "parallel backend: OpenMP" not in torch.__config__.parallel_info():
                 return _native  # native or TBB: one process-wide intra-op pool
             try:
-                # dlsym on the handle of an already loaded library searches it
-                # and its dependencies: this finds the OpenMP runtime (and the
-                # MKL that libtorch_cpu links statically) that PyTorch uses.
+                # finds the OpenMP runtime and MKL that PyTorch links
                 lib = ctypes.CDLL(torch._C.__file__)
                 omp = lib.omp_set_num_threads
                 omp.argtypes, omp.restype = [ctypes.c_int], None
                 try:
-                    # The C interface (by value); the lower-case names are
-                    # MKL's Fortran interface, which takes a pointer.
+                    # the C interface (the lower-case name takes a pointer)
                     mkl = lib.MKL_Set_Num_Threads_Local
                     mkl.argtypes, mkl.restype = [ctypes.c_int], ctypes.c_int
                 except AttributeError:
@@ -69,34 +52,16 @@ def _check_num_threads(num_threads: int | None, allow_none: bool = True):
 def set_thread_num_threads(num_threads: int) -> bool:
     r"""Makes the PyTorch operations of the calling thread use
     :obj:`num_threads` intra-op threads, without changing the count of any
-    other thread or the process-wide default.
-
-    :func:`torch.set_num_threads` cannot do this: besides the calling thread's
-    OpenMP and MKL counts it sets a process-wide default, which every thread
-    adopts at its first PyTorch operation afterwards, and the size of the
-    process-wide pthreadpool (QNNPACK, XNNPACK). This function initialises the
-    calling thread's PyTorch thread settings (adopting that default, as any
-    thread's first PyTorch operation does) and then sets only the calling
-    thread's OpenMP ICV (:obj:`omp_set_num_threads`) and MKL count
-    (:obj:`MKL_Set_Num_Threads_Local`), in the runtimes PyTorch links.
-    Afterwards :func:`torch.get_num_threads` in this thread returns
-    :obj:`num_threads`, and its operations' OpenMP, MKL and oneDNN thread
-    teams have that size. :func:`torch.get_num_threads` in every other thread,
-    the default new threads adopt (also threads started by this one) and the
-    pthreadpool stay as they are, at every moment.
-
-    It needs PyTorch's OpenMP parallel backend (see
-    :func:`torch.__config__.parallel_info`): with the native or TBB backend
-    the intra-op pool is process-wide, and nothing is changed (the thread
-    keeps the default).
+    other thread or the process-wide default (unlike
+    :func:`torch.set_num_threads`). Needs PyTorch's OpenMP backend; otherwise
+    nothing changes.
 
     Args:
         num_threads (int): Intra-op threads of this thread's operations.
 
     Returns:
         :obj:`True` if :func:`torch.get_num_threads` now returns
-        :obj:`num_threads` in this thread, :obj:`False` if PyTorch has no such
-        per-thread count here.
+        :obj:`num_threads` in this thread, :obj:`False` otherwise.
     """
     _check_num_threads(num_threads, allow_none=False)
     torch.get_num_threads()  # initialise this thread's settings first
@@ -112,17 +77,13 @@ def set_thread_num_threads(num_threads: int) -> bool:
 def start_thread(target: Callable[[], None], name: str,
                  num_threads: int | None = 1) -> threading.Thread:
     r"""Starts :obj:`target` in a daemon thread whose PyTorch operations use
-    :obj:`num_threads` intra-op threads, set by the worker for itself with
-    :func:`set_thread_num_threads` (the caller's, other threads' and the
-    process-wide counts never change; where PyTorch's backend has no
-    per-thread count, the worker keeps the default).
+    :obj:`num_threads` intra-op threads (see :func:`set_thread_num_threads`).
 
     Args:
-        target (callable): Run in the thread, with no arguments. It runs even
-            if setting the thread count fails.
+        target (callable): Run in the thread, with no arguments.
         name (str): Thread name.
-        num_threads (int, optional): Intra-op threads of the worker's PyTorch
-            operations (:obj:`None`: leave the default). (default: :obj:`1`)
+        num_threads (int, optional): Intra-op threads of the worker
+            (:obj:`None`: leave the default). (default: :obj:`1`)
     """
     _check_num_threads(num_threads)
 
@@ -171,7 +132,9 @@ class _Channel:
 
 class BackgroundIterator:
     r"""Iterates over the items that :obj:`producer(emit)` emits, produced in
-    a background thread at most :obj:`depth` items ahead.
+    a background thread at most :obj:`depth` items ahead. An exception in the
+    producer is re-raised in the consumer; stopping the consumer (break,
+    exception, garbage collection, :meth:`close`) stops the producer.
 
     Args:
         producer (callable): Called once in the worker thread with an
@@ -180,10 +143,8 @@ class BackgroundIterator:
             consumer has stopped; let it propagate.
         depth (int): Maximum number of items produced ahead. (default: :obj:`2`)
         name (str, optional): Thread name. (default: :obj:`"pyg-mspipe-prefetch"`)
-        num_threads (int, optional): Intra-op threads of PyTorch operations in
-            the worker, set for the worker alone (see :func:`start_thread`).
-            One keeps the worker from competing with the training thread's
-            own thread team for the cores. (default: :obj:`1`)
+        num_threads (int, optional): Intra-op threads of the worker (see
+            :func:`start_thread`). (default: :obj:`1`)
     """
 
     def __init__(self, producer: Callable[[Callable[[Any], None]], None], depth: int = 2,
@@ -258,11 +219,12 @@ class BackgroundIterator:
 
         Args:
             timeout (float, optional): Seconds to wait (:obj:`None`: no bound).
-                If the thread is still running then (e.g. inside a long
-                operation that does not call :obj:`emit`), a
-                :class:`RuntimeError` is raised; the thread stays stopped and
-                ends at its next :obj:`emit`, and :meth:`close` can be called
-                again to wait for it. (default: :obj:`10.0`)
+                (default: :obj:`10.0`)
+
+        Raises:
+            RuntimeError: If the thread is still running after
+                :obj:`timeout`; it ends at its next :obj:`emit`, and
+                :meth:`close` can be called again to wait for it.
         """
         self._done = True
         thread = self._thread

@@ -1,10 +1,5 @@
-r"""Reading a numeric text table fast, and finding the line at fault only
-when something is wrong.
-
-The whole table is parsed by :func:`numpy.loadtxt` (vectorised, in C); only
-when that fails, or when a check on the parsed values fails, is the file
-read again line by line, up to the line at fault, to name it.
-"""
+r"""Reading a numeric text table fast (:func:`numpy.loadtxt`), and finding the
+line at fault only when something is wrong."""
 from __future__ import annotations
 
 import gzip

@@ -17,10 +17,8 @@ def load_college_msg(msg_dim: int = 16, features: str = "random",
     private messages between 1,899 students of UC Irvine (Panzarasa, Opsahl,
     Carley 2009), bundled with the package (340 KB).
 
-    Read as a :obj:`"snap"` file (:func:`~pyg_mspipe.datasets.read_events`):
-    node ids :obj:`1..1899` become :obj:`0..1898`, timestamps start at
-    :obj:`0` (seconds). The dataset has no edge features: :obj:`msg` holds
-    seeded random (or zero) features.
+    Node ids become :obj:`0..1898`, timestamps start at :obj:`0` (seconds);
+    :obj:`msg` holds seeded random (or zero) features.
 
     Args:
         msg_dim (int, optional): Edge feature size. (default: :obj:`16`)

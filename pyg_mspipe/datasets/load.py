@@ -157,30 +157,13 @@ def load_dataset(spec: str, *, format: str | None = None, msg_dim: int | None = 
     r"""Loads the events :obj:`spec` names, checked, nodes numbered
     :obj:`0..N-1`, time from :obj:`0`, labels (if any) in :obj:`y`.
 
-    :obj:`spec` is one of
-
-    * a bundled name (:func:`bundled_datasets`: :obj:`"college"`, alias
-      :obj:`"CollegeMsg"`);
-    * :obj:`"synthetic:events=E,nodes=N[,seed=S,alpha=A,msg_dim=D]"`
-      (:func:`~pyg_mspipe.datasets.synthetic_events`; counts take a
-      :obj:`k`/:obj:`M`/:obj:`G` suffix; the keyword arguments are the
-      defaults of the keys left out);
-    * :obj:`"tgb:<dir>"`: the events of a TGB link-property dataset in the
-      folder TGB downloaded it to (:func:`~pyg_mspipe.datasets.load_tgb`,
-      which also gives its split and negatives), TGB's node ids and
-      timestamps kept;
-    * :obj:`"jodie:<name>"`: PyG's
-      :class:`~torch_geometric.datasets.JODIEDataset` (:obj:`reddit`,
-      :obj:`wikipedia`, :obj:`mooc`, :obj:`lastfm`), downloaded into
-      :obj:`root` unless :obj:`root/<name>/raw/<name>.csv` is there;
-    * anything else is a file path (:obj:`"./college"` for a file of a
-      reserved name), in one of :obj:`FORMATS`, gzip or not.
-
-    Data without edge features get seeded standard normals (or zeros, as
-    DyGLib and TGB give them) of size :obj:`msg_dim`, and so do synthetic
-    streams; data with edge features keep them, zero-padded on the right to
-    :obj:`msg_dim` when that is larger.
-
+    :obj:`spec` is a bundled name (:func:`bundled_datasets`),
+    :obj:`"synthetic:events=E,nodes=N[,seed=S,alpha=A,msg_dim=D]"`
+    (:func:`~pyg_mspipe.datasets.synthetic_events`), :obj:`"tgb:<dir>"`
+    (:func:`~pyg_mspipe.datasets.load_tgb`), :obj:`"jodie:<name>"` (PyG's
+    :class:`~torch_geometric.datasets.JODIEDataset`), or a file path in one
+    of :obj:`FORMATS`, gzip or not (see :doc:`datasets`). Data without edge
+    features get seeded standard normals (or zeros) of size :obj:`msg_dim`.
     Raises :class:`DataFormatError` (one line naming the file and line) for
     anything wrong with the spec or the file.
 

@@ -20,21 +20,12 @@ def _check(name: str, value, low) -> None:
 
 def synthetic_events(num_events: int, num_nodes: int, alpha: float = 1.0,
                      msg_dim: int = 16, seed: int = 0) -> TemporalData:
-    r"""Generates :obj:`num_events` events between :obj:`num_nodes` nodes.
-
-    Each endpoint is drawn from a Zipf law over the nodes (the node of
-    popularity rank :obj:`r` is drawn with probability proportional to
-    :obj:`(r + 1) ** -alpha`; which node has which rank is a seeded
-    permutation), with no self-loops (a destination equal to its source is
-    moved to a uniformly drawn other node). Timestamps are a Poisson
-    process of rate 1 (exponential gaps), floored to integers, from
-    :obj:`0`; :obj:`msg` holds float32 standard normals.
-
-    The stream is made in chunks of :obj:`CHUNK` events straight into the
-    output tensors, so the peak memory is the output (:obj:`24 + 4 *
-    msg_dim` bytes per event) plus a few tensors of :obj:`num_nodes` and of
-    one chunk. A small :obj:`num_nodes` gives a dense stream (many events
-    per node).
+    r"""Generates :obj:`num_events` events between :obj:`num_nodes` nodes:
+    endpoints drawn from a Zipf law over the nodes (a seeded permutation
+    decides which node has which rank), no self-loops, timestamps a Poisson
+    process of rate 1 floored to integers, :obj:`msg` float32 standard
+    normals. The peak memory is about the output's, :obj:`24 + 4 * msg_dim`
+    bytes per event (see :doc:`datasets`).
 
     Args:
         num_events (int): Number of events.

@@ -258,20 +258,13 @@ def _read_negatives(path: Path, part: str, src: np.ndarray, dst: np.ndarray,
 
 def load_tgb(path: str | os.PathLike, *, msg_dim: int | None = None, seed: int = 0,
              spec: str | None = None) -> TGBLinkData:
-    r"""Loads a TGB link-property dataset from the folder TGB downloaded it
-    to (:obj:`datasets/tgbl_wiki` for :obj:`tgbl-wiki`), offline: its edge
-    list :obj:`<name>_edgelist[_v<N>].csv` (read by py-tgb's own parser,
-    the version py-tgb expects), TGB's chronological split (70/15/15 by time
-    quantile) and its negatives :obj:`<name>_val_ns[_v<N>].pkl` and
-    :obj:`<name>_test_ns[_v<N>].pkl`, each checked against the split's events.
-    Needs py-tgb (:obj:`pip install 'pyg-mspipe[tgb]'`).
-
-    Raises :class:`DataFormatError` (one line) for a missing or malformed
-    file.
-
-    Edge features are the file's (:obj:`msg_dim` zero-pads them on the
-    right), or, for a file without (:obj:`tgbl-uci`, :obj:`tgbl-enron`),
-    seeded ones as :func:`~pyg_mspipe.datasets.load_dataset` gives.
+    r"""Loads a TGB link-property dataset offline from the folder TGB
+    downloaded it to (:obj:`datasets/tgbl_wiki` for :obj:`tgbl-wiki`): its
+    events, TGB's chronological split and its validation and test negatives
+    (see :doc:`datasets`). Edge features are the file's, zero-padded to
+    :obj:`msg_dim`, or seeded ones for a file without. Needs py-tgb
+    (:obj:`pip install 'pyg-mspipe[tgb]'`); raises :class:`DataFormatError`
+    for a missing or malformed file.
 
     Args:
         path (str): The dataset's folder.

@@ -20,10 +20,8 @@ def load_wikipedia(path: str | os.PathLike | None = None, msg_dim: int = 172,
     :obj:`0..8226`, pages :obj:`8227..9226`, numbered as PyG's
     :class:`~torch_geometric.datasets.JODIEDataset` numbers them).
 
-    Read as a :obj:`"uits"` file (:func:`~pyg_mspipe.datasets.read_events`;
-    a bad file raises :class:`~pyg_mspipe.datasets.DataFormatError`). The
-    172 LIWC edge features of the original release are not part of the
-    file: :obj:`msg` holds seeded random (or zero) features of the same size.
+    The file has no edge features: :obj:`msg` holds seeded random (or
+    zero) features of the original release's size.
 
     Args:
         path (str, optional): The :obj:`wikipedia_edges.csv.gz` file (header

@@ -16,15 +16,10 @@ def share_bounds(num_events: int, rank: int, world_size: int) -> tuple[int, int]
 
 
 class ShareBatches(TemporalBatches):
-    r"""The batches of :class:`~pyg_mspipe.loader.TemporalBatches` (the
-    *global* batches, their negatives drawn from one generator exactly as a
-    single process draws them), each cut to this rank's contiguous,
-    time-ordered share (:func:`share_bounds`).
-
-    A share holds the share's :obj:`src`, :obj:`dst`, :obj:`t`, :obj:`msg`,
-    its slice of the global :obj:`neg_dst` and its own :obj:`n_id`, and the
-    whole global batch's :obj:`global_src` and :obj:`global_dst`: what the
-    (replicated) neighbour loader inserts (:meth:`insert_events`).
+    r"""The global batches of :class:`~pyg_mspipe.loader.TemporalBatches`,
+    each cut to this rank's contiguous, time-ordered share
+    (:func:`share_bounds`), with the whole global batch's :obj:`global_src`
+    and :obj:`global_dst` for the replicated neighbour loader.
 
     Args:
         data (TemporalData): The events (sorted by time).

@@ -35,13 +35,9 @@ def all_reduce_gradients(params: list[torch.nn.Parameter], weight: float,
                          context: DistributedContext,
                          values: list[float] | None = None) -> list[float]:
     r"""Replaces every gradient by :math:`\sum_r w_r g_r` over the ranks
-    :math:`r`, :obj:`weight` being this rank's :math:`w_r` (its share of the
-    global batch's events, so that a mean loss per share gives the global
-    batch's mean). One all-reduce per dtype and device, of the flattened
-    gradients and, per parameter, whether any rank has a gradient: a
-    parameter no rank's loss reached keeps :obj:`grad=None`, as in one
-    process (an optimizer skips it); one some rank's loss reached gets a
-    gradient on every rank (zeros for an empty share).
+    :math:`r`, :obj:`weight` being this rank's :math:`w_r`, in one all-reduce
+    per dtype and device. A parameter no rank's loss reached keeps
+    :obj:`grad=None`, as in one process.
 
     Args:
         params (list): The parameters, in the same order on every rank.

@@ -22,30 +22,15 @@ class DistributedError(RuntimeError):
 
 
 class DistributedContext:
-    r"""One rank's view of a data-parallel run: its rank, the world size,
-    the rendezvous store and three process groups,
-
-    * the default group (:obj:`backend`: :obj:`"nccl"` on GPUs, :obj:`"gloo"`
-      on CPUs) for the gradient all-reduce,
-    * :attr:`commit_group`, a gloo group of its own for the memory's
-      write-back exchange (the staleness pipeline drives it from its worker
-      thread; an NCCL group must not be driven from a second thread beside
-      the training thread's collectives),
-    * :attr:`health_group`, a gloo group for the monitored barriers at
-      epoch boundaries, and :attr:`probe_group`, one for the probe that
-      finds a dead or hung rank when a collective failed.
-
-    Every collective of :mod:`pyg_mspipe.distributed` runs through
-    :meth:`run`: if it fails (a peer raised, died, or hung past
-    :obj:`timeout`), the error raised names the failing rank, read from the
-    report a raising rank leaves in the store (:meth:`guard`) or found by a
-    probe: every live rank answers rank 0 on :attr:`probe_group`, and rank 0
-    reports the ranks whose connection is lost (dead) or that do not answer
-    (hung). Nothing waits longer than :obj:`timeout` plus twice
-    :obj:`report_timeout`.
-
-    Use :meth:`init` to create one (from torchrun's environment or explicit
-    arguments).
+    r"""One rank's view of a data-parallel run: its rank, the world size, the
+    rendezvous store and its process groups (the default one for gradients;
+    gloo groups of their own for the memory's write-back exchange,
+    :attr:`commit_group`, the epoch barriers, :attr:`health_group`, and
+    failure probes, :attr:`probe_group`). Every collective of
+    :mod:`pyg_mspipe.distributed` runs through :meth:`run`: if it fails, the
+    :class:`DistributedError` raised names the failing rank, and nothing
+    waits longer than :obj:`timeout` plus twice :obj:`report_timeout` (see
+    :doc:`distributed`, "Failures"). Create one with :meth:`init`.
 
     Args:
         rank (int): This process's rank.
@@ -76,12 +61,9 @@ class DistributedContext:
     def init(cls, backend: str | None = None, *, rank: int | None = None,
              world_size: int | None = None, store: dist.Store | None = None,
              timeout: float = 300.0, report_timeout: float = 10.0) -> DistributedContext:
-        r"""Initialises :mod:`torch.distributed` and returns the context.
-
-        Without :obj:`rank`, :obj:`world_size` and :obj:`store` the launch
-        context is torchrun's environment (:obj:`RANK`, :obj:`WORLD_SIZE`,
-        :obj:`LOCAL_RANK`, :obj:`MASTER_ADDR`, :obj:`MASTER_PORT`), read
-        through :func:`torch.distributed.rendezvous`.
+        r"""Initialises :mod:`torch.distributed` and returns the context;
+        without :obj:`rank`, :obj:`world_size` and :obj:`store`, from
+        torchrun's environment.
 
         Args:
             backend (str, optional): Backend of the default group.

@@ -34,28 +34,14 @@ class _Share(NamedTuple):
 
 class WriteBackExchange:
     r"""The committer (:meth:`TGNMemory.set_committer`) of a data-parallel
-    run with replicated memory: each iteration, every rank's write-back (its
-    share's nodes, their new memory rows and last updates, and the share's
-    events, whose messages become pending) is all-gathered on the context's
-    :attr:`~DistributedContext.commit_group`, and every rank applies *one*
-    write-back for the whole global batch:
-
-    * the pending messages are planned from the concatenated events of all
-      shares (rank order is event-time order: the global batch), by the
-      memory's own :meth:`~pyg_mspipe.nn._update.UpdateSteps.plan`, so a node
-      seen in several shares gets all the global batch's messages, exactly
-      as one process storing the global batch (PyG's semantics replace a
-      node's pending messages batch by batch; applying the shares one after
-      the other would keep only the last share's);
-    * a node in several shares takes its row from the lowest such rank
-      (every rank computed it from the same state; the choice makes the
-      replicas equal even where two ranks' float results differed).
-
-    Every replica thus applies the same :class:`~pyg_mspipe.nn.WriteBack`,
-    equal to the one a single process computes from the global batch.
-    Called for every iteration, with :obj:`None` for an empty share, so the
-    collectives stay matched. Three all-gathers per iteration (sizes, then
-    integers and floats, padded to the largest share).
+    run with replicated memory: each iteration, every rank's write-back is
+    all-gathered on :attr:`~DistributedContext.commit_group`, and every rank
+    applies one write-back for the whole global batch (pending messages
+    planned from the global batch's events, a node's row from the lowest
+    rank holding it): the one a single process computes from the global
+    batch. It must be called every iteration, with :obj:`None` for an empty
+    share, so the collectives stay matched (see :doc:`distributed`, "The
+    write-back exchange").
 
     Args:
         memory (TGNMemory): The memory (its state, update steps and modules).

@@ -26,31 +26,12 @@ class DistributedTraining:
     r"""Wraps a memory, the other trained modules and the loader of a
     training loop for data-parallel training on :mod:`torch.distributed`
     with a replicated memory: every replica ends each iteration equal to
-    what one process computes from the same global batch.
-
-    Construction broadcasts rank 0's parameters and sets a
+    what one process computes from the same global batch. Construction
+    broadcasts rank 0's parameters and sets a
     :class:`~pyg_mspipe.distributed.WriteBackExchange` as the memory's
-    committer (:meth:`TGNMemory.set_committer`); :meth:`close` removes it.
-    Every rank must hold the same :obj:`data` and start from the same state
-    (memory, neighbour loader).
-
-    PyG's loop, with three changes (marked)::
-
-        dp = DistributedTraining(context, memory, [gnn, link_pred])
-        loader = dp.loader(train_data, batch_size=200, neg_sampling_ratio=1.0)
-        for batch in loader:                       # this rank's share
-            optimizer.zero_grad()
-            n_id, edge_index, e_id = neighbor_loader(batch.n_id)
-            z, last_update = memory(n_id)
-            if batch.num_events:                   # (1) a share may be empty
-                ...                                # embedding, mean loss
-            memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
-            neighbor_loader.insert(batch.global_src, batch.global_dst)  # (2)
-            if batch.num_events:
-                loss.backward()
-            dp.reduce_gradients(batch)             # (3)
-            optimizer.step()
-            memory.detach()
+    committer; :meth:`close` removes it. Every rank must hold the same
+    :obj:`data` and start from the same state. PyG's loop runs with three
+    changes (see :doc:`distributed`, "Your own loop").
 
     Args:
         context (DistributedContext): The run.
@@ -111,11 +92,9 @@ class DistributedTraining:
         self.context.barrier()
 
     def save_checkpoint(self, path: str | os.PathLike, extra=None, **objects):
-        r""":func:`~pyg_mspipe.save_checkpoint` on rank 0 only (every
-        replica holds the same state; the file is written atomically), then
-        a barrier, so that no rank reads it before it is complete. The
-        state is that of the global run: any world size that divides the
-        global batch resumes it with :meth:`load_checkpoint`."""
+        r""":func:`~pyg_mspipe.save_checkpoint` on rank 0 only, then a
+        barrier. Any world size that divides the global batch resumes it
+        with :meth:`load_checkpoint`."""
         if self.rank == 0:
             save_checkpoint(path, extra, **objects)
         self.barrier()

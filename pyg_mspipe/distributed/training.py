@@ -11,13 +11,10 @@ __all__ = ["train_steps"]
 
 def train_steps(model, dp: DistributedTraining, loader, neighbor_loader, data, *,
                 device: torch.device | str = "cpu", reset: bool = True):
-    r""":func:`pyg_mspipe.engine.training.train_steps` on this rank's shares
-    (from :meth:`DistributedTraining.loader`): a generator that trains on
-    the next global batch each time it is advanced and yields
-    :obj:`(loss, num_events)` of the *global* batch, the same on every rank
-    (its mean loss: the shares' losses travel in the gradient all-reduce). The memory and neighbour loader are
-    reset first (unless :obj:`reset` is :obj:`False`: resuming mid-epoch
-    from a checkpoint), on every rank alike.
+    r""":func:`pyg_mspipe.engine.training.train_steps` on this rank's shares:
+    a generator that trains on the next global batch each time it is
+    advanced and yields :obj:`(loss, num_events)` of the global batch, the
+    same on every rank.
 
     Args:
         model (TGNModel): The model (:func:`~pyg_mspipe.engine.build_tgn`).

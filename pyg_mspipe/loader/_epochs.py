@@ -87,15 +87,9 @@ class SequentialEpoch:
 
 
 class PrefetchEpoch:
-    r"""An epoch whose batches a background thread prepares ahead: slicing,
-    negatives, the neighbourhood sample and insert (on a private copy of the
-    neighbour loader that has seen exactly the batches before), the edge
-    features of the sample, the copy to the device, and the request of the
-    batch's memory fetch to the pipeline (:meth:`MemoryPipeline.request`).
-    The sample reaches the neighbour loader through
-    the neighbour loader's :meth:`_offer`. The pipeline, installed in the memory
-    for the epoch, is closed and uninstalled when the epoch ends or is
-    abandoned.
+    r"""An epoch whose batches, neighbour samples and memory-fetch requests a
+    background thread prepares ahead (see ``docs/architecture.md``); its
+    pipeline is closed and uninstalled when the epoch ends or is abandoned.
 
     Args:
         batches (TemporalBatches): The batches.

@@ -9,12 +9,9 @@ from pyg_mspipe import _cuda
 
 
 class DeviceTransfer:
-    r"""Copies tensors to :obj:`device`. On a CUDA device the copies run on
-    a side stream, from pinned host memory (tensors already on a GPU are not
-    pinned: only host tensors can be), and :meth:`done` records the event that
-    a consumer waits on (:meth:`torch.cuda.Stream.wait_event`) before it uses
-    them; on any other device they are plain synchronous copies and
-    :meth:`done` is :obj:`None`.
+    r"""Copies tensors to :obj:`device`: on CUDA from pinned host memory on
+    a side stream, :meth:`done` recording the event a consumer waits on;
+    elsewhere plain copies, :meth:`done` :obj:`None`.
 
     Args:
         device (torch.device): The target device.

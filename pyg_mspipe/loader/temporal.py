@@ -34,19 +34,12 @@ def usable_cores() -> int:
 class TemporalDataLoader(torch.utils.data.DataLoader):
     r"""Merges successive events of a :class:`~torch_geometric.data.TemporalData`
     into mini-batches, like :class:`torch_geometric.loader.TemporalDataLoader`
-    (same batches: :obj:`src`, :obj:`dst`, :obj:`t`, :obj:`msg`, :obj:`neg_dst`,
-    :obj:`n_id`), optionally prepared ahead in a background thread and
-    pipelined with the memory (MSPipe).
-
-    With :obj:`staleness_bound`, each epoch runs :obj:`memory`'s reads and
-    writes through the MSPipe pipeline (see ``docs/architecture.md``); PyG's
-    training loop runs unchanged.
-
-    Negatives: with :obj:`prefetch=0` and no :obj:`generator` they come from
-    the global RNG exactly as in PyG; with prefetching, each epoch seeds a
-    private generator with the one draw of the global RNG that any
-    :class:`torch.utils.data.DataLoader` iterator takes, so runs stay
-    reproducible from :func:`torch.manual_seed`.
+    (same batches), optionally prepared ahead in a background thread and,
+    with :obj:`staleness_bound`, pipelined with the memory (MSPipe); PyG's
+    training loop runs unchanged. With :obj:`prefetch=0` and no
+    :obj:`generator`, negatives come from the
+    global RNG exactly as in PyG; with prefetching, from a private generator
+    seeded from it once per epoch (see :doc:`tutorial_drop_in`).
 
     Args:
         data (TemporalData): The events (sorted by time).
@@ -56,8 +49,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             (default: :obj:`0.0`)
         prefetch (int or str, optional): Batches prepared ahead in a
             background thread (:obj:`0`: on demand). :obj:`"auto"`: :obj:`2`
-            if the thread has room to run (a CUDA device is involved, or this
-            process may use more cores than PyTorch's intra-op threads) and
+            if a CUDA device is involved or a core is spare, and
             :obj:`num_workers=0`, else :obj:`0`. (default: :obj:`"auto"`)
         neighbor_loader (LastNeighborLoader, optional): Sampled ahead.
             (default: :obj:`None`)
@@ -69,34 +61,26 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             (default: :obj:`None`)
         neg_dst_candidates (torch.Tensor, optional): Node ids the negative
             destinations are drawn from, uniformly with replacement, e.g.
-            the distinct destinations of the events, as DyGLib's training
-            negatives. (default: :obj:`None`: every id in
-            :obj:`[min(dst), max(dst)]`, as PyG)
+            the events' distinct destinations, as DyGLib. (default: :obj:`None`: every id in :obj:`[min(dst), max(dst)]`)
         edge_data (TemporalData, optional): The whole stream the neighbour
             loader's event ids index: :obj:`batch.neighbor_t` and
             :obj:`batch.neighbor_msg` are gathered ahead. (default: :obj:`None`)
         staleness_bound (int, optional): Switches on the MSPipe pipeline
-            (needs :obj:`memory`): each batch's memory fetch is prepared ahead
-            from a state missing the updates of at most this many earlier
-            iterations, and :meth:`~pyg_mspipe.TGNMemory.update_state` hands
-            its write-back to the pipeline, applied in order (no update is
-            lost; :obj:`0` is the sequential result). Records in
-            :attr:`stats`. With :obj:`prefetch="auto"` and the online
-            schedule, where there is no CUDA device and no core to spare, the
-            epoch runs sequentially (staleness 0, said in :obj:`stats.mode`).
+            (needs :obj:`memory`): each batch's memory fetch may miss the
+            write-backs of at most this many earlier iterations; no update is
+            lost, and :obj:`0` gives the sequential result. With
+            :obj:`prefetch="auto"`, the online schedule and no CUDA device or
+            spare core, the epoch runs sequentially (:obj:`stats.mode`).
             (default: :obj:`None`)
         schedule (str, optional): :obj:`"online"` (profiled: staleness as low
             as the timing allows) or :obj:`"fixed"` (exactly
-            :obj:`staleness_bound`; deterministic). See
-            :class:`~pyg_mspipe.pipeline.StalenessScheduler`.
-            (default: :obj:`"online"`)
+            :obj:`staleness_bound`; deterministic). (default: :obj:`"online"`)
         correction (bool or StalenessCorrection, optional): Refresh of each
-            memory fetch just before use (:obj:`True`: defaults); see
-            :class:`~pyg_mspipe.pipeline.StalenessCorrection`.
-            (default: :obj:`False`)
+            memory fetch just before use
+            (:class:`~pyg_mspipe.pipeline.StalenessCorrection`; :obj:`True`:
+            defaults). (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
-            :class:`torch.utils.data.DataLoader` (:obj:`num_workers > 0`
-            loads in worker processes, as in PyG, without prefetch).
+            :class:`torch.utils.data.DataLoader`.
     """
 
     def __init__(self, data: TemporalData, batch_size: int = 1,
@@ -200,9 +184,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         return 2 if self._room() else 0
 
     def _room(self) -> bool:
-        # Whether background threads have room to run: a CUDA device is
-        # involved (the training thread then mostly waits on the GPU), or
-        # this process may use more cores than PyTorch's intra-op threads.
+        # a CUDA device is involved, or a core to spare beyond the intra-op threads
         devices = [self.device, self.data.src.device]
         devices += [x.device for x in (self.neighbor_loader, self.memory) if x is not None]
         return (any(d is not None and d.type == "cuda" for d in devices)
@@ -217,9 +199,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             it = super().__iter__()
             return it if self.device is None else (b.to(self.device) for b in it)
         if resume is None:
-            # The one draw of the global RNG a torch DataLoader iterator takes
-            # (its base seed), on this thread: the global RNG (dropout) sees
-            # the same draws with and without prefetching, and as in PyG.
+            # the one draw of the global RNG any torch DataLoader iterator takes
             seed = int(torch.empty((), dtype=torch.int64).random_())
             position = EpochPosition(seed, 0)
         else:  # that draw was taken when the interrupted epoch started

@@ -13,18 +13,10 @@ from pyg_mspipe.nn.last_neighbor_loader import LastNeighborLoader
 
 
 class Delivery(NamedTuple):
-    r"""One batch's mails, one per receiving node (the :obj:`messages` of a
-    :class:`~pyg_mspipe.nn.WriteBack` of an
-    :class:`~pyg_mspipe.nn.APANMemory`).
-
-    Args:
-        receivers (torch.Tensor): Receiving nodes, sorted and unique, :obj:`[r]`.
-        mail (torch.Tensor): Their new mail, :obj:`[r, mail_dim]`.
-        t (torch.Tensor): Its time, :obj:`[r]`.
-        src (torch.Tensor): The batch's sources (inserted into the
-            neighbour table after the delivery), :obj:`[B]`.
-        dst (torch.Tensor): The batch's destinations, :obj:`[B]`.
-    """
+    r"""One batch's mails, one per receiving node (the :obj:`messages` of an
+    APAN :class:`~pyg_mspipe.nn.WriteBack`): sorted unique :obj:`receivers`,
+    their new :obj:`mail` and its time :obj:`t`, and the batch's :obj:`src`
+    and :obj:`dst`, inserted into the neighbour table after the delivery."""
     receivers: Tensor
     mail: Tensor
     t: Tensor
@@ -33,18 +25,10 @@ class Delivery(NamedTuple):
 
 
 class Mailbox:
-    r"""The :math:`k` most recent mails of every node, in a ring of slots
+    r"""The :math:`k` most recent mails of every node in a ring of slots
     (TGL's ``mailbox``, ``mailbox_ts``, ``next_mail_pos``), and each node's
-    :obj:`num_neighbors` most recent neighbours (a
-    :class:`~pyg_mspipe.LastNeighborLoader`), to whom APAN delivers the mails
-    of a node's events.
-
-    Args:
-        num_nodes (int): Number of nodes.
-        size (int): Mails kept per node :math:`k`.
-        mail_dim (int): Mail size.
-        num_neighbors (int): Neighbours kept per node.
-    """
+    :obj:`num_neighbors` most recent neighbours, to whom APAN delivers the
+    mails of a node's events."""
 
     #: :attr:`t` of a slot without a mail (below any timestamp).
     EMPTY_T = torch.iinfo(torch.long).min
@@ -143,20 +127,9 @@ class Mailbox:
 
 class MailboxState(MemoryState):
     r"""A :class:`~pyg_mspipe.nn.MemoryState` whose pending messages are a
-    :class:`Mailbox`: memory, last update, the :math:`k` most recent mails
-    of every node, the neighbour table, write versions and checkpoints.
-    Storing a :class:`Delivery` stamps its receivers (their mailbox
-    changed) as :meth:`write` stamps the nodes it writes.
-
-    Args:
-        num_nodes (int): Number of nodes.
-        memory_dim (int): Memory size.
-        mail_dim (int): Mail size.
-        size (int): Mails kept per node.
-        num_neighbors (int): Neighbours a node's mails are delivered to.
-        storage (torch.device, optional): As for :class:`MemoryState`.
-            (default: :obj:`None`)
-    """
+    :class:`Mailbox` of :obj:`size` mails per node; storing a
+    :class:`Delivery` stamps its receivers as :meth:`write` stamps the
+    nodes it writes."""
 
     def __init__(self, num_nodes: int, memory_dim: int, mail_dim: int, size: int,
                  num_neighbors: int, storage: torch.device | None = None):

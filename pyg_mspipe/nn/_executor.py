@@ -1,12 +1,6 @@
-r"""The seam between a memory and how its reads and writes run.
-
-A :class:`~pyg_mspipe.TGNMemory` holds its modules and its state and hands
-every read and write to one executor: :class:`SequentialExecutor` by
-default, the MSPipe pipeline (:mod:`pyg_mspipe.pipeline._memory_pipeline`)
-for a pipelined epoch. An executor is built from the memory's state and
-update steps and never calls back into the memory: the memory passes itself
-only as the holder of the modules the steps run.
-"""
+r"""The seam between a memory and how its reads and writes run: the
+sequential executor, and how a pipelined one is installed (see
+``docs/architecture.md``, "The seam")."""
 from __future__ import annotations
 
 import contextlib
@@ -57,23 +51,11 @@ def new_rows(state: MemoryState, steps, rows: Rows | None, n_id: Tensor, modules
              pad_all: bool = False) -> tuple[Tensor, Tensor]:
     r"""The updated memory and last update of :obj:`n_id` from the current
     :obj:`state`: :obj:`rows`' values where :meth:`MemoryState.changed` is
-    false since :obj:`rows.clock`, recomputed with :obj:`modules` elsewhere. A part recomputed apart is
-    padded (:func:`~pyg_mspipe.nn._update.pad_rows`), so each row equals bit
-    for bit its value in one computation over more rows.
-
-    Args:
-        state (MemoryState): The state.
-        steps: The memory's update steps.
-        rows (Rows, optional): What :meth:`forward` computed, with the
-            modules it was computed with (:meth:`Rows.still_valid`).
-        n_id (torch.Tensor): Nodes, on :obj:`device`.
-        modules: The modules the steps run.
-        scratch (torch.Tensor): An :obj:`[N]` long buffer on :obj:`device`.
-        device (torch.device): The modules' device.
-        pad_all (bool, optional): Pad a recomputation of every row too
-            (rows that :meth:`forward` computed among others).
-            (default: :obj:`False`)
-    """
+    false since :obj:`rows.clock`, recomputed with :obj:`modules` elsewhere.
+    A part recomputed apart (every row, with :obj:`pad_all`) is padded
+    (:func:`~pyg_mspipe.nn._update.pad_rows`), so each row equals bit for bit
+    its value in one computation over more rows. :obj:`scratch` is an
+    :obj:`[N]` long buffer on :obj:`device`, the modules' device."""
     reuse = pos = None
     if rows is not None and rows.n_id.numel():
         c_nid = rows.n_id

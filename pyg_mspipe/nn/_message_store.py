@@ -1,32 +1,4 @@
-r"""A vectorised store of pending TGN messages.
-
-PyG keeps pending messages in a Python dict ``node -> (src, dst, t, raw_msg)``
-rebuilt with per-node Python loops. :class:`MessageStore` holds the same
-information in a few flat tensors:
-
-* an append-only *arena* of message rows (``other``, ``t``, ``msg``), written
-  one batch at a time, the rows of a batch grouped by key node with the same
-  :meth:`torch.Tensor.sort` call PyG uses (so a node's messages are listed in
-  exactly PyG's order, which decides :class:`LastAggregator`'s tie-breaking
-  between equal timestamps; that sort is not stable);
-* per node, a pointer ``ptr`` into the arena and a count ``cnt`` of its rows;
-* per arena row, the node (``slot``) it was written for.
-
-Storing a batch replaces, for every node in it, its pending rows by the rows
-of this batch (PyG's semantics: a node's pending messages are *all* its events
-from the most recent batch it appeared in). Replaced rows become garbage; when
-the arena is full it is compacted (and grown if needed): a row is live iff it
-lies in its slot's current range ``[ptr, ptr + cnt)``, which ``slot`` tells
-row by row, so compaction costs time linear in the arena (kept within a
-constant factor of the live rows plus a batch) and is amortised over the
-batches that filled it. Storing a batch and compacting never run over all
-nodes: per-node buffers are only read and written at the slots of the batch
-or of arena rows, so their cost does not grow with the number of nodes.
-
-No Python loop over nodes, and no host synchronisation apart from one scalar
-read in :meth:`locate` (the number of rows to gather) and in
-:meth:`compact`.
-"""
+r"""A vectorised store of pending TGN messages (see ``docs/architecture.md``)."""
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -50,17 +22,11 @@ class StorePlan(NamedTuple):
 
 
 class MessageStore(torch.nn.Module):
-    r"""Pending messages of the TGN memory.
-
-    For every *slot* :obj:`k` it holds the rows ``(other endpoint, t,
-    raw_msg)`` of all events of the most recent batch stored under :obj:`k`.
-    :class:`~pyg_mspipe.TGNMemory` uses :obj:`2 * num_nodes` slots: slot
-    :obj:`v` holds node :obj:`v`'s messages as a source (PyG's
-    ``msg_s_store``), slot :obj:`num_nodes + v` those as a destination
-    (``msg_d_store``), so both are gathered in one call.
-
-    The whole content is part of :meth:`state_dict` (compacted, as extra
-    state), and :meth:`to` moves it.
+    r"""Pending messages of the TGN memory: for every slot :obj:`k`, the rows
+    ``(other endpoint, t, raw_msg)`` of the events of the most recent batch
+    stored under :obj:`k`. :class:`~pyg_mspipe.TGNMemory` uses slot :obj:`v`
+    for PyG's ``msg_s_store`` and :obj:`num_nodes + v` for ``msg_d_store``.
+    The content is part of :meth:`state_dict` (compacted).
 
     Args:
         num_slots (int): Number of slots.
@@ -79,9 +45,7 @@ class MessageStore(torch.nn.Module):
         capacity = max(int(capacity), 1)
         self.register_buffer("ptr", torch.zeros(num_slots, dtype=torch.long), persistent=False)
         self.register_buffer("cnt", torch.zeros(num_slots, dtype=torch.long), persistent=False)
-        # Per slot, the arena row of its *last* message: the first of its rows
-        # (in PyG's order) with the largest timestamp. That is the message
-        # LastAggregator keeps, decided once when the batch is stored.
+        # per slot, the arena row of the message LastAggregator keeps
         self.register_buffer("last", torch.zeros(num_slots, dtype=torch.long), persistent=False)
         # ... and that message's time, or EMPTY_T for a slot without messages.
         self.register_buffer("kept_t", torch.full((num_slots,), self.EMPTY_T, dtype=torch.long),
@@ -89,9 +53,7 @@ class MessageStore(torch.nn.Module):
         self.register_buffer("other", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self.register_buffer("t", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self.register_buffer("msg", torch.zeros(capacity, raw_msg_dim), persistent=False)
-        # Per arena row, the slot it was written for (rows of a slot are
-        # contiguous): what lets compaction find the live rows without a pass
-        # over all slots.
+        # per arena row, the slot it was written for
         self.register_buffer("slot", torch.zeros(capacity, dtype=torch.long), persistent=False)
         self._size = 0  # arena rows in use (live and garbage)
         self._pinned = False  # keep (re)allocated buffers in pinned memory
@@ -112,10 +74,7 @@ class MessageStore(torch.nn.Module):
         return int(self._live_mask().sum())
 
     def clear(self):
-        r"""Forgets all pending messages (keeps capacity). O(1) Python work,
-        but it resets the per-slot buffers: time linear in :obj:`num_slots`
-        (it runs in :meth:`TGNMemory.reset_state` and when the memory leaves
-        training mode, both linear in :obj:`num_slots` anyway)."""
+        r"""Forgets all pending messages (keeps capacity)."""
         self.cnt.zero_()
         self.ptr.zero_()
         self.last.zero_()
@@ -124,19 +83,9 @@ class MessageStore(torch.nn.Module):
 
     # --------------------------------------------------------------- queries
     def locate(self, n_id: Tensor, cnt: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        r"""Finds the pending rows of the slots :obj:`n_id`.
-
-        Args:
-            n_id (torch.Tensor): Slots.
-            cnt (torch.Tensor, optional): :obj:`self.cnt[n_id]` if the caller
-                already has it. (default: :obj:`None`)
-
-        Returns:
-            (rows, owner): arena rows, and for each row the *position* in
-            :obj:`n_id` of the slot it belongs to. Rows are grouped by position
-            in :obj:`n_id`, and within a slot follow the order of PyG's
-            per-node message lists.
-        """
+        r"""The pending arena rows of the slots :obj:`n_id`, grouped by
+        position in :obj:`n_id` in PyG's per-node order, and for each row its
+        position in :obj:`n_id` (:obj:`cnt`: :obj:`self.cnt[n_id]` if known)."""
         cnt = self.cnt.index_select(0, n_id) if cnt is None else cnt
         total = int(cnt.sum())
         if total == 0:
@@ -163,21 +112,18 @@ class MessageStore(torch.nn.Module):
         """
         if key.numel() == 0:
             return
-        # The same (not stable) sort PyG uses, so that a node's messages are
-        # listed in PyG's order: this decides LastAggregator's tie-breaking.
+        # PyG's (not stable) sort: its order decides LastAggregator's ties
         key_sorted, perm = key.sort()
         self.insert_planned(self.plan(key_sorted, other.index_select(0, perm),
                                       t.index_select(0, perm), msg.index_select(0, perm)))
 
     @staticmethod
     def plan(key_sorted: Tensor, other: Tensor, t: Tensor, msg: Tensor) -> StorePlan:
-        r"""Everything storing rows already grouped by slot (:obj:`key_sorted`
-        non-decreasing) computes from the rows alone (no state is read, so a
-        background thread may call it ahead of time)."""
+        r"""What storing rows grouped by slot (:obj:`key_sorted`
+        non-decreasing) computes from the rows alone; reads no state."""
         num = key_sorted.numel()
-        # Per row, where its slot's group of rows starts and ends (rows are
-        # grouped by slot); rows of one slot all write the same values, so the
-        # scatters in insert_planned are deterministic. No pass over all slots.
+        # per row, where its slot's group starts and ends (the scatters in
+        # insert_planned write one value per slot: deterministic)
         group_start = torch.searchsorted(key_sorted, key_sorted)
         group_end = torch.searchsorted(key_sorted, key_sorted, right=True)
         # The slot's last message: the first of its rows with the largest t.
@@ -218,9 +164,7 @@ class MessageStore(torch.nn.Module):
             self._resize(max(2 * need, 2 * self.capacity))
 
     def _live_mask(self) -> Tensor:
-        # Arena row r < arena_size is live iff it lies in the current range of
-        # the slot it was written for (ranges of one slot never overlap, and a
-        # slot with rows in the arena has cnt > 0 until clear()).
+        # a row is live iff it lies in its slot's current range [ptr, ptr + cnt)
         slot = self.slot[: self._size]
         ptr = self.ptr.index_select(0, slot)
         row = torch.arange(self._size, device=slot.device)
@@ -236,9 +180,8 @@ class MessageStore(torch.nn.Module):
         if num == self._size:
             return
         slot = self.slot.index_select(0, rows)
-        # A slot's live rows stay contiguous and in order, so the whole range
-        # moves down by the number of garbage rows before it; update ptr and
-        # last at each live slot once, from the range's first row.
+        # each slot's range moves down by the garbage rows before it; ptr and
+        # last are updated once per slot, from the range's first row
         shift = rows - torch.arange(num, device=rows.device)
         first = (rows == self.ptr.index_select(0, slot)).nonzero().view(-1)
         slot_first, shift_first = slot.index_select(0, first), shift.index_select(0, first)
@@ -256,9 +199,8 @@ class MessageStore(torch.nn.Module):
         return self.locate(n_id)[0]
 
     def pin_memory(self) -> MessageStore:
-        r"""Moves the (host) buffers to pinned memory, and keeps the arena
-        there when it is reallocated, so that copies to and from a GPU can run
-        asynchronously (nothing without CUDA). Returns :obj:`self`."""
+        r"""Keeps the (host) buffers in pinned memory, also when the arena is
+        reallocated (nothing without CUDA). Returns :obj:`self`."""
         for name, buf in self._buffers.items():
             if buf is not None:
                 self._buffers[name] = _cuda.pin(buf)
@@ -281,8 +223,7 @@ class MessageStore(torch.nn.Module):
 
     # ---------------------------------------------------------- persistence
     def get_extra_state(self) -> dict[str, Any]:
-        # The checkpoint layout (unchanged since version 1): live rows slot by
-        # slot, so `slot` and `ptr` follow from `cnt`. Time linear in num_slots.
+        # live rows slot by slot: `slot` and `ptr` follow from `cnt`
         rows = self._rows_by_slot()
         return {
             "version": 1,
@@ -332,9 +273,7 @@ class MessageStore(torch.nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
                               missing_keys, unexpected_keys, error_msgs):
-        # A checkpoint of PyG's TGNMemory has no message store (PyG keeps it in
-        # a dict outside the state_dict). Loading one leaves the store as it is,
-        # exactly as loading it into PyG's TGNMemory would.
+        # a checkpoint of PyG's TGNMemory has no store: leave it, as PyG does
         if prefix + "_extra_state" not in state_dict:
             return
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,

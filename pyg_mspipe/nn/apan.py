@@ -1,7 +1,4 @@
-r"""The APAN memory: a mailbox of the :math:`k` most recent mails per node,
-an attention updater over it, and mails delivered to the endpoints' most
-recent neighbours (APAN's asynchronous propagation), as TGL and MSPipe
-configure it."""
+r"""The APAN memory."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -31,19 +28,10 @@ class APANInputs(NamedTuple):
 
 
 class APANSteps:
-    r"""The update steps of an :class:`APANMemory` (what
-    :attr:`TGNMemory.steps` for it, what every executor runs).
-
-    * :meth:`compute`: the nodes' memory after attending over their mailbox
-      (:class:`~pyg_mspipe.nn.MailboxAttention`; the time of each mail
-      relative to the node's newest mail); a node without mails keeps its
-      memory and last update;
-    * :meth:`write_back`: the batch's mails built from the *updated* memory
-      of both endpoints (:class:`~pyg_mspipe.nn.MailMessage`), delivered to
-      the endpoints and to their most recent neighbours, one mail per
-      receiver: the one of its latest event in the batch, its own before a
-      delivered one (the memory's :obj:`aggr_module`, a
-      :class:`LastAggregator`, picks it).
+    r"""The update steps of an :class:`APANMemory`: attention over each
+    node's mailbox in :meth:`compute`; the batch's mails built from the
+    updated memories and delivered to the endpoints and their most recent
+    neighbours in :meth:`write_back` (see :doc:`models`).
 
     Args:
         num_nodes (int): Number of nodes.
@@ -97,10 +85,8 @@ class APANSteps:
         mail_src = modules.msg_s_module(z_src, z_dst, raw)
         mail_dst = modules.msg_d_module(z_dst, z_src, raw)
         event = torch.arange(num, device=src.device)
-        # Candidates: own mails (kind 2: as a source, 3: as a destination),
-        # then the deliveries to each endpoint's neighbours (0, 1). Key
-        # 4 * event + kind: the receiver keeps its latest event's mail, its
-        # own before a delivered one.
+        # key 4 * event + kind (own mails 2, 3; deliveries 0, 1): the receiver
+        # keeps its latest event's mail, its own before a delivered one
         receivers, mails, keys = [src, dst], [mail_src, mail_dst], [4 * event + 2, 4 * event + 3]
         for kind, (ends, own_mail) in enumerate(((src, mail_src), (dst, mail_dst))):
             nbr, has = state.store.neighbors(ends.to(dev))
@@ -128,24 +114,14 @@ def _updater_keys(module, state_dict, prefix, *args):
 class APANMemory(TGNMemory):
     r"""The APAN memory (`"APAN: Asynchronous Propagation Attention Network
     for Real-time Temporal Graph Embedding" <https://arxiv.org/abs/2011.11545>`_,
-    as TGL's ``config/APAN.yml`` and MSPipe configure it).
-
-    Every node holds its memory :math:`\mathbf{s}` and a mailbox of its
-    :math:`k` most recent mails. In :meth:`forward` a node attends over its
-    mailbox (:class:`~pyg_mspipe.nn.MailboxAttention`); in
-    :meth:`update_state` the batch's nodes get that memory and every event
-    :math:`(i, j, t, \mathbf{e})` makes the mails :math:`[\mathbf{s}_i' \|
-    \mathbf{s}_j' \| \mathbf{e}]` for :math:`i` and :math:`[\mathbf{s}_j' \|
-    \mathbf{s}_i' \| \mathbf{e}]` for :math:`j` (updated memories), delivered
-    to the endpoint and to its :obj:`num_neighbors` most recent neighbours
-    (one new mail per node and batch, as TGL). Unlike TGN the mailbox is not
-    emptied by an update, and evaluation mode updates like training mode
-    (TGL has one procedure for both).
-
-    A :class:`~pyg_mspipe.TGNMemory` with a
-    :class:`~pyg_mspipe.nn.MailboxState` and :class:`APANSteps`: the same
-    methods (:meth:`forward`, :meth:`update_state`, :meth:`detach`,
-    :meth:`reset_state`), checkpoints and pipeline.
+    as TGL and MSPipe configure it): every node holds its memory and a
+    mailbox of its :math:`k` most recent mails; :meth:`forward` attends over
+    the mailbox (:class:`~pyg_mspipe.nn.MailboxAttention`), and
+    :meth:`update_state` delivers each event's mails, built from the updated
+    memories, to its endpoints and their :obj:`num_neighbors` most recent
+    neighbours. The mailbox is not emptied by an update, and evaluation mode
+    updates like training mode. Otherwise a :class:`~pyg_mspipe.TGNMemory`:
+    the same methods, checkpoints and pipeline (see :doc:`models`).
 
     Args:
         num_nodes (int): Number of nodes.

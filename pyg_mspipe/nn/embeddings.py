@@ -1,7 +1,5 @@
 r"""Embedding modules: what a memory-based model computes from the memory
-for the link predictor. :class:`GraphAttentionEmbedding` (TGN, and DyRep's
-structural term), :class:`TimeProjectionEmbedding` (JODIE) and
-:class:`IdentityEmbedding` (DyRep's and APAN's prediction)."""
+for the link predictor."""
 from __future__ import annotations
 
 import math
@@ -56,8 +54,7 @@ class TimeProjectionEmbedding(torch.nn.Module):
     Networks" <https://arxiv.org/abs/1908.01207>`_, Eq. 3):
     :math:`\hat{\mathbf{s}}(t) = (1 + \mathbf{w}\,\Delta) \odot \mathbf{s}`
     with :math:`\Delta = (t - t^-) / (t + 1)`, :math:`t^-` the node's last
-    update (TGL's normalisation; the TGN authors' code standardises
-    :math:`t - t^-` with training-set statistics instead).
+    update (TGL's normalisation, see :doc:`models`).
 
     Args:
         channels (int): Memory size.

@@ -20,10 +20,8 @@ class JODIEMemory(TGNMemory):
     :math:`\mathbf{s}_i' = \tanh(\mathbf{W}_{ih} \mathbf{m}_i + \mathbf{b}_{ih}
     + \mathbf{W}_{hh} \mathbf{s}_i + \mathbf{b}_{hh})`.
 
-    A :class:`~pyg_mspipe.TGNMemory` with :class:`IdentityMessage`,
-    :class:`LastAggregator` and a :class:`torch.nn.RNNCell` updater: the same
-    methods, checkpoints and pipeline. Pair it with
-    :class:`~pyg_mspipe.nn.TimeProjectionEmbedding` (JODIE's embedding).
+    A :class:`~pyg_mspipe.TGNMemory` with a :class:`torch.nn.RNNCell`
+    updater; pair it with :class:`~pyg_mspipe.nn.TimeProjectionEmbedding`.
 
     Args:
         num_nodes (int): Number of nodes.

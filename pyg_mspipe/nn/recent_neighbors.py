@@ -30,14 +30,9 @@ class RecentNeighborSampler:
     earlier events of its own batch included).
 
     Unlike :class:`~pyg_mspipe.LastNeighborLoader` it holds no state that
-    training changes: the index is built once from :obj:`data` and any query
-    can be answered in any order (e.g. ahead of time in another thread).
-    Each query costs :math:`O(\log E)` tensor work, with no Python loop
-    over queries.
-
-    Events with equal timestamps are ordered by their position in
-    :obj:`data`; a query at time :math:`t` never sees an event at :math:`t`.
-    Event ids are positions in :obj:`data`.
+    training changes, so queries may come in any order. Events with equal
+    timestamps are ordered by their position in :obj:`data` (their event
+    id); a query at time :math:`t` never sees an event at :math:`t`.
 
     Args:
         data (TemporalData): The stream (:obj:`src`, :obj:`dst`, :obj:`t`).

@@ -1,12 +1,7 @@
-r"""Memory updaters: :obj:`updater(input, h) -> h'` modules, the fast GRU
-kernel of the kept-message path, and APAN's attention over a mailbox.
-
-Any module with that signature plugs into :class:`~pyg_mspipe.TGNMemory`
-(:obj:`updater=`): :class:`torch.nn.GRUCell` (TGN, the default),
-:class:`torch.nn.RNNCell` (JODIE, DyRep), or one of your own.
-:class:`MailboxAttention` updates from the :math:`k` mails of a
-:class:`~pyg_mspipe.nn.APANMemory`'s mailbox instead.
-"""
+r"""Memory updaters: any :obj:`updater(input, h) -> h'` module plugs into
+:class:`~pyg_mspipe.TGNMemory` (:obj:`updater=`), e.g.
+:class:`torch.nn.GRUCell` (TGN, the default) or :class:`torch.nn.RNNCell`
+(JODIE, DyRep); :class:`MailboxAttention` is APAN's."""
 from __future__ import annotations
 
 import torch
@@ -17,27 +12,10 @@ __all__ = ["MailboxAttention"]
 
 
 def gru_update_kept(gru: GRUCell, plain: Tensor, t_enc: Tensor, missing: Tensor) -> Tensor:
-    r""":obj:`gru(cat([plain, t_enc]), h)` where :obj:`h = plain[:, :d]` is
-    the input's first block (:class:`~pyg_mspipe.IdentityMessage`: [memory,
-    other's memory, raw message, time encoding]), except in the rows
-    :obj:`missing`, whose input is zero (no pending message). Same function,
-    less work than ATen's ``gru_cell``:
-
-    * :obj:`h` is multiplied once by the summed weights of the r and z gates
-      (:obj:`W_ih[:2d, :d] + W_hh[:2d]`; ATen multiplies it by both and adds);
-    * the input projection is split in two, so that the backward pass only
-      computes the input gradient of the time-encoding block (the only one
-      that needs it);
-    * the zero-input rows are recomputed from the hidden projection alone.
-
-    The gate arithmetic is elementwise that of ATen's CPU ``gru_cell``.
-
-    Args:
-        gru (torch.nn.GRUCell): The updater (with biases).
-        plain (torch.Tensor): [memory, other's memory, raw message], :obj:`[n, k]`.
-        t_enc (torch.Tensor): Time encoding, :obj:`[n, time_dim]`.
-        missing (torch.Tensor): Rows without a pending message.
-    """
+    r""":obj:`gru(cat([plain, t_enc]), h)` with :obj:`h = plain[:, :d]`, the
+    input of the rows :obj:`missing` (no pending message) being zero: the
+    same function as ATen's ``gru_cell``, with less work (see
+    ``docs/benchmarks.md``, section 1)."""
     d = gru.hidden_size
     k = plain.size(-1)
     h = plain[:, :d]

@@ -70,29 +70,14 @@ class _Modules(torch.nn.Module):
 
 
 class MemoryPipeline:
-    r"""The executor of a pipelined epoch (see :mod:`pyg_mspipe.nn._executor`;
-    created and installed in the memory by
-    :class:`~pyg_mspipe.TemporalDataLoader` with :obj:`staleness_bound`).
-
-    A worker thread runs, in one FIFO order, the memory fetch of each
-    iteration (:func:`~pyg_mspipe.nn._update.gather` of the nodes announced by
-    :meth:`request`, from the committed state) and the write-back of each
-    iteration (what :meth:`TGNMemory.update_state` does, applied to the
-    *current* state in iteration order with :meth:`MemoryState.apply`). The
-    fetch of iteration :math:`i` is only taken after the write-back of
-    iteration :math:`i - b - 1` is committed, :math:`b` the bound in force
-    (:class:`StalenessScheduler`), so it misses the updates of at most
-    :math:`b \le s` iterations. A write-back reuses the memory
-    :meth:`forward` computed only for nodes nothing changed since their fetch
-    (their own state and that of their messages' other endpoints, by the
-    state's write versions), and recomputes the others from the current state
-    with the parameters of its own iteration: no update is lost, and with
-    frozen parameters the memory after an epoch equals the sequential run's.
-
-    Every other read or write (evaluation mode, flushing, resetting,
-    checkpoints) runs the :obj:`sequential` executor inside :meth:`paused`;
-    fetches taken before such a change are dropped and read again. Once
-    closed, it hands everything to :obj:`sequential`.
+    r"""The executor of a pipelined epoch, installed in the memory by
+    :class:`~pyg_mspipe.TemporalDataLoader` with :obj:`staleness_bound`. A
+    worker thread runs each iteration's memory fetch, at most the bound in
+    force behind the committed write-backs, and each write-back, in iteration
+    order and without losing an update; every other read or write runs the
+    :obj:`sequential` executor inside :meth:`paused` (see
+    ``docs/architecture.md``, "The path of one batch, prefetched and
+    pipelined").
 
     Args:
         sequential (SequentialExecutor): The memory's own executor (its
@@ -101,8 +86,8 @@ class MemoryPipeline:
         staleness_bound (int): The largest staleness allowed.
         num_iterations (int): Batches in the epoch.
         first (int, optional): Index of the first batch. (default: :obj:`0`)
-        schedule (str, optional): :obj:`"online"` or :obj:`"fixed"` (see
-            :class:`StalenessScheduler`). (default: :obj:`"online"`)
+        schedule (str, optional): :obj:`"online"` or :obj:`"fixed"`.
+            (default: :obj:`"online"`)
         correction (StalenessCorrection, optional): Refresh of each fetch
             before use. (default: :obj:`None`)
         profile_iterations (int, optional): Iterations profiled before the
@@ -470,9 +455,8 @@ class MemoryPipeline:
             first = not self._reported
             if first:
                 self._reported = True
-                # Keep no reference to the raised exception: its traceback
-                # will hold the caller's frames (and through them, this
-                # pipeline).
+                # no reference to the raised exception (its traceback holds
+                # the caller's frames, and through them this pipeline)
                 self._error = PipelineError(
                     f"the memory pipeline failed earlier ({error!r}); the memory holds the "
                     "last committed iteration")
@@ -558,14 +542,10 @@ class MemoryPipeline:
             # (the modules of this iteration: the transition may recompute
             # rows, and a model's write-back may read them, e.g. DyRep's)
             self._load_params(wb.params)
-            # The new memory from the *current* state: forward's rows where
-            # nothing they read changed since the fetch, recomputed with this
-            # iteration's parameters elsewhere.
+            # the new memory from the current state (forward's rows where still valid)
             new_mem, new_lu = new_rows(self.state, self._steps, wb.rows, wb.plan.n_id,
                                        self._writer, self._assoc, self.device, pad_all=True)
-            # Nothing above changed any state; now commit it in one go
-            # (applied, or handed to the committer, e.g. the distributed
-            # write-back exchange).
+            # nothing above changed any state; commit it in one go
             self._sequential.commit(self._steps.write_back(self.state, wb.plan, new_mem,
                                                            new_lu, self._writer), wb.plan)
         else:  # an empty batch: a committer still sees the iteration

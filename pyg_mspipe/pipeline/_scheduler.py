@@ -10,35 +10,10 @@ import time
 
 class StalenessScheduler:
     r"""Decides, for each memory fetch, the staleness bound in force and the
-    latest moment it may start.
-
-    Profiles, as exponential moving averages, the memory fetch time
-    :math:`\tau_3`, the write-back time :math:`\tau_5`, the training time
-    :math:`\tau_4` of an iteration (the training thread's time, stalls
-    excluded), and the *tail* :math:`\tau_t`: the training thread's time from
-    :meth:`~pyg_mspipe.TGNMemory.update_state` (where the write-back is handed
-    over) to the next iteration's :obj:`memory(n_id)` (where its fetch is
-    needed): the backward pass and optimizer step, which the write-back and
-    the next fetch overlap. After :obj:`profile_iterations` iterations it
-    computes the smallest staleness that keeps training from waiting,
-
-    .. math::
-        s_{min} = \max\left(0, \left\lceil \frac{\tau_3 + \tau_5 - \tau_t}
-        {\tau_4} \right\rceil\right),
-
-    which is MSPipe's :math:`\lceil (\tau_3 + \tau_5) / \tau_4 \rceil` when
-    the write-back only starts once training ends (:math:`\tau_t = 0`), and
-    enforces :math:`\min(s_{min}, s)`; it keeps updating the profile
-    (a :class:`~pyg_mspipe.TemporalDataLoader` carries it from one epoch to
-    the next).
-
-    In :obj:`"online"` mode a fetch waits for the next write-back as long as
-    that still lets it finish before the training thread needs it, so the
-    realised staleness is as low as the timing allows. In :obj:`"fixed"`
-    mode every fetch happens right after the write-back of iteration
-    :math:`i - s - 1` and before that of :math:`i - s` (realised staleness
-    exactly :math:`\min(i, s)`): a deterministic schedule, whatever the
-    timing, for reproducible runs and exact resume.
+    latest moment it may start. After :obj:`profile_iterations` iterations
+    it enforces :math:`\min(s_{min}, s)`, with :math:`s_{min}` the smallest
+    staleness that keeps training from waiting (see
+    :doc:`tutorial_pipeline`).
 
     Args:
         staleness_bound (int): The largest staleness allowed, :math:`s`.
@@ -63,8 +38,7 @@ class StalenessScheduler:
         self.profile_iterations = profile_iterations
         self.momentum = momentum
         self.safety = safety
-        # The training thread and the pipeline's worker both report and ask:
-        # every method holds this lock.
+        # every method holds it: both threads report and ask
         self._lock = threading.RLock()
         self.tau = {"fetch": None, "write": None, "train": None, "tail": None}
         self.observed = 0  # training iterations profiled
@@ -123,24 +97,12 @@ class StalenessScheduler:
     def decide(self, *, fetch: int, requested: bool, committed: int, waiting: bool,
                write: int | None, closing: bool, end: int,
                now: float) -> tuple[str, float | None]:
-        r"""The pipeline worker's next stage, from where the pipeline stands.
-
-        Returns :obj:`("fetch", bound)` (fetch iteration :obj:`fetch` under
-        :obj:`bound`), :obj:`("write", None)` (commit the write-back of
-        iteration :obj:`write`) or :obj:`("wait", seconds)` (until something
-        changes, or at most :obj:`seconds`; :obj:`None`: no limit).
-
-        Args:
-            fetch (int): The next iteration to fetch.
-            requested (bool): Whether its nodes are known (requested).
-            committed (int): Iterations whose write-back is committed.
-            waiting (bool): Whether the training thread waits for that fetch.
-            write (int, optional): The iteration of the oldest write-back
-                handed over and not committed, if any.
-            closing (bool): Whether the epoch is closing (no more fetches).
-            end (int): The number of iterations of the epoch.
-            now (float): :func:`time.perf_counter` now.
-        """
+        r"""The worker's next stage: :obj:`("fetch", bound)`,
+        :obj:`("write", None)` (commit the oldest handed write-back,
+        iteration :obj:`write`) or :obj:`("wait", seconds)` (:obj:`None`: until
+        notified). :obj:`committed` counts committed write-backs,
+        :obj:`waiting` says the training thread waits for fetch
+        :obj:`fetch`, :obj:`end` is the epoch's number of iterations."""
         with self._lock:
             fixed = self.mode == "fixed"
             bound = self.bound()
