@@ -28,7 +28,12 @@ from pyg_mspipe.nn.aggregators import LastAggregator
 from pyg_mspipe.nn.embeddings import GraphAttentionEmbedding
 from pyg_mspipe.nn.memory import TGNMemory
 from pyg_mspipe.nn.messages import IdentityMessage
-from pyg_mspipe.nn.recent_neighbors import RecentNeighborSampler
+from pyg_mspipe.nn.recent_neighbors import (
+    RecentNeighbors,
+    RecentNeighborSampler,
+    prepared_sample,
+    read_nodes,
+)
 from pyg_mspipe.nn.temporal_attention import TemporalAttentionEmbedding
 
 __all__ = ["RECIPES", "EventTGNModel", "build_event_tgn", "dyglib_time_init", "event_train_steps",
@@ -78,14 +83,16 @@ class EventTGNModel:
         return [self.memory, self.gnn, self.link_pred]
 
     def embed(self, data, node: Tensor, t: Tensor,
-              sampler: RecentNeighborSampler | None = None) -> Tensor:
+              sampler: RecentNeighborSampler | None = None,
+              nb: RecentNeighbors | None = None) -> Tensor:
         r"""Embeddings :obj:`[Q, embedding_dim]` of :obj:`node[i]` at
         :obj:`t[i]` (:obj:`data`: the stream the sampler indexes, for the
         edge features; :obj:`sampler`: that index, the model's own if not
-        given)."""
-        t_query = t if self.query_time == "event" else t.min().expand_as(t)
-        nb = (self.sampler if sampler is None else sampler).dense(node, t_query)
-        n_id, inverse = torch.unique(torch.cat([node, nb.nbr.view(-1)]), return_inverse=True)
+        given; :obj:`nb`: its sample of these queries, if already drawn)."""
+        if nb is None or self.query_time != "event":
+            t_query = t if self.query_time == "event" else t.min().expand_as(t)
+            nb = (self.sampler if sampler is None else sampler).dense(node, t_query)
+        n_id, inverse = read_nodes(node, nb)
         z, last_update = self.memory(n_id)
         q, k = node.numel(), nb.nbr.size(1)
         at_query, at_nbr = inverse[:q], inverse[q:].view(q, k)
@@ -172,8 +179,10 @@ def event_train_steps(model: EventTGNModel, loader, data, *,
         model.optimizer.zero_grad()
         src, dst, t, num = batch.src, batch.dst, batch.t, batch.num_events
         neg_dst = batch.neg_dst.view(num, -1)[:, 0]
+        node = torch.cat([src, dst, neg_dst])
         with timer("embed+loss"):
-            h = model.embed(data, torch.cat([src, dst, neg_dst]), t.repeat(3))
+            # (the sample a loader given the sampler drew ahead, if any)
+            h = model.embed(data, node, t.repeat(3), nb=prepared_sample(batch, node))
             pos_out = model.link_pred(h[:num], h[num:2 * num])
             neg_out = model.link_pred(h[:num], h[2 * num:])
             loss = model.criterion(pos_out, torch.ones_like(pos_out))

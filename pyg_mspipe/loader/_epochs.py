@@ -21,6 +21,12 @@ from pyg_mspipe.nn.last_neighbor_loader import (
     NeighborSample,
     PreparedSample,
 )
+from pyg_mspipe.nn.recent_neighbors import (
+    PREPARED,
+    RecentNeighborSampler,
+    batch_queries,
+    read_nodes,
+)
 from pyg_mspipe.pipeline import PipelineStats
 from pyg_mspipe.pipeline._memory_pipeline import FetchRequest, MemoryPipeline
 
@@ -97,7 +103,8 @@ class PrefetchEpoch:
         generator (torch.Generator): Negatives generator.
         depth (int): Batches prepared ahead.
         device (torch.device, optional): Deliver batches there.
-        neighbor_loader (LastNeighborLoader, optional): Sampled ahead.
+        neighbor_loader (LastNeighborLoader or RecentNeighborSampler,
+            optional): Sampled ahead.
         memory (TGNMemory, optional): The memory :obj:`pipeline` runs.
         edge_data (TemporalData, optional): The stream the sample's event ids
             index (:obj:`batch.neighbor_t`, :obj:`batch.neighbor_msg`).
@@ -107,7 +114,8 @@ class PrefetchEpoch:
     def __init__(self, batches: TemporalBatches, position: EpochPosition,
                  generator: torch.Generator, depth: int, *,
                  device: torch.device | None = None,
-                 neighbor_loader: LastNeighborLoader | None = None, memory=None,
+                 neighbor_loader: LastNeighborLoader | RecentNeighborSampler | None = None,
+                 memory=None,
                  edge_data: TemporalData | None = None,
                  pipeline: MemoryPipeline | None = None):
         self.position = position
@@ -121,8 +129,11 @@ class PrefetchEpoch:
                       else batches.data.src.device)
         self.device = device
         transfer = DeviceTransfer(device)
-        shadow = None
-        if neighbor_loader is not None:
+        shadow = recent = None
+        if isinstance(neighbor_loader, RecentNeighborSampler):
+            recent = neighbor_loader  # (no state: its samples are always good)
+            self.neighbor_loader = None
+        elif neighbor_loader is not None:
             shadow = neighbor_loader._clone()  # the state as iteration starts
             token = neighbor_loader._state_token()
 
@@ -142,10 +153,18 @@ class PrefetchEpoch:
                     if edge_data is not None:
                         gather_edges(batch, edge_data, nodes.e_id)
                     sample = PreparedSample(batch.n_id, expected, nodes, src, dst, delta)
+                if recent is not None:
+                    node, t = batch_queries(batch)
+                    nb = recent.dense(node.to(recent.device), t.to(recent.device))
+                    for name, x in zip(PREPARED, nb):
+                        setattr(batch, name, x)
                 sampled = time.perf_counter()
                 with transfer.context():  # everything below on the copy stream (if any)
                     batch, sample = _move(batch, sample, transfer, batches)
                     n_id = batch.n_id if sample is None else sample.sample.n_id
+                    if recent is not None:  # what the loop's embedding reads
+                        n_id = read_nodes(batch_queries(batch)[0], nb._make(
+                            getattr(batch, name) for name in PREPARED))[0]
                     event = transfer.done()
                 if pipeline is not None:
                     end = time.perf_counter()

@@ -14,6 +14,7 @@ from pyg_mspipe.loader._epochs import PrefetchEpoch, SequentialEpoch
 from pyg_mspipe.nn._executor import install, installed, sequential, uninstall
 from pyg_mspipe.nn.last_neighbor_loader import LastNeighborLoader
 from pyg_mspipe.nn.memory import TGNMemory
+from pyg_mspipe.nn.recent_neighbors import RecentNeighborSampler
 from pyg_mspipe.pipeline import PipelineStats, StalenessCorrection
 from pyg_mspipe.pipeline._memory_pipeline import MemoryPipeline
 from pyg_mspipe.pipeline._scheduler import StalenessScheduler
@@ -51,8 +52,12 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             background thread (:obj:`0`: on demand). :obj:`"auto"`: :obj:`2`
             if a CUDA device is involved or a core is spare, and
             :obj:`num_workers=0`, else :obj:`0`. (default: :obj:`"auto"`)
-        neighbor_loader (LastNeighborLoader, optional): Sampled ahead.
-            (default: :obj:`None`)
+        neighbor_loader (LastNeighborLoader or RecentNeighborSampler,
+            optional): Sampled ahead. A
+            :class:`~pyg_mspipe.nn.RecentNeighborSampler` samples each
+            batch's sources, destinations and negatives at their event's time
+            into :obj:`batch.recent_nbr`, :obj:`recent_e_id`,
+            :obj:`recent_t` and :obj:`recent_mask`. (default: :obj:`None`)
         memory (TGNMemory, optional): The memory the pipeline runs.
             (default: :obj:`None`)
         device (torch.device, optional): Deliver batches (and samples) there.
@@ -85,7 +90,7 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
 
     def __init__(self, data: TemporalData, batch_size: int = 1,
                  neg_sampling_ratio: float = 0.0, *, prefetch: int | str = _AUTO,
-                 neighbor_loader: LastNeighborLoader | None = None,
+                 neighbor_loader: LastNeighborLoader | RecentNeighborSampler | None = None,
                  memory: TGNMemory | None = None,
                  device: torch.device | str | None = None,
                  generator: torch.Generator | None = None,
@@ -114,9 +119,11 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
         if prefetch not in (0, _AUTO) and workers > 0:
             raise ValueError("'prefetch > 0' prepares batches in a thread of this process; "
                              "it cannot be combined with 'num_workers > 0'")
-        if not (neighbor_loader is None or isinstance(neighbor_loader, LastNeighborLoader)):
-            raise TypeError("'neighbor_loader' must be a pyg_mspipe.LastNeighborLoader or "
-                            f"None (got {type(neighbor_loader).__name__})")
+        if not (neighbor_loader is None
+                or isinstance(neighbor_loader, (LastNeighborLoader, RecentNeighborSampler))):
+            raise TypeError("'neighbor_loader' must be a pyg_mspipe.LastNeighborLoader, a "
+                            "pyg_mspipe.nn.RecentNeighborSampler or None (got "
+                            f"{type(neighbor_loader).__name__})")
         if not (memory is None or isinstance(memory, TGNMemory)):
             raise TypeError("'memory' must be a pyg_mspipe.TGNMemory or None "
                             f"(got {type(memory).__name__})")

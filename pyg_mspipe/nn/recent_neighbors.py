@@ -110,8 +110,48 @@ class RecentNeighborSampler:
         n_id, inverse = torch.unique(torch.cat([node, nbr]), return_inverse=True)
         return n_id, torch.stack([inverse[node.numel():], query]), e_id
 
+    @property
+    def device(self) -> torch.device:
+        r"""Where the index lives."""
+        return self.key.device
+
     def to(self, device, non_blocking: bool = False) -> RecentNeighborSampler:
         r"""Moves the index to :obj:`device` (in place); returns :obj:`self`."""
         for name in ("times", "key", "nbr", "e_id", "t"):
             setattr(self, name, getattr(self, name).to(device, non_blocking=non_blocking))
         return self
+
+
+def batch_queries(batch) -> tuple[Tensor, Tensor]:
+    r"""The (node, time) pairs a link predictor scores in a training batch:
+    its sources, destinations and negative destinations (:obj:`neg_dst`,
+    :obj:`[B]` or :obj:`[B * K]`), each at its event's time."""
+    src, dst, t = batch.src, batch.dst, batch.t
+    neg_dst = getattr(batch, "neg_dst", None)
+    neg_dst = src.new_empty(0) if neg_dst is None else neg_dst.reshape(-1)
+    t_neg = t.repeat_interleave(neg_dst.numel() // max(src.numel(), 1))
+    return torch.cat([src, dst, neg_dst]), torch.cat([t, t, t_neg])
+
+
+def read_nodes(node: Tensor, nb: RecentNeighbors) -> tuple[Tensor, Tensor]:
+    r"""The sorted unique nodes an embedding of the queries :obj:`node` over
+    their sample :obj:`nb` reads the memory of (the queries and every slot
+    of :obj:`nb.nbr`, node :obj:`0` in an empty one), and the position of
+    each query, then of each slot, in them."""
+    return torch.unique(torch.cat([node, nb.nbr.view(-1)]), return_inverse=True)
+
+
+#: The batch attributes a :class:`~pyg_mspipe.TemporalDataLoader` given a
+#: :class:`RecentNeighborSampler` sets: the sample of :func:`batch_queries`.
+PREPARED = ("recent_nbr", "recent_e_id", "recent_t", "recent_mask")
+
+
+def prepared_sample(batch, node: Tensor) -> RecentNeighbors | None:
+    r"""The sample of the queries :obj:`node` a loader drew ahead for
+    :obj:`batch` (:obj:`None` if it drew none, or for other queries)."""
+    if getattr(batch, PREPARED[0], None) is None:
+        return None
+    queries = batch_queries(batch)[0]
+    if queries.shape != node.shape or not torch.equal(queries, node):
+        return None
+    return RecentNeighbors(*(getattr(batch, name) for name in PREPARED))
