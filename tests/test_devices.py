@@ -61,6 +61,32 @@ def test_host_storage_trains_like_device_storage():
         assert torch.equal(p.grad, q.grad)
 
 
+def test_dyrep_host_storage_trains_like_device_storage():
+    """DyRep's state with storage='cpu' (its table of recent edges pinned
+    and placed with it) through training steps, exactly; a float64 model
+    casts the table's edge features with the state."""
+    from pyg_mspipe.nn import DyRepMemory
+    torch.manual_seed(0)
+    ours = DyRepMemory(NUM_NODES, MSG_DIM, MEM_DIM, TIME_DIM, embedding_dim=4,
+                       num_neighbors=3)
+    host = DyRepMemory(NUM_NODES, MSG_DIM, MEM_DIM, TIME_DIM, embedding_dim=4,
+                       num_neighbors=3, storage="cpu")
+    host.load_state_dict(ours.state_dict())
+    for seed in range(4):
+        src, dst, t, msg = random_stream(NUM_NODES, 16, MSG_DIM, seed=seed, t0=seed * 500)
+        for m in (ours, host):
+            z, _ = m(torch.cat([src, dst]).unique())
+            z.sum().backward()
+            m.update_state(src, dst, t, msg)
+            m.detach()
+    assert torch.equal(host.memory, ours.memory)
+    assert torch.equal(host.state.recent.msg, ours.state.recent.msg)
+    assert bool((ours.state.recent.loader.e_id >= 0).any())
+    double = copy.deepcopy(ours).double()
+    assert double.state.recent.msg.dtype == torch.float64
+    assert torch.equal(double.state.recent.t, ours.state.recent.t)
+
+
 @pytest.mark.parametrize("updater", ["gru", "rnn"])
 def test_sync_free_kept_update_equals_the_default(updater):
     """The kept-message update without host synchronisation (the default on
