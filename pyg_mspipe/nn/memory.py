@@ -53,8 +53,8 @@ class TGNMemory(torch.nn.Module):
             (default: :obj:`GRUCell(message_module.out_channels, memory_dim)`)
     """
 
-    #: Whether evaluation mode differs from training mode as in PyG's TGN
-    #: (:obj:`False` for :class:`~pyg_mspipe.nn.APANMemory`).
+    #: Whether evaluation mode reads the stored memory and leaving training
+    #: mode flushes, as PyG's TGN (not :class:`~pyg_mspipe.nn.APANMemory`).
     flushes_on_eval: bool = True
 
     #: The attribute name of the updater (PyG's :obj:`gru`).
