@@ -1,12 +1,6 @@
-r"""The training engine: PyG's ``examples/tgn.py`` loops for the TGN, JODIE,
-DyRep and APAN models (:func:`build_model`), metrics,
-and a per-phase timer for benchmarks.
-
-Not part of the library proper (:mod:`pyg_mspipe` does not export any of
-it): the example, the benchmarks, the tests and the command-line job build
-on it. The loops take the memory, loaders and models as arguments, so the very
-same loop runs with PyG's classes or with pyg_mspipe's.
-"""
+r"""The training engine of the ``pyg-mspipe`` program (not library API):
+PyG's ``examples/tgn.py`` loops for TGN, JODIE, DyRep and APAN
+(:func:`build_model`), evaluation protocols, metrics and a phase timer."""
 from pyg_mspipe.engine.data import find_data_file, resolve_data
 from pyg_mspipe.engine.evaluation import EvalProtocol, evaluate_link_prediction
 from pyg_mspipe.engine.metrics import average_precision, roc_auc

@@ -1,6 +1,4 @@
-r"""Timing two or more training loops against each other in one process,
-interleaved batch by batch (so that a shared machine's slow and fast phases
-hit them alike)."""
+r"""Timing training loops against each other, interleaved batch by batch."""
 from __future__ import annotations
 
 import time
@@ -12,8 +10,8 @@ __all__ = ["interleaved_epoch"]
 def interleaved_epoch(steps: dict[str, Iterator]) -> dict[str, float]:
     r"""Advances the step generators (e.g. of
     :func:`~pyg_mspipe.engine.training.train_steps`) one step each in turn,
-    flipping which goes first every step, until all are exhausted; returns
-    each one's summed seconds inside its steps.
+    alternating which goes first, until all are done; returns each one's
+    seconds.
 
     Args:
         steps (dict): Name to a generator of training steps.

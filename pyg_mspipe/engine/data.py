@@ -1,7 +1,5 @@
-r"""Finding the project's data files (the training engine's concern, not the
-library's: :func:`pyg_mspipe.datasets.load_wikipedia` reads only the path it
-is given or :obj:`$PYG_MSPIPE_DATA`), and the data spec the command line
-takes (:func:`resolve_data`)."""
+r"""Finding the project's data files and resolving the command line's
+:obj:`--data`."""
 from __future__ import annotations
 
 import os
@@ -22,13 +20,8 @@ _CHECKOUT = Path(__file__).resolve().parents[2]
 
 def find_data_file(name: str) -> Path | None:
     r"""The file :obj:`name` in :obj:`$PYG_MSPIPE_DATA`, else in
-    :obj:`shared/data` or :obj:`../shared/data` of the working directory or of
-    the repository checkout (the project layout); :obj:`None` if it is
-    nowhere.
-
-    Args:
-        name (str): File name, e.g. :obj:`"wikipedia_edges.csv.gz"`.
-    """
+    :obj:`shared/data` or :obj:`../shared/data` of the working directory or
+    of the checkout; :obj:`None` if it is nowhere."""
     candidates = []
     if os.environ.get("PYG_MSPIPE_DATA"):
         candidates.append(Path(os.environ["PYG_MSPIPE_DATA"]) / name)
@@ -40,20 +33,10 @@ def find_data_file(name: str) -> Path | None:
 def resolve_data(spec: str, *, format: str | None = None, msg_dim: int | None = None,
                  seed: int = 0, root: str | None = None,
                  features: str = "random") -> TemporalData:
-    r"""The data the command line's :obj:`--data` names: a name of
-    :obj:`PROJECT_DATA` (:obj:`"wikipedia"`: the file :func:`find_data_file`
-    finds, with 172-dim seeded features as
-    :func:`~pyg_mspipe.datasets.load_wikipedia` gives), else whatever
-    :func:`~pyg_mspipe.datasets.load_dataset` takes (same arguments).
-
-    Args:
-        spec (str): What to load.
-        format (str, optional): See :func:`~pyg_mspipe.datasets.load_dataset`.
-        msg_dim (int, optional): See :func:`~pyg_mspipe.datasets.load_dataset`.
-        seed (int, optional): See :func:`~pyg_mspipe.datasets.load_dataset`.
-        root (str, optional): See :func:`~pyg_mspipe.datasets.load_dataset`.
-        features (str, optional): See :func:`~pyg_mspipe.datasets.load_dataset`.
-    """
+    r"""The data :obj:`--data` names: a name of :obj:`PROJECT_DATA` (the
+    file :func:`find_data_file` finds), else whatever
+    :func:`~pyg_mspipe.datasets.load_dataset` takes, with the same
+    arguments."""
     if spec in PROJECT_DATA:
         name, file_format, default_dim = PROJECT_DATA[spec]
         if format is not None or root is not None:

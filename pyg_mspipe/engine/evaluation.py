@@ -1,6 +1,4 @@
-r"""Link-prediction evaluation: PyG's example loop with a choice of
-negatives, many negatives per positive scored in one go, AP / ROC-AUC and
-TGB's MRR / Hits@k, on all events or on the inductive subset."""
+r"""Link-prediction evaluation (see ``docs/evaluation.md``)."""
 from __future__ import annotations
 
 import math
@@ -47,9 +45,7 @@ class EvalProtocol:
             :obj:`"pyg"`). (default: :obj:`1`)
         metrics (Sequence[str], optional): Among :obj:`"ap"`, :obj:`"auc"`,
             :obj:`"mrr"`, :obj:`"hits@k"`. (default: :obj:`("ap", "auc")`)
-        seed (int, optional): Seed of the samplers (DyGLib's: :obj:`seed`
-            for validation, :obj:`+1` its new-node subset, :obj:`+2` test,
-            :obj:`+3` its subset). (default: :obj:`0`)
+        seed (int, optional): Seed of the samplers. (default: :obj:`0`)
     """
     split: str = "transductive"
     negatives: str = "pyg"
@@ -77,18 +73,9 @@ class EvalProtocol:
                 "seed": self.seed}
 
     def sampler(self, split: LinkSplit, part: str, new: bool = False) -> NegativeSampler | None:
-        r"""The negative sampler of DyGLib's ``evaluate_link_prediction.py``
-        for :obj:`part` (:obj:`"val"` or :obj:`"test"`): on the whole
-        stream, or on the new-node subset if :obj:`new`; the last observed
-        time is the end of training for validation, of validation for test.
-        :obj:`None` for :obj:`"pyg"`.
-
-        Args:
-            split (LinkSplit): The split.
-            part (str): :obj:`"val"` or :obj:`"test"`.
-            new (bool, optional): For the new-node subset.
-                (default: :obj:`False`)
-        """
+        r"""DyGLib's negative sampler for :obj:`part` (:obj:`"val"` or
+        :obj:`"test"`) of :obj:`split`, on the new-node subset if
+        :obj:`new`; :obj:`None` for :obj:`"pyg"`."""
         if part not in ("val", "test"):
             raise ValueError(f"'part' must be 'val' or 'test' (got {part!r})")
         if self.negatives == "pyg":
@@ -103,8 +90,7 @@ class EvalProtocol:
 
 
 class _Scores:
-    r"""Accumulates the scores of the evaluated events: AP / AUC per group
-    of :obj:`group_size` consecutive events, ranks over all of them."""
+    r"""Accumulates scores: AP / AUC per group of events, ranks over all."""
 
     def __init__(self, metrics: tuple[str, ...], group_size: int | None):
         self.metrics = metrics
@@ -169,19 +155,13 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
                              new_nodes: Tensor | None = None,
                              group_size: int | None = None, scores=None) -> dict:
     r"""The evaluation loop of PyG's ``examples/tgn.py``
-    (:func:`~pyg_mspipe.engine.training.evaluate`: memory and neighbour
-    loader read before and updated after each batch), with the negatives of
-    :obj:`sampler`, all negatives of a batch scored in one forward pass.
-
-    AP and ROC-AUC (of the sigmoid scores) are averaged over groups of
-    :obj:`group_size` consecutive evaluated events with their negatives (the
-    loader's batches when every event is evaluated, as in PyG's example);
-    MRR and Hits@k (TGB's ranks of the logits) over all evaluated events.
+    (:func:`~pyg_mspipe.engine.training.evaluate`) with the negatives of
+    :obj:`sampler`, all of a batch scored in one pass. AP and ROC-AUC are
+    averaged over groups of :obj:`group_size` evaluated events, MRR and
+    Hits@k over all of them.
 
     Args:
-        model (TGNModel): The model (any of
-            :func:`~pyg_mspipe.engine.models.build_model`'s: its :obj:`memory`
-            and its :meth:`embed`, :meth:`score`, :meth:`update_memory`).
+        model (TGNModel): The model.
         loader (Iterable): Evaluation batches.
         neighbor_loader: A :class:`LastNeighborLoader` (PyG's or ours), or
             :obj:`None` for a model without neighbourhood (JODIE, APAN).
@@ -194,18 +174,17 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
         metrics (Sequence[str], optional): Among :obj:`"ap"`, :obj:`"auc"`,
             :obj:`"mrr"`, :obj:`"hits@k"`. (default: :obj:`("ap", "auc")`)
         device (torch.device, optional): Compute device. (default: :obj:`"cpu"`)
-        seed (int, optional): :func:`torch.manual_seed` before iterating, as
-            the example does. (default: :obj:`12345`)
+        seed (int, optional): :func:`torch.manual_seed` before iterating.
+            (default: :obj:`12345`)
         new_nodes (torch.Tensor, optional): If given, only the events with a
-            node among these are evaluated (all events are still stored in
-            memory and in the neighbour loader). (default: :obj:`None`)
+            node among these are evaluated (all are still stored).
+            (default: :obj:`None`)
         group_size (int, optional): Events per AP / AUC group.
             (default: the first batch's number of events)
-        scores (optional): Takes each batch's scores, :meth:`add(pos [B],
-            neg [B, K])`, and gives the metrics, :meth:`result`, in place of
-            :obj:`metrics` (e.g. :class:`~pyg_mspipe.engine.tgb.TGBScores`).
-            A negative destination :obj:`-1` from :obj:`sampler` is padding:
-            its score is :obj:`NaN`. (default: :obj:`None`)
+        scores (optional): In place of :obj:`metrics`, an object with
+            :meth:`add(pos [B], neg [B, K])` and :meth:`result` (e.g.
+            :class:`~pyg_mspipe.engine.tgb.TGBScores`); a negative
+            :obj:`-1` (padding) scores :obj:`NaN`. (default: :obj:`None`)
     """
     metrics = _check_metrics(metrics)
     if not isinstance(num_negatives, int) or num_negatives < 1:
@@ -272,7 +251,7 @@ def evaluate_link_prediction(model, loader, neighbor_loader, data, *,
 
 
 def _loader_negatives(batch, src: Tensor, keep: Tensor | None) -> tuple[Tensor, Tensor]:
-    # The loader's negatives: neg_dst of round(ratio * B) events, as [B, K].
+    # the loader's neg_dst as [B, K]
     neg_dst = getattr(batch, "neg_dst", None)
     num = batch.num_events
     if neg_dst is None or neg_dst.numel() == 0 or neg_dst.numel() % num != 0:

@@ -14,8 +14,7 @@ def _check(y_true: Tensor, y_score: Tensor):
 
 
 def _curve(y_true: Tensor, y_score: Tensor) -> tuple[Tensor, Tensor]:
-    # Cumulative true/false positives at each distinct threshold, descending
-    # (scikit-learn's _binary_clf_curve).
+    # scikit-learn's _binary_clf_curve
     y_score = y_score.detach().double().cpu().view(-1)
     y_true = y_true.detach().cpu().view(-1).double()
     order = torch.argsort(y_score, descending=True, stable=True)

@@ -1,12 +1,6 @@
-r"""The models the engine trains: TGN (PyG's ``examples/tgn.py``), JODIE,
-DyRep and APAN, each a memory, an embedding, a link predictor and an
-optimizer, built by :func:`build_model`.
-
-A model object tells the loops of :mod:`pyg_mspipe.engine.training` the
-three things that differ between the four: :meth:`TGNModel.embed` (from the
-memory of the sampled nodes to what is scored), :meth:`TGNModel.score`
-(logits of node pairs at given times) and :meth:`TGNModel.update_memory`.
-"""
+r"""The models the engine trains (TGN, JODIE, DyRep, APAN), built by
+:func:`build_model`; each says how it embeds, scores and updates its
+memory."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -57,10 +51,9 @@ class LinkPredictor(torch.nn.Module):
 
 @dataclass
 class TGNModel:
-    r"""The pieces of a TGN link predictor: memory, embedding (:obj:`gnn`),
-    predictor and optimizer (PyG's ``examples/tgn.py``). The base of the
-    other models: they change :meth:`embed`, :meth:`score` and
-    :meth:`update_memory` only."""
+    r"""PyG's ``examples/tgn.py`` model: memory, embedding (:obj:`gnn`),
+    predictor and optimizer; the other models override :meth:`embed`,
+    :meth:`score` and :meth:`update_memory`."""
     memory: torch.nn.Module
     gnn: torch.nn.Module
     link_pred: torch.nn.Module
@@ -68,8 +61,7 @@ class TGNModel:
     criterion: torch.nn.Module = field(default_factory=torch.nn.BCEWithLogitsLoss)
     #: The name :func:`build_model` knows it by.
     name: ClassVar[str] = "tgn"
-    #: Whether :meth:`embed` reads the sampled neighbourhood (the loops then
-    #: need a neighbour loader).
+    #: Whether :meth:`embed` reads a sampled neighbourhood.
     needs_neighbors: ClassVar[bool] = True
 
     def modules(self) -> list[torch.nn.Module]:
@@ -77,9 +69,8 @@ class TGNModel:
 
     def embed(self, z: Tensor, last_update: Tensor, edge_index: Tensor | None,
               t: Tensor | None, msg: Tensor | None):
-        r"""What :meth:`score` reads, from the memory :obj:`z` and last
-        update of the sampled nodes, their edges and the edges' times and
-        features (TGN: the graph attention embedding)."""
+        r"""What :meth:`score` reads, from the sampled nodes' memory and
+        edges (TGN: graph attention)."""
         return self.gnn(z, last_update, edge_index, t, msg)
 
     def score(self, h, last_update: Tensor, assoc: Tensor, src: Tensor, dst: Tensor,
@@ -96,9 +87,8 @@ class TGNModel:
 
 @dataclass
 class JODIEModel(TGNModel):
-    r"""JODIE: :class:`~pyg_mspipe.nn.JODIEMemory` and the time projection
-    (:obj:`gnn`, a :class:`~pyg_mspipe.nn.TimeProjectionEmbedding`) of both
-    endpoints to the time of the pair scored; no neighbourhood."""
+    r"""JODIE: :class:`~pyg_mspipe.nn.JODIEMemory`, both endpoints
+    time-projected (:obj:`gnn`) to the scored time; no neighbourhood."""
     name: ClassVar[str] = "jodie"
     needs_neighbors: ClassVar[bool] = False
 
@@ -113,10 +103,8 @@ class JODIEModel(TGNModel):
 
 @dataclass
 class DyRepModel(TGNModel):
-    r"""DyRep: :class:`~pyg_mspipe.nn.DyRepMemory`, scored on the memory
-    (:obj:`gnn` an :class:`~pyg_mspipe.nn.IdentityEmbedding`, as the TGN
-    authors' ``--dyrep``); the memory computes the structural term of its
-    messages itself, over the recent edges it keeps."""
+    r"""DyRep: :class:`~pyg_mspipe.nn.DyRepMemory`, scored on the memory;
+    no sampled neighbourhood."""
     name: ClassVar[str] = "dyrep"
     needs_neighbors: ClassVar[bool] = False
 
@@ -126,9 +114,8 @@ class DyRepModel(TGNModel):
 
 @dataclass
 class APANModel(TGNModel):
-    r"""APAN: :class:`~pyg_mspipe.nn.APANMemory`, scored on the memory
-    (:obj:`gnn` an :class:`~pyg_mspipe.nn.IdentityEmbedding`); the memory
-    delivers mails to neighbours itself, so no sampled neighbourhood."""
+    r"""APAN: :class:`~pyg_mspipe.nn.APANMemory`, scored on the memory;
+    no sampled neighbourhood."""
     name: ClassVar[str] = "apan"
     needs_neighbors: ClassVar[bool] = False
 

@@ -16,19 +16,12 @@ STRATEGIES = ("random", "historical", "inductive")
 
 
 class NegativeEdges(NamedTuple):
-    r"""Negative edges of a batch: :obj:`num_negatives` per positive event.
-
-    Attributes:
-        src (torch.Tensor): Sources, :obj:`[B, K]` (the positive's source
-            for :obj:`"random"`).
-        dst (torch.Tensor): Destinations, :obj:`[B, K]`.
-    """
+    r"""Negative edges of a batch, sources and destinations :obj:`[B, K]`."""
     src: Tensor
     dst: Tensor
 
 
 def _first_occurrence(values: Tensor) -> Tensor:
-    # Indices of the first occurrence of each distinct value, in order.
     uniq, inverse = torch.unique(values, return_inverse=True)
     first = torch.full((uniq.numel(),), values.numel(), dtype=torch.long)
     first.scatter_reduce_(0, inverse, torch.arange(values.numel()), "amin")
@@ -36,10 +29,8 @@ def _first_occurrence(values: Tensor) -> Tensor:
 
 
 def _draw(total: int, excluded: Tensor, n: int, generator: torch.Generator) -> Tensor:
-    r"""Positions in :obj:`[0, total)` not in :obj:`excluded` (distinct
-    values): :obj:`n` distinct ones uniformly at random, or, if fewer are
-    allowed, :obj:`n` drawn uniformly with replacement (numpy's
-    :obj:`choice(..., replace=allowed < n)`)."""
+    r""":obj:`n` uniform positions in :obj:`[0, total)` minus :obj:`excluded`,
+    distinct unless fewer are allowed."""
     allowed = total - excluded.numel()
     if n == 0:
         return torch.empty(0, dtype=torch.long)
@@ -47,15 +38,13 @@ def _draw(total: int, excluded: Tensor, n: int, generator: torch.Generator) -> T
         raise ValueError("no candidate negative edge is left after removing the batch's "
                          "edges")
     if allowed < n or total <= 2 * (n + excluded.numel()):
-        # Small enough to enumerate (bounded by the sample and the batch).
+        # small enough to enumerate
         pool = torch.arange(total)
         pool = pool[~torch.isin(pool, excluded)]
         if pool.numel() < n:
             return pool[torch.randint(pool.numel(), (n,), generator=generator)]
         return pool[torch.randperm(pool.numel(), generator=generator)[:n]]
-    # Rejection: i.i.d. uniform draws, keeping the first occurrence of each
-    # allowed value, give a uniform sample without replacement. Fewer than
-    # half of the draws are rejected here, so few rounds are needed.
+    # rejection: first occurrences of i.i.d. draws (see docs/evaluation.md)
     chosen = torch.empty(0, dtype=torch.long)
     while chosen.numel() < n:
         draws = torch.randint(total, (2 * (n - chosen.numel()) + 16,), generator=generator)
@@ -66,24 +55,11 @@ def _draw(total: int, excluded: Tensor, n: int, generator: torch.Generator) -> T
 
 
 class NegativeSampler:
-    r"""DyGLib's ``NegativeEdgeSampler`` (``utils/utils.py``), vectorised.
-
-    The candidates come from the events of :obj:`data` (for validation and
-    test the whole stream, for the inductive subsets those subsets):
-
-    * :obj:`"random"`: destinations uniform over the distinct destinations of
-      :obj:`data`, sources those of the positives.
-    * :obj:`"historical"`: edges of :obj:`data` seen at or before the
-      batch's first time and not seen within the batch's time window,
-      uniformly without replacement; if there are fewer than needed, all of
-      them plus edges drawn from (distinct sources x distinct destinations)
-      minus the batch's edges.
-    * :obj:`"inductive"`: the same with the edges seen up to
-      :obj:`last_observed_time` (the end of training) removed too.
-
-    A batch of :obj:`B` events asks for :obj:`B * K` negatives at once, which
-    are shuffled and laid out as :obj:`[B, K]`. The random state is a
-    :class:`torch.Generator`; :meth:`reset` restores it to :obj:`seed`.
+    r"""DyGLib's ``NegativeEdgeSampler`` (``utils/utils.py``), vectorised:
+    :obj:`"random"`, :obj:`"historical"` or :obj:`"inductive"` negative
+    edges drawn from the events of :obj:`data` (the strategies:
+    ``docs/evaluation.md``), :obj:`B * K` per batch, shuffled into
+    :obj:`[B, K]`.
 
     Args:
         strategy (str): :obj:`"random"`, :obj:`"historical"` or
@@ -120,8 +96,7 @@ class NegativeSampler:
         self.reset()
 
     def reset(self):
-        r"""Restores the random state to :obj:`seed` (as DyGLib does before
-        every evaluation)."""
+        r"""Restores the random state to :obj:`seed`."""
         self.generator.manual_seed(self.seed)
 
     def to_dict(self) -> dict:
@@ -166,14 +141,13 @@ class NegativeSampler:
                              neg_dst.view(-1, num_negatives).to(device))
 
     def _candidates(self, src: Tensor, dst: Tensor, start: int, end: int, size: int) -> Tensor:
-        # Historical edges: a prefix of the edges in first-occurrence order;
-        # for 'inductive', minus the prefix observed in training.
+        # historical edges: a prefix in first-occurrence order ('inductive':
+        # minus the training prefix)
         stop = int(torch.searchsorted(self.edge_first_t, torch.tensor(start), right=True))
         begin = 0
         if self.strategy == "inductive":
             begin = min(stop, int(torch.searchsorted(
                 self.edge_first_t, torch.tensor(self.last_observed_time), right=True)))
-        # Edges of the window [start, end]: positions in first-occurrence order.
         lo = int(torch.searchsorted(self.t, torch.tensor(start), right=False))
         hi = int(torch.searchsorted(self.t, torch.tensor(end), right=True))
         window = self.sorted_pos[torch.searchsorted(self.sorted_codes,
@@ -188,8 +162,7 @@ class NegativeSampler:
                           self.edge_codes[pool]])
 
     def _random_edges(self, src: Tensor, dst: Tensor, size: int) -> Tensor:
-        # DyGLib's random_sample_with_collision_check: uniform over
-        # (distinct sources x distinct destinations) minus the batch's edges.
+        # DyGLib's random_sample_with_collision_check
         num_dst = self.unique_dst.numel()
         i = torch.searchsorted(self.unique_src, src).clamp(max=self.unique_src.numel() - 1)
         j = torch.searchsorted(self.unique_dst, dst).clamp(max=num_dst - 1)

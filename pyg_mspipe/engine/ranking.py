@@ -10,9 +10,7 @@ __all__ = ["ranks", "mrr_hits"]
 
 def ranks(pos_score: Tensor, neg_score: Tensor) -> Tensor:
     r"""Rank of each positive among its negatives, ties counted half (TGB's
-    ``Evaluator._eval_hits_and_mrr``): :obj:`0.5 * (optimistic + pessimistic)
-    + 1`, with :obj:`optimistic` the number of negatives scored above the
-    positive and :obj:`pessimistic` those scored at least as high.
+    ``Evaluator._eval_hits_and_mrr``).
 
     Args:
         pos_score (torch.Tensor): Positive scores :obj:`[B]`.
@@ -28,8 +26,7 @@ def ranks(pos_score: Tensor, neg_score: Tensor) -> Tensor:
 
 
 def mrr_hits(pos_score: Tensor, neg_score: Tensor, ks: Sequence[int] = (1, 3, 10)) -> dict:
-    r"""Mean reciprocal rank and Hits@k over the positives (TGB's
-    evaluator, averaged over all positives as TGB's examples do).
+    r"""Mean reciprocal rank and Hits@k over all positives (TGB's).
 
     Args:
         pos_score (torch.Tensor): Positive scores :obj:`[B]`.

@@ -31,20 +31,16 @@ class LinkSplit:
         train (TemporalData): Training events.
         val (TemporalData): All validation events.
         test (TemporalData): All test events.
-        new_nodes (torch.Tensor): Sorted ids of the nodes of the stream that
-            no training event touches.
-        val_new (TemporalData): The validation events with at least one
-            node of :obj:`new_nodes` (the inductive subset).
-        test_new (TemporalData): The same for the test events.
-        stream (TemporalData): :obj:`train`, :obj:`val` and :obj:`test` one
-            after the other: the events the loops insert, in that order, so
-            the neighbour loader's edge ids index it (pass it as the loops'
-            :obj:`data`).
-        full (TemporalData): The stream that was split, every event (the
-            candidates of the validation and test negative samplers).
+        new_nodes (torch.Tensor): Sorted ids of the nodes no training event
+            touches.
+        val_new (TemporalData): Validation events with a new node.
+        test_new (TemporalData): Test events with a new node.
+        stream (TemporalData): :obj:`train`, :obj:`val`, :obj:`test` in
+            order: the loops' :obj:`data`.
+        full (TemporalData): Every event of the stream that was split.
         protocol (str): :obj:`"transductive"` or :obj:`"inductive"`.
-        masked_nodes (torch.Tensor): The nodes drawn as new ones and kept
-            out of training (empty for the transductive split).
+        masked_nodes (torch.Tensor): The nodes drawn and kept out of
+            training.
         val_ratio (float): Share of events after the validation time.
         test_ratio (float): Share of events after the test time.
         new_node_ratio (float): Drawn nodes per node of the stream.
@@ -93,8 +89,7 @@ def _check_ratios(val_ratio: float, test_ratio: float):
 
 
 def _boundaries(data: TemporalData, val_ratio: float, test_ratio: float) -> tuple[int, int]:
-    # PyG's TemporalData.train_val_test_split: time quantiles, then the
-    # number of events at or before each.
+    # PyG's TemporalData.train_val_test_split
     val_time, test_time = np.quantile(data.t.cpu().numpy(),
                                       [1. - val_ratio - test_ratio, 1. - test_ratio])
     return int((data.t <= val_time).sum()), int((data.t <= test_time).sum())
@@ -111,7 +106,7 @@ def _split(data: TemporalData, train_keep: Tensor, val_idx: int, test_idx: int,
            new_node_ratio: float, seed: int | None) -> LinkSplit:
     num_nodes = data.num_nodes
     if bool(train_keep[:val_idx].all()):
-        # Nothing removed: views, no copy of a large stream.
+        # nothing removed: views
         stream, train = data, data[:val_idx]
     else:
         keep = train_keep.clone()
@@ -132,9 +127,9 @@ def _split(data: TemporalData, train_keep: Tensor, val_idx: int, test_idx: int,
 
 def transductive_split(data: TemporalData, val_ratio: float = 0.15,
                        test_ratio: float = 0.15) -> LinkSplit:
-    r"""The chronological split of
-    :meth:`torch_geometric.data.TemporalData.train_val_test_split` (same
-    boundaries), as a :class:`LinkSplit`; nothing is kept out of training.
+    r"""The split of
+    :meth:`torch_geometric.data.TemporalData.train_val_test_split` as a
+    :class:`LinkSplit`.
 
     Args:
         data (TemporalData): The events, sorted by time.
@@ -155,14 +150,11 @@ def transductive_split(data: TemporalData, val_ratio: float = 0.15,
 def inductive_split(data: TemporalData, val_ratio: float = 0.15, test_ratio: float = 0.15,
                     new_node_ratio: float = 0.1, seed: int = 0,
                     draw: str = "torch") -> LinkSplit:
-    r"""The inductive split of the TGN paper (``get_data`` of the TGN
-    authors, ``get_link_prediction_data`` of DyGLib): the boundaries of
-    :func:`transductive_split`; then :obj:`int(new_node_ratio * M)` nodes
-    (:obj:`M` the number of distinct nodes of the stream) are drawn
-    uniformly from those of the validation and test events, and every
-    event touching one of them is removed from training. Validation and test
-    keep all their events; :obj:`val_new` / :obj:`test_new` are those with a
-    node no training event touches.
+    r"""The inductive split of the TGN paper (as the TGN authors and DyGLib
+    define it; see ``docs/evaluation.md``): the boundaries of
+    :func:`transductive_split`, and the events of
+    :obj:`int(new_node_ratio * M)` nodes of the validation and test events,
+    drawn uniformly, removed from training.
 
     Args:
         data (TemporalData): The events, sorted by time.
@@ -173,12 +165,9 @@ def inductive_split(data: TemporalData, val_ratio: float = 0.15, test_ratio: flo
         new_node_ratio (float, optional): Nodes kept out of training, per
             distinct node of the stream. (default: :obj:`0.1`)
         seed (int, optional): Seed of the draw. (default: :obj:`0`)
-        draw (str, optional): :obj:`"torch"` (:func:`torch.randperm` with
-            a generator seeded :obj:`seed`) or :obj:`"dyglib"` (DyGLib's
-            draw: Python's :func:`random.sample` of the candidates in
-            increasing id order, :class:`random.Random` seeded :obj:`seed`;
-            with :obj:`seed=DYGLIB_DRAW_SEED` and node ids numbered in
-            DyGLib's order it keeps out the nodes DyGLib keeps out).
+        draw (str, optional): :obj:`"torch"` (:func:`torch.randperm`) or
+            :obj:`"dyglib"` (DyGLib's :func:`random.sample`; with
+            :obj:`seed=DYGLIB_DRAW_SEED` DyGLib's nodes).
             (default: :obj:`"torch"`)
     """
     validate_data(data)
@@ -198,8 +187,7 @@ def inductive_split(data: TemporalData, val_ratio: float = 0.15, test_ratio: flo
                          f"but the validation and test events hold only "
                          f"{candidates.numel()} distinct nodes")
     if draw == "dyglib":
-        # random.seed(2020); random.sample(test_node_set, k): the set of
-        # small ints iterates in increasing order (``unique`` is sorted).
+        # DyGLib's random.sample over a set of small ints: increasing order
         pick = torch.tensor(random.Random(seed).sample(range(candidates.numel()), num_masked),
                             dtype=torch.long)
     else:

@@ -1,6 +1,4 @@
-r"""Early stopping on a validation score, keeping the best epoch's state
-(DyGLib's ``utils/EarlyStopping.py``): parameters, memory and neighbour
-loader, restored before the final test."""
+r"""Early stopping on a validation score (DyGLib's ``utils/EarlyStopping.py``)."""
 from __future__ import annotations
 
 import copy
@@ -10,10 +8,8 @@ __all__ = ["EarlyStopping", "improves"]
 
 
 def improves(value: float, best: float | None) -> bool:
-    r"""Whether a validation score :obj:`value` beats :obj:`best` (higher is
-    better; the first of equal scores stays the best; a NaN score never
-    improves, and any score improves on none or on NaN). The one rule that
-    picks the best epoch."""
+    r"""Whether :obj:`value` beats :obj:`best`: higher, ties to the first;
+    NaN never improves, anything improves on :obj:`None` or NaN."""
     if math.isnan(value):
         return best is None
     return best is None or math.isnan(best) or value > best
@@ -21,15 +17,10 @@ def improves(value: float, best: float | None) -> bool:
 
 class EarlyStopping:
     r"""Stops training after :obj:`patience` epochs without a better
-    validation score (:func:`improves`) and keeps a copy of the state of the
-    best epoch, taken right after its validation (before it is tested), as
-    DyGLib saves its model and memory after validating.
-
-    Call :meth:`step` after each epoch's validation with the objects whose
-    state is kept (anything with :meth:`state_dict` / :meth:`load_state_dict`:
-    the memory, the embedding, the predictor, the neighbour loader), and
-    :meth:`restore` before the final test. :meth:`state_dict` holds the kept
-    copy too, so that a checkpoint carries it.
+    validation score (:func:`improves`), keeping a copy of the best epoch's
+    state taken right after its validation, as DyGLib does. Call
+    :meth:`step` after each validation and :meth:`restore` before the final
+    test.
 
     Args:
         patience (int): Epochs without improvement before stopping.
@@ -44,12 +35,12 @@ class EarlyStopping:
         self.best_state: dict | None = None
 
     def step(self, epoch: int, score: float, objects: dict) -> bool:
-        r"""Records epoch :obj:`epoch`'s validation :obj:`score`, keeping a
-        copy of the state of :obj:`objects` (by name) if it is the best so
-        far. Returns whether training stops after this epoch.
+        r"""Records an epoch's validation score, keeping the state of
+        :obj:`objects` (name to anything with :meth:`state_dict`) if it is
+        the best so far; returns whether training stops.
 
         Args:
-            epoch (int): The epoch (1-based), after its validation.
+            epoch (int): The epoch (1-based).
             score (float): Its validation score (higher is better).
             objects (dict): The objects whose state is kept, by name.
         """
@@ -65,8 +56,7 @@ class EarlyStopping:
         return self.best_epoch is not None and epoch - self.best_epoch >= self.patience
 
     def restore(self, objects: dict):
-        r"""Loads the best epoch's state into :obj:`objects` (by the names
-        given to :meth:`step`)."""
+        r"""Loads the best epoch's state into :obj:`objects` (same names)."""
         if self.best_state is None:
             raise RuntimeError("no epoch has been recorded: nothing to restore")
         missing = sorted(set(objects) - set(self.best_state))
@@ -77,7 +67,7 @@ class EarlyStopping:
             obj.load_state_dict(copy.deepcopy(self.best_state[name]))
 
     def state_dict(self) -> dict:
-        r"""Patience, best epoch and score, and the kept state."""
+        r"""Everything, the kept state included."""
         return {"patience": self.patience, "best_epoch": self.best_epoch,
                 "best_score": self.best_score, "best_state": self.best_state}
 

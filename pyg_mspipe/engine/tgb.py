@@ -1,7 +1,4 @@
-r"""TGB's one-vs-many evaluation protocol for
-:func:`~pyg_mspipe.engine.evaluation.evaluate_link_prediction`: TGB's
-pre-generated negatives, all of a batch scored in one call, and MRR / Hits@k
-from TGB's own :class:`tgb.linkproppred.evaluate.Evaluator`."""
+r"""TGB's evaluation protocol: its negatives and its own ``Evaluator``."""
 from __future__ import annotations
 
 import re
@@ -33,10 +30,8 @@ def _check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
 
 
 class TGBNegatives:
-    r"""TGB's negatives of one evaluation part, handed out batch by batch in
-    event order (the evaluation's :obj:`sampler`): each positive's negative
-    destinations, :obj:`[B, K]`, :obj:`-1` where a positive has fewer than
-    :obj:`K`.
+    r"""TGB's negatives of one evaluation part, batch by batch in event
+    order (an evaluation :obj:`sampler`); :obj:`-1` pads short rows.
 
     Args:
         events (TemporalData): The part's events, in order.
@@ -58,8 +53,8 @@ class TGBNegatives:
 
     def sample(self, src: Tensor, dst: Tensor, t: Tensor,
                num_negatives: int | None = None) -> NegativeEdges:
-        r"""The negatives of the next :obj:`src.numel()` events, which must be
-        these events (:obj:`num_negatives` is ignored: TGB fixes them)."""
+        r"""The negatives of the next events, which must be these
+        (:obj:`num_negatives` is ignored)."""
         start, end = self.position, self.position + src.numel()
         ev = self.events
         if end > ev.num_events or not (
@@ -74,11 +69,9 @@ class TGBNegatives:
 
 
 class TGBScores:
-    r"""Collects each batch's scores (positives :obj:`[B]`, negatives
-    :obj:`[B, K]`, :obj:`NaN` for padding: TGB's :obj:`Evaluator` counts
-    no :obj:`NaN` as above or tied with a positive) and hands all of them to
-    TGB's :class:`~tgb.linkproppred.evaluate.Evaluator` at once: MRR and
-    Hits@k over every positive, as TGB reports them.
+    r"""Collects each batch's scores (:obj:`NaN` for padding) and hands all
+    of them to TGB's ``Evaluator`` at once: MRR and Hits@k as TGB reports
+    them.
 
     Args:
         name (str): The TGB dataset (the :obj:`Evaluator` checks it).
@@ -101,8 +94,7 @@ class TGBScores:
         self.neg.append(neg.detach().float().cpu().numpy())
 
     def scores(self) -> tuple[np.ndarray, np.ndarray]:
-        r"""All scores so far: positives :obj:`[N]`, negatives :obj:`[N, K]`
-        (:obj:`NaN`-padded to the widest batch)."""
+        r"""All scores so far, negatives :obj:`NaN`-padded."""
         width = max((n.shape[1] for n in self.neg), default=0)
         neg = np.full((sum(n.shape[0] for n in self.neg), width), np.nan, dtype=np.float32)
         row = 0
@@ -126,9 +118,8 @@ class TGBScores:
 
 @dataclass
 class TGBProtocol:
-    r"""TGB's evaluation of a :class:`TGBLinkData` (in place of an
-    :class:`~pyg_mspipe.engine.evaluation.EvalProtocol`): its split, its
-    negatives, its :obj:`Evaluator`.
+    r"""TGB's evaluation of a :class:`TGBLinkData`, in place of an
+    :class:`~pyg_mspipe.engine.evaluation.EvalProtocol`.
 
     Args:
         dataset (TGBLinkData): The dataset.
@@ -167,10 +158,8 @@ class TGBProtocol:
 
 
 def tgb_split(dataset: TGBLinkData) -> LinkSplit:
-    r"""TGB's chronological split of :obj:`dataset` as a :class:`LinkSplit`
-    (its boundaries from :func:`~pyg_mspipe.datasets.load_tgb`: TGB's
-    float64 time quantiles, which PyG's float32 comparison can miss for
-    large timestamps)."""
+    r"""TGB's split of :obj:`dataset` (its own boundaries) as a
+    :class:`LinkSplit`."""
     data = dataset.data
     validate_data(data)
     val_idx = dataset.num_train

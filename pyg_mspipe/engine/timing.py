@@ -16,10 +16,9 @@ class PhaseTimer:
     r"""Accumulates wall-clock seconds per named phase.
 
     Args:
-        device (torch.device, optional): If a CUDA device, every phase
-            boundary synchronises it so that GPU work is charged to the phase
-            that launched it (this perturbs the timing a little; leave the
-            timer out for end-to-end numbers). (default: :obj:`None`)
+        device (torch.device, optional): A CUDA device is synchronised at
+            every phase boundary, so GPU work is charged to its phase.
+            (default: :obj:`None`)
     """
 
     def __init__(self, device: torch.device | str | None = None):
@@ -55,8 +54,7 @@ NULL_TIMER = _NullTimer()
 
 
 def timed_batches(loader, device, timer=NULL_TIMER):
-    r"""The batches of :obj:`loader`, moved to :obj:`device`; fetching and
-    moving each one is timed as :obj:`timer`'s :obj:`"load"` phase."""
+    r"""The batches of :obj:`loader` on :obj:`device`, timed as :obj:`"load"`."""
     it = iter(loader)
     while True:
         with timer("load"):

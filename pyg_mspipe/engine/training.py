@@ -1,12 +1,5 @@
-r"""The training and evaluation loops of PyG's ``examples/tgn.py``, for
-any of the engine's models (:func:`~pyg_mspipe.engine.models.build_model`:
-TGN, JODIE, DyRep, APAN; the model object says how it embeds, scores and
-updates its memory).
-
-They take the memory, loaders and models as arguments, so the very same loop
-runs with PyG's classes or with pyg_mspipe's (the benchmarks and equivalence
-tests rely on that).
-"""
+r"""The training and evaluation loops of PyG's ``examples/tgn.py`` for the
+engine's models; the same loop runs with PyG's classes or with ours."""
 from __future__ import annotations
 
 import torch
@@ -24,7 +17,6 @@ def _edge_inputs(data, e_id: Tensor, device) -> tuple[Tensor, Tensor]:
 
 
 def _nodes(model: TGNModel, neighbor_loader, n_id: Tensor, data, device) -> tuple:
-    # The nodes whose memory is read, their edges and the edges' inputs.
     if neighbor_loader is None:
         if model.needs_neighbors:
             raise ValueError(f"model {model.name!r} reads the sampled neighbourhood: "
@@ -67,11 +59,8 @@ def train_epoch(model: TGNModel, loader, neighbor_loader, data, *,
 
 def train_steps(model: TGNModel, loader, neighbor_loader, data, *,
                 device: torch.device | str = "cpu", timer=None):
-    r"""The loop of :func:`train_epoch`, one batch per step: a generator
-    that loads and trains on the next batch each time it is advanced and
-    yields :obj:`(loss, num_events)` of that batch (so that two loops can be
-    driven in lockstep, e.g. by a benchmark). Same arguments as
-    :func:`train_epoch`."""
+    r""":func:`train_epoch` as a generator: trains on one batch per step and
+    yields its :obj:`(loss, num_events)`. Same arguments."""
     timer = timer or NULL_TIMER
     memory, gnn, link_pred = model.memory, model.gnn, model.link_pred
     memory.train()

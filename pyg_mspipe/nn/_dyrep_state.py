@@ -1,5 +1,4 @@
-r"""DyRep's state: TGN's, plus the most recent edges of every node (their
-neighbour, time and features), which DyRep's messages attend over."""
+r"""DyRep's state: TGN's plus the most recent edges of every node."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -23,9 +22,8 @@ class Neighborhood(NamedTuple):
 
 
 class DyRepMessages(NamedTuple):
-    r"""What storing a DyRep batch writes: its messages laid out for the
-    store (:meth:`MessageStore.plan`) and its events, which then enter the
-    table of recent edges."""
+    r"""A DyRep batch's stored messages (a :meth:`MessageStore.plan`) and
+    its events, for the table of recent edges."""
     store: tuple
     src: Tensor
     dst: Tensor
@@ -35,8 +33,8 @@ class DyRepMessages(NamedTuple):
 
 class RecentEdges:
     r"""The :obj:`size` most recent edges of every node: a
-    :class:`~pyg_mspipe.LastNeighborLoader` (the neighbours, in its slot
-    order) with each slot's edge time and features beside it.
+    :class:`~pyg_mspipe.LastNeighborLoader` with each slot's time and
+    features.
 
     Args:
         num_nodes (int): Number of nodes.
@@ -55,8 +53,7 @@ class RecentEdges:
         return self.t.device
 
     def sample(self, n_id: Tensor) -> Neighborhood:
-        r"""The recent edges of the nodes :obj:`n_id` (on the table's
-        device), in the order :meth:`LastNeighborLoader.sample` lists them."""
+        r"""The recent edges of :obj:`n_id` (on the table's device)."""
         valid = (self.loader.e_id.index_select(0, n_id).view(-1) >= 0).nonzero().view(-1)
         t = self.t.index_select(0, n_id).view(-1).index_select(0, valid)
         msg = self.msg.index_select(0, n_id).view(-1, self.msg.size(-1)).index_select(0, valid)
@@ -64,8 +61,7 @@ class RecentEdges:
         return Neighborhood(sample.n_id, sample.edge_index, t, msg)
 
     def insert(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor):
-        r"""Inserts the events :obj:`(src, dst, t, msg)` in both directions
-        (on the table's device)."""
+        r"""Inserts the events in both directions (on the table's device)."""
         num = src.numel()
         if num == 0:
             return
@@ -75,9 +71,8 @@ class RecentEdges:
         old_e_id = loader.e_id.index_select(0, ends)
         old_t, old_msg = self.t.index_select(0, ends), self.msg.index_select(0, ends)
         new_e_id = loader._insert_delta(src, dst).e_id
-        # A slot holds an event of this batch (event id first + position) or
-        # an edge the row held before; rows are sorted by decreasing event id,
-        # so an old edge is found by binary search in the old row.
+        # a slot holds a new event (id >= first) or an old edge, found by
+        # binary search in the old row (sorted by decreasing event id)
         new = new_e_id >= first
         event = (new_e_id - first).clamp_(0, num - 1)
         pos = torch.searchsorted(old_e_id.neg(), new_e_id.neg()).clamp_(max=old_e_id.size(1) - 1)
@@ -103,8 +98,7 @@ class RecentEdges:
         return self
 
     def pin_memory(self) -> RecentEdges:
-        r"""Moves the edges' times and features to pinned host memory
-        (nothing without CUDA)."""
+        r"""Pins the times and features (nothing without CUDA)."""
         self.t, self.msg = _cuda.pin(self.t), _cuda.pin(self.msg)
         return self
 
@@ -114,8 +108,7 @@ class RecentEdges:
                 "msg": self.msg.clone()}
 
     def check(self, state: dict):
-        r"""Raises :class:`RuntimeError` unless :obj:`state` (what
-        :meth:`state_dict` saved) fits this table."""
+        r"""Raises :class:`RuntimeError` unless :obj:`state` fits this table."""
         ok = isinstance(state, dict) and set(state) == {"loader", "t", "msg"}
         if not ok or state["msg"].shape != self.msg.shape \
                 or state["loader"].get("size") != self.loader.size:
@@ -132,10 +125,8 @@ class RecentEdges:
 
 
 class DyRepState(MemoryState):
-    r"""A :class:`~pyg_mspipe.nn.MemoryState` with the :class:`RecentEdges`
-    of every node (:attr:`recent`): a batch's events enter it when its
-    messages are stored (:class:`DyRepMessages`), after the messages were
-    built from it. Flushing the messages keeps it; :meth:`reset` clears it.
+    r"""A :class:`MemoryState` with the :class:`RecentEdges` of every node
+    (:attr:`recent`), which a batch enters when its messages are stored.
 
     Args:
         num_nodes (int): Number of nodes.

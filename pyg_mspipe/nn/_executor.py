@@ -1,5 +1,4 @@
-r"""The seam between a memory and how its reads and writes run: the
-sequential executor, and how a pipelined one is installed (see
+r"""The seam between a memory and how its reads and writes run (see
 ``docs/architecture.md``, "The seam")."""
 from __future__ import annotations
 
@@ -17,8 +16,8 @@ from pyg_mspipe.nn._update import EventPlan
 
 
 class Rows(NamedTuple):
-    r"""What :meth:`forward` computed for some nodes, and the state's clock
-    and the modules' versions it was computed from."""
+    r"""Rows :meth:`forward` computed, with the clock and versions they
+    were computed from."""
     n_id: Tensor
     memory: Tensor
     last_update: Tensor
@@ -26,22 +25,18 @@ class Rows(NamedTuple):
     versions: tuple
 
     def still_valid(self, modules: torch.nn.Module) -> bool:
-        r"""Whether :obj:`modules` and the returned tensors are unchanged
-        (the state is checked row by row, in :func:`new_rows`)."""
+        r"""Whether :obj:`modules` and the returned tensors are unchanged."""
         return self.versions == tensor_versions(modules, self.memory, self.last_update)
 
 
 def tensor_versions(modules: torch.nn.Module, *tensors: Tensor) -> tuple:
-    r"""Identity and in-place version of every parameter of :obj:`modules`
-    and of :obj:`tensors`: equal before and after iff none was replaced or
-    changed in place (an optimizer step, an edit of a returned tensor)."""
+    r"""Identity and in-place version of each parameter and tensor."""
     return tuple((id(x), x._version) for x in (*modules.parameters(), *tensors))
 
 
 def computed_rows(modules: torch.nn.Module, n_id: Tensor, memory: Tensor,
                   last_update: Tensor, clock: int) -> Rows:
-    r"""A :class:`Rows` record of :obj:`memory`, :obj:`last_update` of
-    :obj:`n_id`, read from the state at :obj:`clock`."""
+    r"""A :class:`Rows` record of rows read at :obj:`clock`."""
     return Rows(n_id, memory, last_update, clock,
                 tensor_versions(modules, memory, last_update))
 
@@ -49,13 +44,10 @@ def computed_rows(modules: torch.nn.Module, n_id: Tensor, memory: Tensor,
 def new_rows(state: MemoryState, steps, rows: Rows | None, n_id: Tensor, modules,
              scratch: Tensor, device: torch.device,
              pad_all: bool = False) -> tuple[Tensor, Tensor]:
-    r"""The updated memory and last update of :obj:`n_id` from the current
-    :obj:`state`: :obj:`rows`' values where :meth:`MemoryState.changed` is
-    false since :obj:`rows.clock`, recomputed with :obj:`modules` elsewhere.
-    A part recomputed apart (every row, with :obj:`pad_all`) is padded
-    (:func:`~pyg_mspipe.nn._update.pad_rows`), so each row equals bit for bit
-    its value in one computation over more rows. :obj:`scratch` is an
-    :obj:`[N]` long buffer on :obj:`device`, the modules' device."""
+    r"""The updated rows of :obj:`n_id`: :obj:`rows`' where still valid
+    (:meth:`MemoryState.changed`), the rest recomputed, padded by
+    :func:`pad_rows` when partial (always with :obj:`pad_all`).
+    :obj:`scratch`: an :obj:`[N]` long buffer on :obj:`device`."""
     reuse = pos = None
     if rows is not None and rows.n_id.numel():
         c_nid = rows.n_id

@@ -11,18 +11,8 @@ from pyg_mspipe.nn._message_store import MessageStore
 
 
 class WriteBack(NamedTuple):
-    r"""One iteration's change of a :class:`MemoryState`: a plain value
-    (tensors only) that any replica of the state can apply.
-
-    Args:
-        n_id (torch.Tensor): Nodes whose memory changes, :obj:`[n]`.
-        memory (torch.Tensor): Their new memory, :obj:`[n, memory_dim]`.
-        last_update (torch.Tensor): Their new last update, :obj:`[n]`.
-        messages (tuple): The batch's new pending messages, laid out by
-            :meth:`MessageStore.plan` (slot :obj:`v` for :obj:`v` as a source,
-            :obj:`num_nodes + v` as a destination).
-        t_max (torch.Tensor): The batch's largest timestamp (scalar).
-    """
+    r"""One iteration's change of a :class:`MemoryState`, tensors only: any
+    replica can apply it. :obj:`messages` is a :meth:`MessageStore.plan`."""
     n_id: Tensor
     memory: Tensor
     last_update: Tensor
@@ -31,30 +21,19 @@ class WriteBack(NamedTuple):
 
 
 class MemoryState:
-    r"""Memory, last update and pending messages of every node, where they
-    live, and how to checkpoint them. No modules and no autograd logic: the
-    update steps of :mod:`pyg_mspipe.nn._update` read it, and change it only
-    through :meth:`write`, :meth:`store_messages` and :meth:`apply`.
-
-    Every write also stamps the nodes it touches with a new value of
-    :attr:`clock` in :attr:`version`, so a reader that gathered rows at clock
-    :obj:`c` knows a node changed since then iff :obj:`version[v] > c`.
+    r"""Memory, last update and pending messages of every node, their
+    placement and checkpoint (see ``docs/architecture.md``). Every write
+    stamps the nodes it touches with a new :attr:`clock` value in
+    :attr:`version`.
 
     Args:
         num_nodes (int): Number of nodes.
         memory_dim (int): Memory dimensionality.
         raw_msg_dim (int): Raw message dimensionality.
-        storage (torch.device, optional): :obj:`None`: the state follows
-            :meth:`place` (the model's device). :obj:`"cpu"`: the state stays
-            in host memory (pinned when CUDA is available), whatever device
-            the model moves to. (default: :obj:`None`)
-        store (optional): The pending-message store, any object with the
-            methods of :class:`MessageStore` this class calls
-            (:obj:`insert_planned`, :obj:`clear`, :obj:`to`, :obj:`pin_memory`,
-            :obj:`get_extra_state`, :obj:`set_extra_state`), e.g. APAN's
-            :class:`~pyg_mspipe.nn.Mailbox`. (default: a :class:`MessageStore`
-            with slot :obj:`v` for :obj:`v`'s messages as a source and
-            :obj:`num_nodes + v` as a destination)
+        storage (torch.device, optional): :obj:`"cpu"` keeps the state in
+            host memory whatever :meth:`place` asks. (default: :obj:`None`)
+        store (optional): The pending-message store. (default: a
+            :class:`MessageStore` with :obj:`2 * num_nodes` slots)
     """
 
     def __init__(self, num_nodes: int, memory_dim: int, raw_msg_dim: int,
@@ -64,8 +43,7 @@ class MemoryState:
         self.storage = storage
         self.memory = torch.zeros(num_nodes, memory_dim)
         self.last_update = torch.zeros(num_nodes, dtype=torch.long)
-        # Pending messages: slot v holds v's messages as a source (PyG's
-        # msg_s_store), slot num_nodes + v those as a destination (msg_d_store).
+        # slot v: v's messages as a source; num_nodes + v: as a destination
         self.store = MessageStore(2 * num_nodes, raw_msg_dim) if store is None else store
         #: Largest timestamp stored so far (for "sorted across batches").
         self.last_t = torch.zeros((), dtype=torch.long)
@@ -81,26 +59,17 @@ class MemoryState:
         return self.memory.device
 
     def changed(self, n_id: Tensor, clock: int, owner: Tensor, partner: Tensor) -> Tensor:
-        r"""Whether what the update of each node of :obj:`n_id` reads changed
-        since the clock was :obj:`clock`: the node's own row, or the row of a
-        node it reads (:obj:`partner[k]`, read by :obj:`n_id[owner[k]]`).
-        The one rule for "is work prepared at clock :obj:`clock` still good".
-
-        Args:
-            n_id (torch.Tensor): Nodes, on the state's device.
-            clock (int): The clock when the work read the state.
-            owner (torch.Tensor): Positions in :obj:`n_id`.
-            partner (torch.Tensor): The nodes they read, on the state's device.
-        """
+        r"""Whether the row of each node of :obj:`n_id`, or of a node it reads
+        (:obj:`partner[k]`, read by :obj:`n_id[owner[k]]`), was written after
+        :obj:`clock`: the one validity rule for prepared work."""
         version = self.version
         changed = version.index_select(0, n_id) > clock
         return changed.index_fill_(0, owner[version.index_select(0, partner) > clock], True)
 
     # ------------------------------------------------------------- placement
     def place(self, device: torch.device | None = None, dtype: torch.dtype | None = None):
-        r"""Moves the state to :obj:`device` and casts its floating tensors
-        to :obj:`dtype` (what :meth:`torch.nn.Module.to` asks of the module
-        holding it). With :obj:`storage="cpu"` only the cast applies."""
+        r"""Moves the state to :obj:`device` (not with :obj:`storage`) and
+        casts its floating tensors to :obj:`dtype`."""
         if self.storage is not None:
             device = self.storage
         self.memory = self.memory.to(device, dtype)
@@ -111,8 +80,7 @@ class MemoryState:
         self._pin()
 
     def _pin(self):
-        # Host-resident state: pinned where CUDA is available, so that copies
-        # to and from the GPU run asynchronously.
+        # host state pinned where CUDA is available: asynchronous copies
         if self.storage is None:
             return
         self.memory = _cuda.pin(self.memory)
@@ -162,17 +130,14 @@ class MemoryState:
 
     # ------------------------------------------------------------ checkpoint
     def extra_state(self) -> dict:
-        r"""What :obj:`memory` and :obj:`last_update` do not hold: the
-        pending messages (:obj:`"store"`), the largest stored timestamp and
-        the write versions."""
+        r"""The checkpoint beyond :obj:`memory` and :obj:`last_update`."""
         return {"store": self.store.get_extra_state(), "last_t": self.last_t.clone(),
                 "node_version": self.version.clone(), "clock": self.clock}
 
     def load(self, memory: Tensor | None = None, last_update: Tensor | None = None,
              extra: dict | None = None):
-        r"""Loads tensors saved from a state of the same shape; each part is
-        optional (a checkpoint of PyG's ``TGNMemory`` has no pending
-        messages: they stay as they are, as loading it into PyG would)."""
+        r"""Loads a saved state of the same shape; each part is optional (a
+        PyG checkpoint has no pending messages: they stay as they are)."""
         for name, value, own in (("memory", memory, self.memory),
                                  ("last_update", last_update, self.last_update)):
             if value is not None and value.shape != own.shape:

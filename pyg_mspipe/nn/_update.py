@@ -1,26 +1,7 @@
-r"""The memory update of a TGN memory as public steps over a
-:class:`~pyg_mspipe.nn.MemoryState`:
-
-1. :func:`plan_events`: from a batch's events alone (no state read), the
-   nodes it touches and the layout of its messages in the store;
-2. :func:`gather`: everything the update of some nodes reads from the state
-   (memory rows, pending messages, the memory of their messages' other
-   endpoints), as a :class:`KeptInputs` or :class:`MessageInputs` record;
-3. :func:`compute`: the updated memory and last update of those nodes from
-   the gathered inputs and the modules (message, aggregator, time encoder,
-   updater), differentiably, reading no state;
-4. :meth:`MemoryState.apply` of a :class:`~pyg_mspipe.nn.WriteBack`.
-
-:class:`~pyg_mspipe.TGNMemory` runs them one after the other; the MSPipe
-pipeline gathers ahead of time, computes on the training thread and applies
-in a worker thread.
-
-The modules are passed as any object with the attributes ``msg_s_module``,
-``msg_d_module``, ``aggr_module``, ``time_enc`` and ``gru`` (the updater:
-``gru(input, h) -> h'``, e.g. :class:`torch.nn.GRUCell` or
-:class:`torch.nn.RNNCell`): a :class:`~pyg_mspipe.TGNMemory`, or a copy of its
-submodules.
-"""
+r"""The update of a TGN memory as steps over a :class:`MemoryState`: plan
+(events only), gather (a copy of what the update reads), compute
+(differentiable, no state read), write-back (see ``docs/architecture.md``).
+:obj:`modules` is any object with the attributes :obj:`MODULE_NAMES`."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -90,36 +71,23 @@ class MessageInputs(NamedTuple):
 
 def plan_events(src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor, num_nodes: int,
                 msg_dtype: torch.dtype) -> EventPlan:
-    r"""Plans the storing of a batch of events: reads no state, so a
-    background thread may call it ahead of time.
-
-    Args:
-        src, dst, t (torch.Tensor): The events, :obj:`[B]`.
-        raw_msg (torch.Tensor): Raw messages, :obj:`[B, raw_msg_dim]`.
-        num_nodes (int): Number of nodes of the memory.
-        msg_dtype (torch.dtype): The store's message dtype.
-    """
+    r"""The :class:`EventPlan` of a batch of events (reads no state)."""
     return plan_nodes(src, dst, t, raw_msg)._replace(
         messages=layout_messages(src, dst, t, raw_msg, num_nodes, msg_dtype))
 
 
 def plan_nodes(src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> EventPlan:
-    r"""The plan of a batch of events without its messages (:obj:`()`): its
-    nodes and time range, for a model whose write-back builds the messages
-    (:class:`~pyg_mspipe.nn.APANSteps`, :class:`~pyg_mspipe.nn.DyRepSteps`).
-    Reads no state."""
+    r"""The plan of a batch without its messages (:obj:`()`), for a model
+    whose write-back builds them (reads no state)."""
     t_min, t_max = torch.aminmax(t)
     return EventPlan(src, dst, t, raw_msg, torch.cat([src, dst]).unique(), (), t_min, t_max)
 
 
 def layout_messages(src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, num_nodes: int,
                     msg_dtype: torch.dtype) -> tuple:
-    r"""The messages of a batch of events laid out for the store
-    (:meth:`MessageStore.plan`): :obj:`msg[i]` for :obj:`src[i]` (slot
-    :obj:`src[i]`) and for :obj:`dst[i]` (slot :obj:`num_nodes + dst[i]`).
-    Reads no state."""
-    # Each side sorted on its own with PyG's (not stable) sort call, so that
-    # equal-key rows come in PyG's order; slots < N precede slots >= N.
+    r""":obj:`msg[i]` laid out for the store (:meth:`MessageStore.plan`) in
+    slots :obj:`src[i]` and :obj:`num_nodes + dst[i]` (reads no state)."""
+    # PyG's (unstable) sort call per side: equal keys come in PyG's order
     src_sorted, perm_s = src.sort()
     dst_sorted, perm_d = dst.sort()
     perm = torch.cat([perm_s, perm_d])
@@ -132,8 +100,7 @@ def layout_messages(src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, num_nodes:
 
 
 def _is_last_aggregator(module) -> bool:
-    # PyG's LastAggregator equals ours only with torch_scatter; without it,
-    # PyG's fallback breaks ties differently, so we keep calling it as is.
+    # PyG's LastAggregator without torch_scatter breaks ties otherwise: run as is
     return isinstance(module, LastAggregator) or (
         isinstance(module, pyg_tgn.LastAggregator) and torch_geometric.typing.WITH_TORCH_SCATTER)
 
@@ -143,22 +110,16 @@ def _is_identity_message(module) -> bool:
 
 
 def keeps_one_message(modules) -> bool:
-    r"""Whether the update only reads the message each node keeps
-    (:class:`LastAggregator` and :class:`IdentityMessage` both ways): then
-    :func:`gather` builds :class:`KeptInputs`."""
+    r"""Whether the update reads only each node's kept message
+    (:class:`LastAggregator`, :class:`IdentityMessage` both ways)."""
     return (_is_last_aggregator(modules.aggr_module)
             and _is_identity_message(modules.msg_s_module)
             and _is_identity_message(modules.msg_d_module))
 
 
 def _kept_messages(state: MemoryState, n_id: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    # LastAggregator keeps one message per node. The store knows each slot's
-    # last message and its time already (EMPTY_T, below any time, for a slot
-    # without messages): node v keeps its source-side last message unless the
-    # destination-side one is strictly newer (ties go to the source side,
-    # which PyG lists first). Returns, per node, whether it has a message,
-    # its arena row and its time. (index_select: several times faster than
-    # x[idx] on the CPU.)
+    # Per node: has a message, its arena row, its time. The source side wins
+    # ties (PyG lists it first); EMPTY_T marks a slot without messages.
     store = state.store
     num = n_id.numel()
     slots = torch.cat([n_id, n_id + state.num_nodes])
@@ -172,31 +133,22 @@ def _kept_messages(state: MemoryState, n_id: Tensor) -> tuple[Tensor, Tensor, Te
 
 
 def gather(state: MemoryState, n_id: Tensor, kept_only: bool) -> KeptInputs | MessageInputs:
-    r"""Reads what the update of :obj:`n_id` needs from :obj:`state` (copies:
-    later changes of the state do not show through).
-
-    Args:
-        state (MemoryState): The state.
-        n_id (torch.Tensor): Nodes, on the state's device.
-        kept_only (bool): Only the message each node keeps
-            (:func:`keeps_one_message` of the modules).
-    """
+    r"""A copy of what the update of :obj:`n_id` (on the state's device)
+    reads: :class:`KeptInputs` with :obj:`kept_only`, else
+    :class:`MessageInputs`."""
     return _gather_kept(state, n_id) if kept_only else _gather_messages(state, n_id)
 
 
 def _gather_kept(state: MemoryState, n_id: Tensor) -> KeptInputs:
-    # IdentityMessage works row by row (both directions alike), so only the
-    # kept message of each node is built: same values, same gradients (PyG's
-    # dropped rows get zero gradient).
+    # only the kept message is built: PyG's dropped rows get zero gradient
     store, memory = state.store, state.memory
     num = n_id.numel()
     has, row, t_win = _kept_messages(state, n_id)
     t_rel = t_win - state.last_update.index_select(0, n_id)
     other = store.other.index_select(0, row)
     last_update = torch.where(has, t_win, t_win.new_zeros(()))
-    # [memory, other's memory, raw message]: the part of the updater's input
-    # that needs no gradient, gathered straight into one buffer when possible
-    # (out= does not record gradients).
+    # [memory, other's memory, raw message] into one buffer where no
+    # gradient is needed (out= records none)
     dim = state.memory_dim
     if store.msg.dtype == memory.dtype and not memory.requires_grad:
         plain = memory.new_empty(num, 2 * dim + store.msg.size(1))
@@ -214,8 +166,7 @@ def _gather_messages(state: MemoryState, n_id: Tensor) -> MessageInputs:
     store = state.store
     slots = torch.cat([n_id, n_id + state.num_nodes])
     cnt = store.cnt.index_select(0, slots)
-    # Rows of all source-side slots first, then all destination-side ones:
-    # PyG's concatenation order.
+    # source-side slots first: PyG's concatenation order
     rows, owner = store.locate(slots, cnt)
     owner = owner.remainder(num) if num else owner
     mem_n = state.memory.index_select(0, n_id)
@@ -228,10 +179,8 @@ def _gather_messages(state: MemoryState, n_id: Tensor) -> MessageInputs:
 
 
 def message_partners(state: MemoryState, n_id: Tensor, kept_only: bool) -> tuple[Tensor, Tensor]:
-    r"""The other endpoints of the pending messages the update of
-    :obj:`n_id` reads (that update also depends on their memory), and the
-    position in :obj:`n_id` of the node each belongs to: :obj:`(owner,
-    partner)`."""
+    r""":obj:`(owner, partner)`: the other endpoints of the messages the
+    update of :obj:`n_id` reads, and the position in :obj:`n_id` of each."""
     store = state.store
     if kept_only:
         has, row, _ = _kept_messages(state, n_id)
@@ -244,17 +193,10 @@ def message_partners(state: MemoryState, n_id: Tensor, kept_only: bool) -> tuple
 
 def compute(inputs: KeptInputs | MessageInputs, modules,
             sync_free: bool | None = None) -> tuple[Tensor, Tensor]:
-    r"""The updated memory and last update of the gathered nodes (reads no
-    state; differentiable in the modules' parameters).
-
-    Args:
-        inputs (KeptInputs or MessageInputs): From :func:`gather`, on the
-            modules' device.
-        modules: The update's modules (see the module docstring).
-        sync_free (bool, optional): Kept-message path: mask the rows without
-            a pending message in one fused pass (no host synchronisation)
-            rather than finding them first. Same values. (default: on a GPU)
-    """
+    r"""The updated memory and last update of the gathered nodes
+    (differentiable; reads no state). :obj:`sync_free` masks the rows
+    without a message instead of finding them: same values, no host
+    synchronisation (default: on a GPU)."""
     if isinstance(inputs, KeptInputs):
         if sync_free is None:
             sync_free = inputs.plain.is_cuda
@@ -278,7 +220,7 @@ def _compute_kept(inputs: KeptInputs, mods, sync_free: bool) -> tuple[Tensor, Te
     plain, t_rel, has, last_update, dim = inputs
     t_enc = mods.time_enc(t_rel.to(plain.dtype))
     h = plain[:, :dim]
-    # Nodes without any pending message get a zero input (as in PyG).
+    # no pending message: zero input (as in PyG)
     if sync_free:  # mask every row
         msg = torch.cat([plain, t_enc], dim=-1)
         msg = torch.where(has.unsqueeze(-1), msg, msg.new_zeros(()))
@@ -294,19 +236,9 @@ def _compute_kept(inputs: KeptInputs, mods, sync_free: bool) -> tuple[Tensor, Te
 
 
 def flush(state: MemoryState, modules, chunk_size: int = 65536):
-    r"""Applies every pending message to the memory of every node and
-    forgets them (what leaving training mode does, as in PyG: every node's
-    memory goes through the updater, with a zero input where it has no
-    message). :math:`O(N)` time; the nodes are updated :obj:`chunk_size` at
-    a time, all from the state before the flush, so the temporaries stay
-    bounded (the updater's input for all :math:`N` nodes at once would not
-    fit in memory for large graphs).
-
-    Args:
-        state (MemoryState): The state.
-        modules: The update's modules.
-        chunk_size (int, optional): Nodes per chunk. (default: :obj:`65536`)
-    """
+    r"""PyG's flush when leaving training mode: every node through the
+    updater (zero input without a message), :obj:`chunk_size` nodes at a
+    time, all from the state before the flush; then no pending messages."""
     num = state.num_nodes
     device = modules.time_enc.lin.weight.device
     kept_only = keeps_one_message(modules)
@@ -328,16 +260,13 @@ def flush(state: MemoryState, modules, chunk_size: int = 65536):
     state.clear_messages()
 
 
-#: Rows of a recomputation are padded to a multiple of this (see
-#: :func:`pad_rows`).
+#: Rows of a recomputation are padded to a multiple of this.
 ROW_BLOCK = 4
 
 
 def pad_rows(n_id: Tensor, block: int = ROW_BLOCK) -> Tensor:
-    r""":obj:`n_id` padded to a multiple of :obj:`block` entries by repeating
-    its first one (the extra rows are computed and dropped), so that each
-    recomputed row equals bit for bit its value inside a larger product on
-    a CPU BLAS (the measurement: ``docs/distributed.md``)."""
+    r""":obj:`n_id` padded to a multiple of :obj:`block` with its first entry,
+    so recomputed rows are bit-identical on a CPU BLAS (``docs/distributed.md``)."""
     rem = n_id.numel() % block
     if rem == 0:  # (an empty n_id too)
         return n_id
@@ -345,15 +274,11 @@ def pad_rows(n_id: Tensor, block: int = ROW_BLOCK) -> Tensor:
 
 
 class UpdateSteps:
-    r"""The update steps of a TGN-style memory (TGN, JODIE, DyRep), bound to
-    its choice of modules: what :class:`~pyg_mspipe.TGNMemory` and the
-    pipeline call, and the seam another memory model replaces with its own
-    (:attr:`TGNMemory.steps`; :class:`~pyg_mspipe.nn.APANMemory` has its
-    mailbox's steps).
+    r"""The update steps of TGN and JODIE (:attr:`TGNMemory.steps`), which
+    every executor runs; another model subclasses or replaces them.
 
     Args:
-        kept_only (bool): Only each node's kept message is read
-            (:func:`keeps_one_message` of the modules).
+        kept_only (bool): :func:`keeps_one_message` of the modules.
         num_nodes (int): Number of nodes.
         store (MessageStore): The state's store (its message dtype).
     """
@@ -387,26 +312,19 @@ class UpdateSteps:
         return message_partners(state, n_id, self.kept_only)
 
     def messages(self, state: MemoryState, plan: EventPlan, modules, updated: bool) -> tuple:
-        r"""What the state stores of the batch (:meth:`MemoryState.store_messages`):
-        TGN's messages come from the events alone (:obj:`plan.messages`); a
-        model whose messages read the state
-        (:class:`~pyg_mspipe.nn.DyRepMemory`) computes them here, from
-        :obj:`state` before the batch: with :obj:`updated`, from the memory
-        after the pending messages (training), else from the memory as it is
-        (evaluation)."""
+        r"""What the state stores of the batch (TGN: :obj:`plan.messages`); a
+        model whose messages read :obj:`state` (before the batch; with
+        :obj:`updated`, after the pending messages) builds them here."""
         return plan.messages
 
     def write_back(self, state: MemoryState, plan: EventPlan, memory: Tensor,
                    last_update: Tensor, modules) -> WriteBack:
-        r"""The :class:`~pyg_mspipe.nn.WriteBack` of a batch whose nodes
-        :obj:`plan.n_id` get :obj:`memory` and :obj:`last_update` (reads
-        :obj:`state` before the batch only through :meth:`messages`)."""
+        r"""The :class:`WriteBack` giving :obj:`plan.n_id` the new rows."""
         return WriteBack(plan.n_id, memory, last_update,
                          self.messages(state, plan, modules, updated=True), plan.t_max)
 
 
 def move_inputs(inputs, device: torch.device):
-    r"""Gathered inputs on :obj:`device` (host to GPU without blocking, from
-    pinned memory; no copy on the same device)."""
+    r"""Gathered inputs moved to :obj:`device` without blocking."""
     return type(inputs)(*(_cuda.move(x, device) if isinstance(x, Tensor) else x
                           for x in inputs))

@@ -1,6 +1,4 @@
-r"""The DyRep memory, as the TGN framework configures it: its messages carry
-the structural embedding of the other endpoint, computed by the memory
-itself from the memory the batch's update starts from."""
+r"""The DyRep memory."""
 from __future__ import annotations
 
 import torch
@@ -20,15 +18,9 @@ __all__ = ["DyRepMemory"]
 
 
 class DyRepSteps(UpdateSteps):
-    r"""The update steps of a :class:`DyRepMemory`: TGN's, except that a
-    batch's messages :obj:`[e, h_src, h_dst]` are built in the write-back
-    (:meth:`messages`), from the state the batch's update starts from.
-
-    Args:
-        kept_only (bool): Only each node's kept message is read.
-        num_nodes (int): Number of nodes.
-        store (MessageStore): The state's store (its message dtype).
-    """
+    r"""The update steps of a :class:`DyRepMemory`: TGN's, the messages
+    :obj:`[e, h_src, h_dst]` built in :meth:`messages` (arguments as
+    :class:`~pyg_mspipe.nn._update.UpdateSteps`)."""
     module_names = MODULE_NAMES + ("structural",)
 
     def plan(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> EventPlan:
@@ -37,11 +29,8 @@ class DyRepSteps(UpdateSteps):
 
     def messages(self, state: DyRepState, plan: EventPlan, modules,
                  updated: bool) -> DyRepMessages:
-        r"""The batch's messages and events (:class:`DyRepMessages`), the
-        structural embeddings :math:`\mathbf{h}` of the endpoints computed
-        without gradient over their recent edges in :obj:`state`, from the
-        memory after its pending messages with :obj:`updated` (training),
-        as it is otherwise (evaluation)."""
+        r"""The batch's :class:`DyRepMessages`, the endpoints' structural
+        embeddings computed without gradient over their recent edges."""
         device = plan.src.device
         nb = state.recent.sample(plan.n_id.to(state.device))
         nb = Neighborhood(*(x.to(device) for x in nb))
@@ -58,10 +47,8 @@ class DyRepSteps(UpdateSteps):
 
     def neighborhood_memory(self, state: DyRepState, n_id: Tensor, modules,
                             updated: bool) -> tuple[Tensor, Tensor]:
-        r"""Memory and last update of :obj:`n_id` on the modules' device:
-        after their pending messages (:meth:`gather` then :meth:`compute`,
-        rows padded with :func:`~pyg_mspipe.nn._update.pad_rows`) with
-        :obj:`updated`, else as stored."""
+        r"""Memory and last update of :obj:`n_id`, after their pending
+        messages with :obj:`updated` (rows padded), else as stored."""
         device = modules.time_enc.lin.weight.device
         state_id = n_id.to(state.device)
         if not updated:
@@ -74,12 +61,9 @@ class DyRepSteps(UpdateSteps):
 
 def structural_embedding(structural: torch.nn.Module, x: Tensor, last_update: Tensor,
                          nb: Neighborhood, block: int = update.ROW_BLOCK) -> Tensor:
-    r""":obj:`structural(x, last_update, edge_index, t, msg)` of the
-    neighbourhood's nodes, with nodes and edges padded to multiples of
-    :obj:`block` (the extra nodes copies of the first one, the extra edges
-    between extra nodes; their rows are dropped). As
-    :func:`~pyg_mspipe.nn._update.pad_rows`: every row is then the value
-    bit for bit, whatever the number of threads and rows around it."""
+    r""":obj:`structural(...)` of the neighbourhood's nodes, nodes and edges
+    padded to multiples of :obj:`block` (bit-identical rows, as
+    :func:`~pyg_mspipe.nn._update.pad_rows`)."""
     num, num_e = x.size(0), nb.t.numel()
     pad_n, pad_e = -num % block, -num_e % block
     if pad_e and not pad_n:  # the extra edges need an extra node
@@ -98,19 +82,15 @@ def structural_embedding(structural: torch.nn.Module, x: Tensor, last_update: Te
 class DyRepMemory(TGNMemory):
     r"""The memory of DyRep (`"DyRep: Learning Representations over Dynamic
     Graphs" <https://openreview.net/forum?id=HyePrhR5KX>`_) in the TGN
-    framework (the TGN authors' ``--memory_updater rnn --dyrep
-    --use_destination_embedding_in_message``): the message of each endpoint
-    carries the *structural embedding* of the other instead of its memory,
+    framework: the message of each endpoint carries the *structural
+    embedding* of the other instead of its memory,
     :math:`\mathbf{m}_i = [\mathbf{s}_i \| \mathbf{h}^{struct}_j \|
-    \mathbf{e}_{ij} \| \phi(t - t_i^-)]`; each node keeps its last message
-    and an RNN updates the memory.
-
-    :math:`\mathbf{h}^{struct}` is the memory's :obj:`structural` module (a
-    :class:`~pyg_mspipe.nn.GraphAttentionEmbedding` sharing :obj:`time_enc`,
-    without dropout and without gradient) over each endpoint's
-    :obj:`num_neighbors` most recent edges, which the memory keeps itself,
-    applied to their memory when the batch is stored. :meth:`update_state`
-    takes the events alone, as :meth:`TGNMemory.update_state`.
+    \mathbf{e}_{ij} \| \phi(t - t_i^-)]`, with an RNN updater.
+    :math:`\mathbf{h}^{struct}` is the :obj:`structural`
+    :class:`~pyg_mspipe.nn.GraphAttentionEmbedding` (no dropout, no
+    gradient) over each endpoint's most recent edges, which the memory keeps
+    itself, so :meth:`update_state` takes the events alone (see
+    :doc:`models`).
 
     Args:
         num_nodes (int): Number of nodes.

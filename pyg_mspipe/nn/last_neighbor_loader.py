@@ -26,9 +26,7 @@ class InsertDelta(NamedTuple):
 
 
 class PreparedSample(NamedTuple):
-    r"""A batch's neighbourhood sample and insert, computed ahead of time on
-    a copy of a :class:`LastNeighborLoader` (see
-    :meth:`LastNeighborLoader._offer`)."""
+    r"""A batch's sample and insert, computed ahead on a copy of the loader."""
     n_id: Tensor  #: the nodes the sample is for
     token: tuple  #: :meth:`LastNeighborLoader._state_token` it was sampled at
     sample: NeighborSample
@@ -46,21 +44,14 @@ def _same(a: Tensor, b: Tensor) -> bool:
 class LastNeighborLoader:
     r"""Keeps, for every node, its :obj:`size` most recent neighbours in an
     ever-growing undirected temporal graph, and samples them for a set of
-    nodes. A drop-in for
+    nodes: a drop-in for
     :class:`torch_geometric.nn.models.tgn.LastNeighborLoader` (same
-    constructor, :meth:`__call__`, :meth:`insert`, :meth:`reset_state`, and
-    the attributes :obj:`neighbors`, :obj:`e_id`, :obj:`cur_e_id`), with two
-    differences:
-
-    * when a node receives more than :obj:`size` events in one :meth:`insert`,
-      it keeps the :obj:`size` *most recent* ones (PyG keeps arbitrary ones;
-      on streams without such overflow the two agree exactly);
-    * a :class:`~pyg_mspipe.TemporalDataLoader` given this loader samples each
-      batch's neighbourhood ahead of time in the background: the user's
-      :obj:`neighbor_loader(batch.n_id)` then returns the prepared result and
-      :obj:`neighbor_loader.insert(batch.src, batch.dst)` keeps this loader's
-      own state in step, so it stays correct when used on its own (evaluation
-      loops, custom code).
+    constructor, methods and attributes). A node receiving more than
+    :obj:`size` events in one :meth:`insert` keeps the *most recent* ones
+    (PyG: arbitrary ones; see :doc:`pyg_differences`). A
+    :class:`~pyg_mspipe.TemporalDataLoader` given this loader samples each
+    batch ahead of time; calls for other nodes or events are computed on
+    the spot.
 
     Args:
         num_nodes (int): Number of nodes.
@@ -77,20 +68,17 @@ class LastNeighborLoader:
         self.num_nodes = num_nodes
         self.size = size
         self.validate = validate
-        # Unused slots (e_id -1) hold 0 rather than garbage: deterministic
-        # checkpoints.
+        # unused slots (e_id -1) hold 0: deterministic checkpoints
         self.neighbors = torch.zeros((num_nodes, size), dtype=torch.long, device=device)
         self.e_id = torch.empty((num_nodes, size), dtype=torch.long, device=device)
         self._assoc = torch.empty(num_nodes, dtype=torch.long, device=device)
-        # A sample prepared ahead by a TemporalDataLoader (see _offer()).
         self._prepared: PreparedSample | None = None
         self._resets = 0  # bumped by reset_state / load_state_dict
         self._foreign = 0  # inserts of anything but the prepared batch
         self.reset_state()
 
     def _state_token(self) -> tuple[int, int, int]:
-        r"""Identifies the state: it changes with every :meth:`reset_state`,
-        :meth:`load_state_dict` and :meth:`insert`."""
+        r"""Changes with every reset, load and insert."""
         return (self._resets, self._foreign, self.cur_e_id)
 
     @property
@@ -194,10 +182,8 @@ class LastNeighborLoader:
             self._insert_delta(src, dst)
 
     def _insert_delta(self, src: Tensor, dst: Tensor) -> InsertDelta | None:
-        r"""Inserts like :meth:`insert`, without validation or prepared
-        results, and returns the rows it changed (:obj:`None` for no events):
-        a copy of this loader running ahead computes the delta that
-        :meth:`_offer` hands over."""
+        r""":meth:`insert` without validation or prepared results; returns
+        the rows it changed (:obj:`None` for no events)."""
         num = src.numel()
         if num == 0:
             return None
@@ -208,8 +194,7 @@ class LastNeighborLoader:
         e_id = event + self.cur_e_id
         self.cur_e_id += num
 
-        # Group by node, newest first within a node: one sort on a combined
-        # key (equal keys only for a self-loop's two entries, which are alike).
+        # group by node, newest first: one sort on a combined key
         order = torch.argsort(nodes * num + (num - 1 - event))
         nodes = nodes.index_select(0, order)
         neighbors = neighbors.index_select(0, order)
@@ -242,19 +227,12 @@ class LastNeighborLoader:
 
     # ------------------------------------------------ prepared (run-ahead)
     def _offer(self, prepared: PreparedSample | None):
-        r"""Hands over a sample computed ahead of time (by a
-        :class:`~pyg_mspipe.TemporalDataLoader`): the next :meth:`__call__`
-        returns it if asked for the same nodes (compared by value) while this
-        loader is in the state it was sampled from (:obj:`prepared.token`),
-        and the next :meth:`insert` of the same events writes its delta.
-        Anything else is computed on the spot, so a stale offer is harmless."""
+        r"""Offers a prepared sample: used only for the same nodes, events
+        and state token, so a stale offer is harmless."""
         self._prepared = prepared
 
     def _take_prepared(self, n_id: Tensor) -> NeighborSample | None:
         prepared = self._prepared
-        # Only for the batch it was prepared for, and only if this loader's
-        # state is exactly the one it was sampled from: same resets, no other
-        # inserts, the batches before it inserted once each.
         if prepared is None or prepared.token != self._state_token() \
                 or not _same(prepared.n_id, n_id):
             return None

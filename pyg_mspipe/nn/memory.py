@@ -25,10 +25,9 @@ class TGNMemory(torch.nn.Module):
     :class:`torch_geometric.nn.TGNMemory`: same constructor, methods,
     submodules, parameter and buffer names, checkpoints and numbers.
 
-    It holds its modules and its state (:attr:`state`) and hands every read
-    and write to an executor: sequential by default, the MSPipe pipeline
-    for an epoch of a :class:`~pyg_mspipe.TemporalDataLoader` with
-    :obj:`staleness_bound` (see ``docs/architecture.md``).
+    Every read and write runs in an executor: sequential by default, the
+    MSPipe pipeline during an epoch of a
+    :class:`~pyg_mspipe.TemporalDataLoader` with :obj:`staleness_bound`.
 
     Args:
         num_nodes (int): The number of nodes to save memories for.
@@ -41,30 +40,24 @@ class TGNMemory(torch.nn.Module):
         aggregator_module (torch.nn.Module): The message aggregator function
             which aggregates messages to the same destination into a single
             representation.
-        validate (bool, optional): Check inputs (node ids in range, dtypes,
-            shapes, finite messages, timestamps sorted within and across
-            batches) before touching any state. On a GPU this costs one host
-            synchronisation per call. (default: :obj:`True`)
-        storage (str or torch.device, optional): :obj:`None` keeps the state
-            with the parameters (moved by :meth:`to`); :obj:`"cpu"` keeps it
-            in host memory (pinned when CUDA is available) wherever
-            :meth:`to` moves the parameters: each call gathers the rows it
-            needs and writes back the rows it changed. (default: :obj:`None`)
+        validate (bool, optional): Check inputs (ids, dtypes, shapes, finite
+            messages, sorted timestamps) before touching any state, raising
+            :class:`ValueError` or :class:`TypeError`. (default: :obj:`True`)
+        storage (str or torch.device, optional): :obj:`"cpu"` keeps the
+            state in (pinned) host memory wherever the parameters are; each
+            call gathers and writes back only the rows it needs.
+            :obj:`None` keeps it with the parameters. (default: :obj:`None`)
         updater (torch.nn.Module, optional): The memory updater,
             :obj:`updater(message, memory) -> memory` (kept as
             :obj:`gru`, PyG's name).
             (default: :obj:`GRUCell(message_module.out_channels, memory_dim)`)
     """
 
-    #: Whether evaluation mode reads the memory as it is and applies each
-    #: batch's messages at once, and leaving training mode flushes the pending
-    #: messages (PyG's TGN). A model whose update is the same in both modes
-    #: (:class:`~pyg_mspipe.nn.APANMemory`) sets it to :obj:`False`.
+    #: Whether evaluation mode reads the stored memory and leaving training
+    #: mode flushes, as PyG's TGN (not :class:`~pyg_mspipe.nn.APANMemory`).
     flushes_on_eval: bool = True
 
-    #: The name the updater module is kept under: PyG's :obj:`gru` (whatever
-    #: the updater), :obj:`updater` for :class:`~pyg_mspipe.nn.APANMemory`'s
-    #: attention.
+    #: The attribute name of the updater (PyG's :obj:`gru`).
     updater_name: str = "gru"
 
     def __init__(self, num_nodes: int, raw_msg_dim: int, memory_dim: int, time_dim: int,
@@ -97,25 +90,22 @@ class TGNMemory(torch.nn.Module):
         setattr(self, self.updater_name,
                 updater if updater is not None else GRUCell(message_module.out_channels,
                                                             memory_dim))
-        # (PyG's scratch buffer, kept for its state_dict keys; zeros rather
-        # than garbage: deterministic checkpoints)
+        # PyG's scratch buffer, for its state_dict keys
         self.register_buffer("_assoc", torch.zeros(num_nodes, dtype=torch.long))
 
         self._committer = None
         #: The state (see :class:`~pyg_mspipe.nn.MemoryState`).
         self.state = self._make_state()
-        # Every read and write runs in the executor: this sequential one, or
-        # a pipeline installed for an epoch (pyg_mspipe.nn._executor).
         self._sequential = SequentialExecutor(self.state, self._make_steps())
         self._executor = self._sequential
         self.reset_parameters()
 
     def _make_state(self) -> MemoryState:
-        # (the hook another model overrides: its state)
+        # the hook another model overrides
         return MemoryState(self.num_nodes, self.memory_dim, self.raw_msg_dim, self.storage)
 
     def _make_steps(self) -> update.UpdateSteps:
-        # (the hook another model overrides: its update steps)
+        # the hook another model overrides
         return update.UpdateSteps(update.keeps_one_message(self), self.num_nodes,
                                   self.state.store)
 
@@ -141,9 +131,8 @@ class TGNMemory(torch.nn.Module):
 
     @property
     def steps(self):
-        r"""The update steps every read and write runs (gather, compute,
-        write-back; see ``docs/architecture.md``). Assign a wrapper to
-        observe them or to add a latency or a fault to a stage."""
+        r"""The update steps every read and write runs; assign a wrapper to
+        observe them or delay or fail a stage."""
         return self._sequential.steps
 
     @steps.setter
@@ -153,12 +142,11 @@ class TGNMemory(torch.nn.Module):
         self._sequential.forget()
 
     def set_committer(self, committer: Callable | None):
-        r"""Hands every training-mode write-back to :obj:`committer` instead
-        of applying it (:obj:`None`: apply it, the default).
-        :obj:`committer(write_back, plan)` is called once per training
-        iteration, in iteration order (both :obj:`None` for an empty batch),
-        and changes the state only through :meth:`MemoryState.apply` (e.g.
-        :class:`~pyg_mspipe.distributed.WriteBackExchange`)."""
+        r"""Hands every training-mode write-back to
+        :obj:`committer(write_back, plan)` instead of applying it, once per
+        iteration in order (both :obj:`None` for an empty batch), e.g.
+        :class:`~pyg_mspipe.distributed.WriteBackExchange`. :obj:`None`
+        applies it (the default). Refused while a pipelined epoch runs."""
         if committer is not None and not callable(committer):
             raise TypeError(f"'committer' must be callable or None (got "
                             f"{type(committer).__name__})")
@@ -174,7 +162,7 @@ class TGNMemory(torch.nn.Module):
     # ----------------------------------------------------------------- reset
     def reset_parameters(self):
         r"""Resets all learnable parameters of the module (and the state)."""
-        # (PyG's order: the same draws of the RNG, the same parameters)
+        # PyG's order: the same RNG draws
         for module in (self.msg_s_module, self.msg_d_module, self.aggr_module,
                        self.time_enc, getattr(self, self.updater_name)):
             if hasattr(module, "reset_parameters"):
@@ -182,7 +170,7 @@ class TGNMemory(torch.nn.Module):
         self.reset_state()
 
     def reset_state(self):
-        r"""Resets the memory to its initial state (O(1) Python work)."""
+        r"""Resets the memory to its initial state."""
         self._executor.reset()
 
     def detach(self):
@@ -224,10 +212,8 @@ class TGNMemory(torch.nn.Module):
         self._executor.update_state(plan, self, self.training, self.flushes_on_eval)
 
     def _plan(self, src: Tensor, dst: Tensor, t: Tensor, raw_msg: Tensor) -> EventPlan | None:
-        # The validated events planned for storing (their order after the
-        # stored ones is the executor's to check); None for an empty batch
-        # (an error with `validate`, unless a committer is set: a rank's
-        # share of a distributed batch may be empty).
+        # None for an empty batch (allowed with a committer: a rank's share
+        # may be empty)
         if self.validate and not (self._committer is not None and isinstance(src, Tensor)
                                   and src.numel() == 0):
             check_events(src, dst, t, raw_msg, num_nodes=self.num_nodes,
@@ -269,8 +255,7 @@ class TGNMemory(torch.nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
                               missing_keys, unexpected_keys, error_msgs):
-        # PyG's TGNMemory has neither pending messages nor extra state in its
-        # state_dict: its checkpoints load too.
+        # PyG's checkpoints (no messages, no extra state) load too
         with self._executor.paused():
             super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
                                           missing_keys, unexpected_keys, error_msgs)

@@ -24,15 +24,11 @@ class RecentNeighbors(NamedTuple):
 
 class RecentNeighborSampler:
     r"""The :obj:`size` most recent neighbours of a node *strictly before a
-    given time*, in the undirected graph of a fixed event stream, for a
-    batch of (node, time) queries at once (DyGLib's and TGAT's ``recent``
-    sampling: every event sees the neighbours it had at its own timestamp,
-    earlier events of its own batch included).
-
-    Unlike :class:`~pyg_mspipe.LastNeighborLoader` it holds no state that
-    training changes, so queries may come in any order. Events with equal
-    timestamps are ordered by their position in :obj:`data` (their event
-    id); a query at time :math:`t` never sees an event at :math:`t`.
+    given time* in the undirected graph of a fixed event stream, for a batch
+    of (node, time) queries (DyGLib's and TGAT's ``recent`` sampling; ties
+    in time ordered by event id). Unlike
+    :class:`~pyg_mspipe.LastNeighborLoader` it holds no training state, so
+    queries may come in any order.
 
     Args:
         data (TemporalData): The stream (:obj:`src`, :obj:`dst`, :obj:`t`).
@@ -51,8 +47,7 @@ class RecentNeighborSampler:
         num_events = src.numel()
         node = torch.cat([src, dst])
         e_id = torch.arange(num_events, device=src.device).repeat(2)
-        # Interleave the two directions of each event, then sort stably by
-        # (node, time): ties keep event order.
+        # both directions of each event, sorted stably by (node, time)
         order = torch.argsort(e_id, stable=True)
         self.times = torch.unique(t)  # sorted distinct timestamps
         self._stride = self.times.numel() + 1
@@ -93,12 +88,9 @@ class RecentNeighborSampler:
                                mask)
 
     def __call__(self, node: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        r"""The same sample in the shape of
-        :class:`~pyg_mspipe.LastNeighborLoader`'s :obj:`(n_id, edge_index,
-        e_id)`, where the targets are the queries: :obj:`n_id` the sorted
-        unique query and neighbour nodes, :obj:`edge_index[0]` a neighbour's
-        position in :obj:`n_id`, :obj:`edge_index[1]` the query's position
-        in :obj:`node` (a node queried at two times has two neighbourhoods).
+        r"""The same sample as :obj:`(n_id, edge_index, e_id)`, like
+        :class:`~pyg_mspipe.LastNeighborLoader`'s except that
+        :obj:`edge_index[1]` is the query's position in :obj:`node`.
 
         Args:
             node (torch.Tensor): Query nodes, :obj:`[Q]`.

@@ -1,5 +1,4 @@
-r"""TGAT-style temporal attention over each query's own neighbours, as
-DyGLib's TGN embeds (one layer)."""
+r"""TGAT-style temporal attention, as DyGLib's TGN embeds."""
 from __future__ import annotations
 
 import torch
@@ -26,8 +25,7 @@ class TemporalAttentionEmbedding(torch.nn.Module):
         \mathbf{z}_i &= \mathbf{W}_2\,\mathrm{ReLU}(\mathbf{W}_1
         [\mathbf{h} \| \mathbf{s}_i])
 
-    A query without neighbours attends to nothing (its attention term is
-    zero).
+    A query without neighbours gets a zero attention term.
 
     Args:
         in_channels (int): Memory size.
@@ -85,8 +83,7 @@ class TemporalAttentionEmbedding(torch.nn.Module):
         x_query = x[query]
         q_in = torch.cat([x_query, phi0.expand(num_queries, -1)], dim=-1)
         rel_t_enc = self.time_enc(rel_t.reshape(-1).to(x.dtype)).view(num_queries, k, -1)
-        # Keys and values are linear in [memory | features | time]: the
-        # memory part is projected once per node, then gathered.
+        # the memory part of keys and values: projected once per node
         w = torch.cat([self.lin_key.weight, self.lin_value.weight], dim=0)
         edge = torch.cat([msg.to(x.dtype), rel_t_enc], dim=-1)
         kv = (x @ w[:, :channels].t())[nbr] + edge @ w[:, channels:].t()
