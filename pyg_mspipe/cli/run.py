@@ -129,9 +129,6 @@ def _check_dyglib(config: TrainConfig):
                           f"(got {config.model})")
     if is_tgb(config.data):
         raise ConfigError("--recipe dyglib: not with tgb:<dir> data yet: use --recipe pyg")
-    if config.pipelined:
-        raise ConfigError("--recipe dyglib does not run under the pipeline "
-                          "(--staleness-bound): use --recipe pyg")
 
 
 def setup_run(config: TrainConfig) -> TrainingRun:
@@ -199,13 +196,16 @@ def setup_run(config: TrainConfig) -> TrainingRun:
         if model.needs_neighbors:
             neighbor_loader = LastNeighborLoader(num_nodes, size=config.neighbors,
                                                  device=device)
+        # (the recipe's sampler is drawn ahead by the loader, for the pipeline too)
+        ahead = getattr(model, "sampler", None)
         pipeline = {}
         if config.pipelined:
             pipeline = dict(staleness_bound=config.staleness_bound,
                             schedule=config.schedule)
         train_loader = TemporalDataLoader(split.train, batch_size=config.batch_size,
                                           neg_sampling_ratio=1.0, memory=model.memory,
-                                          neighbor_loader=neighbor_loader, device=device,
+                                          neighbor_loader=neighbor_loader or ahead,
+                                          device=device,
                                           neg_dst_candidates=train_candidates(config, split),
                                           **pipeline)
         val_loader, test_loader = (

@@ -87,7 +87,6 @@ def test_cli_recipe_dyglib_trains_and_reports(capsys, tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     (["--model", "jodie"], "--model tgn only"),
-    (["--staleness-bound", "1"], "pipeline"),
 ])
 def test_cli_recipe_dyglib_refuses_what_it_does_not_run(capsys, extra, message):
     code, out, err = run_cli(capsys, "train", *TINY, "--recipe", "dyglib", *extra)
