@@ -78,21 +78,23 @@ class TemporalAttentionEmbedding(torch.nn.Module):
             mask (torch.Tensor): Which slots hold a neighbour, :obj:`[Q, k]`.
         """
         num_queries, k = mask.shape
-        channels = x.size(-1)
         phi0 = self.time_enc(torch.zeros(1, dtype=x.dtype, device=x.device))
         x_query = x[query]
         q_in = torch.cat([x_query, phi0.expand(num_queries, -1)], dim=-1)
         rel_t_enc = self.time_enc(rel_t.reshape(-1).to(x.dtype)).view(num_queries, k, -1)
-        # the memory part of keys and values: projected once per node
-        w = torch.cat([self.lin_key.weight, self.lin_value.weight], dim=0)
-        edge = torch.cat([msg.to(x.dtype), rel_t_enc], dim=-1)
-        kv = (x @ w[:, :channels].t())[nbr] + edge @ w[:, channels:].t()
+        # Each slot's key/value input [memory | features | time], never
+        # projected: q.(W_k x_j) = (W_k^T q).x_j and sum_j a_j W_v x_j =
+        # W_v sum_j a_j x_j (no biases), so the projections run per query.
+        inputs = torch.cat([x[nbr], msg.to(x.dtype), rel_t_enc], dim=-1)  # [Q, k, key_dim]
         heads, dim = self.heads, q_in.size(-1) // self.heads
-        key, value = kv.view(num_queries, k, 2, heads, dim).permute(2, 0, 3, 1, 4)
-        q = self.lin_query(q_in).view(num_queries, heads, 1, dim)
-        score = (q @ key.transpose(-1, -2)) * dim ** -0.5  # [Q, heads, 1, k]
-        score = score.masked_fill(~mask.view(num_queries, 1, 1, k), float("-inf"))
+        w_key = self.lin_key.weight.view(heads, dim, -1)
+        w_value = self.lin_value.weight.view(heads, dim, -1)
+        q = self.lin_query(q_in).view(num_queries, heads, dim)
+        q_key = torch.einsum("qhd,hdc->qhc", q, w_key)  # [Q, heads, key_dim]
+        score = (q_key @ inputs.transpose(1, 2)) * dim ** -0.5  # [Q, heads, k]
+        score = score.masked_fill(~mask.view(num_queries, 1, k), float("-inf"))
         alpha = torch.nan_to_num(F.softmax(score, dim=-1), nan=0.0)
-        out = (self.dropout(alpha) @ value).reshape(num_queries, -1)
+        mixed = self.dropout(alpha) @ inputs  # [Q, heads, key_dim]
+        out = torch.einsum("qhc,hdc->qhd", mixed, w_value).reshape(num_queries, -1)
         h = self.norm(self.dropout(self.lin_out(out)) + q_in)
         return self.merge2(self.merge1(torch.cat([h, x_query], dim=-1)).relu())
