@@ -230,7 +230,7 @@ def test_dyglib_recipe_for_jodie_dyrep_is_its_defaults_and_time_init(model):
     assert recipe.model.link_pred.lin_final.in_features == 172
     assert torch.equal(train_candidates(recipe.config, recipe.split),
                        recipe.split.train.dst.unique())
-    assert (recipe.neighbor_loader is None) == (model == "jodie")
+    assert recipe.neighbor_loader is None and plain.neighbor_loader is None
     time_enc = recipe.model.memory.time_enc.lin
     d = time_enc.out_features
     torch.testing.assert_close(time_enc.weight.view(-1), 10.0 ** -torch.linspace(0, 9, d))
