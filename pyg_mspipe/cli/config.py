@@ -34,8 +34,10 @@ class TrainConfig:
             (default: :obj:`None`)
         model (str): The memory model. (default: :obj:`"tgn"`)
         recipe (str): :obj:`"pyg"` (PyG's ``examples/tgn.py``) or
-            :obj:`"dyglib"` (DyGLib's TGN: each event's own recent
-            neighbours, TGAT attention; TGN only). (default: :obj:`"pyg"`)
+            :obj:`"dyglib"` (DyGLib's: for TGN each event's own recent
+            neighbours and TGAT attention; for TGN, JODIE and DyRep its
+            sizes, negatives, split draw, zero features and time encoder
+            initialisation). (default: :obj:`"pyg"`)
         epochs (int): Training epochs (at most, with :obj:`patience`).
             (default: :obj:`8`)
         patience (int, optional): Early stopping: stop after this many

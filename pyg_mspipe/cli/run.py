@@ -18,7 +18,12 @@ from pyg_mspipe.engine.data import resolve_data
 from pyg_mspipe.engine.evaluation import EvalProtocol
 from pyg_mspipe.engine.models import TGNModel, build_model
 from pyg_mspipe.engine.negatives import NegativeSampler
-from pyg_mspipe.engine.recipes import build_event_tgn
+from pyg_mspipe.engine.recipes import (
+    DYGLIB_MODELS,
+    EventTGNModel,
+    build_event_tgn,
+    dyglib_model,
+)
 from pyg_mspipe.engine.splits import (
     DYGLIB_DRAW_SEED,
     LinkSplit,
@@ -65,6 +70,14 @@ class TrainingRun:
     #: event of :obj:`split.full` (DyGLib's ``full_neighbor_sampler``), else
     #: :obj:`None`.
     eval_sampler: RecentNeighborSampler | None = None
+
+    @property
+    def per_event(self) -> bool:
+        r"""Whether the run trains and evaluates each (node, time) pair from
+        its own neighbours (the recipe :obj:`"dyglib"`'s TGN,
+        :mod:`~pyg_mspipe.engine.recipes`' loops) rather than with the
+        engine's loops."""
+        return isinstance(self.model, EventTGNModel)
 
     def checkpoint_objects(self) -> dict:
         r"""The objects a checkpoint holds, by name (for
@@ -124,9 +137,9 @@ def train_candidates(config: TrainConfig, split: LinkSplit) -> torch.Tensor | No
 
 
 def _check_dyglib(config: TrainConfig):
-    if config.model != "tgn":
-        raise ConfigError(f"--recipe dyglib: implemented for --model tgn only "
-                          f"(got {config.model})")
+    if config.model not in DYGLIB_MODELS:
+        raise ConfigError(f"--recipe dyglib: implemented for --model "
+                          f"{', '.join(DYGLIB_MODELS)} (got {config.model})")
     if is_tgb(config.data):
         raise ConfigError("--recipe dyglib: not with tgb:<dir> data yet: use --recipe pyg")
 
@@ -178,6 +191,7 @@ def setup_run(config: TrainConfig) -> TrainingRun:
         eval_sampler = None
         if config.recipe == "dyglib":
             _check_dyglib(config)
+        if config.recipe == "dyglib" and config.model == "tgn":
             sampler = RecentNeighborSampler(split.stream, config.neighbors, num_nodes)
             if split.full is not split.stream:
                 eval_sampler = RecentNeighborSampler(split.full, config.neighbors,
@@ -192,6 +206,8 @@ def setup_run(config: TrainConfig) -> TrainingRun:
                                 embedding_dim=config.embedding_dim, lr=config.lr,
                                 num_neighbors=config.neighbors, device=device,
                                 **memory_kwargs)
+            if config.recipe == "dyglib":
+                dyglib_model(model)
         neighbor_loader = None
         if model.needs_neighbors:
             neighbor_loader = LastNeighborLoader(num_nodes, size=config.neighbors,

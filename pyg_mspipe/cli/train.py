@@ -65,7 +65,7 @@ def _evaluate(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
         snapshot = copy.deepcopy((model.memory.state_dict(),
                                   None if nl is None else nl.state_dict()))
     evaluate = evaluate_link_prediction
-    if run.config.recipe == "dyglib":
+    if run.per_event:
         # DyGLib's evaluation reads the neighbours of every event of the
         # stream (its full_neighbor_sampler), the training-period events of
         # the nodes an inductive split keeps out of training included.
@@ -141,7 +141,7 @@ def run_training(run: TrainingRun, *, show_progress: bool = True, echo=print,
         progress = EpochProgress(state.epoch + 1, config.epochs, run.split.train.num_events,
                                  done=state.events, enabled=show_progress)
         start = time.perf_counter() - state.seconds
-        if config.recipe == "dyglib":
+        if run.per_event:
             steps = event_train_steps(run.model, epoch_loader, run.split.stream,
                                       device=run.device)
         elif run.dp is None:
@@ -247,8 +247,9 @@ _RATIO = click.FloatRange(0, 1, min_open=True, max_open=True)
               show_default=True, help="The memory model.")
 @click.option("--recipe", type=click.Choice(RECIPES), default=_DEFAULTS.recipe,
               show_default=True,
-              help="pyg: PyG's examples/tgn.py; dyglib: DyGLib's TGN (each event's own "
-                   "recent neighbours, TGAT attention; --model tgn).")
+              help="pyg: PyG's examples/tgn.py; dyglib: DyGLib's (TGN: each event's own "
+                   "recent neighbours, TGAT attention; JODIE, DyRep: the engine's models "
+                   "with DyGLib's sizes, negatives, split draw and time encoder init).")
 @click.option("--epochs", type=_POSITIVE, default=_DEFAULTS.epochs, show_default=True,
               help="Training epochs (at most, with --patience).")
 @click.option("--patience", type=_POSITIVE, default=None,

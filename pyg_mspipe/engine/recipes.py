@@ -1,9 +1,10 @@
-r"""DyGLib's TGN recipe (``pyg-mspipe train --recipe dyglib``), built from
-the library's modules: the drop-in :class:`~pyg_mspipe.TGNMemory`, each
+r"""DyGLib's recipe (``pyg-mspipe train --recipe dyglib``), built from the
+library's modules. For TGN: the drop-in :class:`~pyg_mspipe.TGNMemory`, each
 event's own most recent neighbours
 (:class:`~pyg_mspipe.nn.RecentNeighborSampler`) and a TGAT-style attention
 embedding (:class:`~pyg_mspipe.nn.TemporalAttentionEmbedding`), with its
-training and evaluation loops.
+training and evaluation loops. For JODIE and DyRep: the engine's models and
+loops, with DyGLib's time encoder initialisation (:func:`dyglib_model`).
 
 Where PyG's example embeds each node of a batch once, from the neighbours
 its :class:`~pyg_mspipe.LastNeighborLoader` held before the batch, this
@@ -36,11 +37,14 @@ from pyg_mspipe.nn.recent_neighbors import (
 )
 from pyg_mspipe.nn.temporal_attention import TemporalAttentionEmbedding
 
-__all__ = ["RECIPES", "EventTGNModel", "build_event_tgn", "dyglib_time_init", "event_train_steps",
-           "evaluate_events"]
+__all__ = ["RECIPES", "DYGLIB_MODELS", "EventTGNModel", "build_event_tgn", "dyglib_model",
+           "dyglib_time_init", "event_train_steps", "evaluate_events"]
 
 #: The recipes of ``pyg-mspipe train --recipe``.
 RECIPES = ("pyg", "dyglib")
+
+#: The models of the recipe :obj:`"dyglib"` (DyGLib's memory-based models).
+DYGLIB_MODELS = ("tgn", "jodie", "dyrep")
 
 
 def dyglib_time_init(time_enc: torch.nn.Module):
@@ -50,6 +54,16 @@ def dyglib_time_init(time_enc: torch.nn.Module):
     with torch.no_grad():
         time_enc.lin.weight.copy_((10.0 ** -torch.linspace(0, 9, d)).view(d, 1))
         time_enc.lin.bias.zero_()
+
+
+def dyglib_model(model):
+    r"""Applies DyGLib's recipe to a model of
+    :func:`~pyg_mspipe.engine.models.build_model` (JODIE, DyRep; TGN's recipe
+    is :func:`build_event_tgn`): its memory's time encoder, which encodes
+    :math:`t - t^-` in every message, starts from
+    :func:`dyglib_time_init`. Returns :obj:`model`."""
+    dyglib_time_init(model.memory.time_enc)
+    return model
 
 
 @dataclass

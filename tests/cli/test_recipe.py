@@ -86,7 +86,7 @@ def test_cli_recipe_dyglib_trains_and_reports(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--model", "jodie"], "--model tgn only"),
+    (["--model", "apan"], "--model tgn, jodie, dyrep (got apan)"),
 ])
 def test_cli_recipe_dyglib_refuses_what_it_does_not_run(capsys, extra, message):
     code, out, err = run_cli(capsys, "train", *TINY, "--recipe", "dyglib", *extra)
@@ -169,3 +169,86 @@ def test_dyglib_recipe_defaults_are_dyglibs_sizes_and_training_negatives(capsys,
     config = json.loads((tmp_path / "run.json").read_text())["config"]
     assert (config["memory_dim"], config["embedding_dim"], config["train_negatives"]) == \
         (172, 172, "random")
+
+
+def _figures(summary: dict) -> dict:
+    # What a run reports, less its wall-clock times (and where it was written).
+    clock = {"train_seconds", "events_per_second", "eval_seconds", "total_seconds",
+             "json_path"}
+    if isinstance(summary, dict):
+        return {k: _figures(v) for k, v in summary.items() if k not in clock}
+    if isinstance(summary, list):
+        return [_figures(v) for v in summary]
+    return summary
+
+
+@pytest.mark.parametrize("model", ["jodie", "dyrep"])
+def test_cli_recipe_dyglib_jodie_dyrep_runs_seeded(capsys, tmp_path, model):
+    args = ["train", "--data", "synthetic:events=400,nodes=30", "--batch-size", "40",
+            "--time-dim", "8", "--msg-dim", "4", "--model", model, "--recipe", "dyglib",
+            "--epochs", "2", "--runs", "2", "--seed", "3", "--split", "inductive",
+            "--negatives", "random", "-q"]
+    summaries = []
+    for name in ("a", "b", "c"):
+        seed = ["--seed", "4"] if name == "c" else []
+        code, out, err = run_cli(capsys, *args, *seed, "--json", tmp_path / f"{name}.json")
+        assert code == 0, err
+        summaries.append(json.loads((tmp_path / f"{name}.json").read_text()))
+    a, b, c = summaries
+    assert _figures(a) == _figures(b)  # same seed, same figures
+    assert _figures(a) != _figures(c)
+    runs = a["runs"]
+    assert [r["seed"] for r in runs] == [3, 4]
+    assert _figures(runs[1]["epochs"]) == _figures(c["runs"][0]["epochs"])
+    config = a["config"]
+    assert (config["model"], config["recipe"], config["memory_dim"], config["embedding_dim"],
+            config["train_negatives"]) == (model, "dyglib", 172, 172, "random")
+    for run in runs:
+        assert all(0 < e[part]["ap"] <= 1 for e in run["epochs"]
+                   for part in ("val", "test", "val_new", "test_new"))
+
+
+@pytest.mark.parametrize("model", ["jodie", "dyrep"])
+def test_dyglib_recipe_for_jodie_dyrep_is_its_defaults_and_time_init(model):
+    # --recipe dyglib for JODIE and DyRep is the engine's model with the
+    # documented defaults (sizes 172, DyGLib's training negatives, new-node
+    # draw and zero features) and DyGLib's time encoder initialisation: the
+    # same run as --recipe pyg given those options, but for the encoder.
+    from pyg_mspipe.cli.config import TrainConfig
+    from pyg_mspipe.cli.run import setup_run, train_candidates
+    from pyg_mspipe.engine.models import MODELS
+
+    options = dict(model=model, split="inductive", negatives="random", seed=5)
+    recipe = setup_run(TrainConfig(recipe="dyglib", **options))
+    plain = setup_run(TrainConfig(recipe="pyg", memory_dim=172, embedding_dim=172,
+                                  train_negatives="random", new_node_draw="dyglib",
+                                  edge_features="zeros", **options))
+    assert isinstance(recipe.model, MODELS[model]) and not recipe.per_event
+    assert recipe.split.train.num_events == 34352  # DyGLib's training events on uci
+    assert not recipe.data.msg.any() and plain.data.msg.equal(recipe.data.msg)
+    assert recipe.model.memory.memory.size(-1) == 172
+    assert recipe.model.link_pred.lin_final.in_features == 172
+    assert torch.equal(train_candidates(recipe.config, recipe.split),
+                       recipe.split.train.dst.unique())
+    assert recipe.neighbor_loader is None and plain.neighbor_loader is None
+    time_enc = recipe.model.memory.time_enc.lin
+    d = time_enc.out_features
+    torch.testing.assert_close(time_enc.weight.view(-1), 10.0 ** -torch.linspace(0, 9, d))
+    assert not time_enc.bias.any()
+    ours, theirs = (dict(m for part in r.model.modules() for m in part.state_dict().items())
+                    for r in (recipe, plain))
+    assert ours.keys() == theirs.keys()
+    differ = {k for k in ours if not _equal(ours[k], theirs[k])}
+    assert {"time_enc.lin.weight", "time_enc.lin.bias"} <= differ  # (DyRep's structural
+    assert all(k.endswith(("time_enc.lin.weight", "time_enc.lin.bias"))  # attention shares it)
+               for k in differ)
+
+
+def _equal(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    return a == b
