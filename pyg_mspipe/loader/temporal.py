@@ -52,11 +52,10 @@ class TemporalDataLoader(torch.utils.data.DataLoader):
             background thread (:obj:`0`: on demand). :obj:`"auto"`: :obj:`2`
             if a CUDA device is involved or a core is spare, and
             :obj:`num_workers=0`, else :obj:`0`. (default: :obj:`"auto"`)
-        neighbor_loader (LastNeighborLoader or RecentNeighborSampler,
-            optional): Sampled ahead. A
-            :class:`~pyg_mspipe.nn.RecentNeighborSampler` samples each
-            batch's sources, destinations and negatives at their event's time
-            into :obj:`batch.recent_nbr`, :obj:`recent_e_id`,
+        neighbor_loader (LastNeighborLoader, optional): Sampled ahead. A
+            :class:`~pyg_mspipe.nn.RecentNeighborSampler` instead samples
+            each batch's sources, destinations and negatives at their
+            event's time into :obj:`batch.recent_nbr`, :obj:`recent_e_id`,
             :obj:`recent_t` and :obj:`recent_mask`. (default: :obj:`None`)
         memory (TGNMemory, optional): The memory the pipeline runs.
             (default: :obj:`None`)
