@@ -89,11 +89,7 @@ class Mailbox:
         self.mail = self.mail.to(device, dtype)
         self.t = self.t.to(device)
         self.pos = self.pos.to(device)
-        if device is not None:  # (the neighbour table, rebuilt there)
-            recent = LastNeighborLoader(self.num_nodes, self.num_neighbors, device,
-                                        validate=False)
-            recent.load_state_dict(self.recent.state_dict())
-            self.recent = recent
+        self.recent = self.recent._clone(device)
         return self
 
     def pin_memory(self) -> Mailbox:

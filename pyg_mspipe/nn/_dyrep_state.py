@@ -91,10 +91,7 @@ class RecentEdges:
         r"""Moves the table to :obj:`device`, the features cast to :obj:`dtype`."""
         self.t = self.t.to(device)
         self.msg = self.msg.to(device, dtype)
-        loader = LastNeighborLoader(self.loader.num_nodes, self.loader.size, self.t.device,
-                                    validate=False)
-        loader.load_state_dict(self.loader.state_dict())
-        self.loader = loader
+        self.loader = self.loader._clone(device)
         return self
 
     def pin_memory(self) -> RecentEdges:

@@ -112,13 +112,13 @@ class LastNeighborLoader:
         self._prepared = None
         self._resets += 1
 
-    def _clone(self) -> LastNeighborLoader:
-        r"""An independent copy (used to sample ahead of time)."""
+    def _clone(self, device=None) -> LastNeighborLoader:
+        r"""An independent copy, on :obj:`device` (default: this one's)."""
         other = type(self).__new__(type(self))
         other.num_nodes, other.size, other.validate = self.num_nodes, self.size, self.validate
-        other.neighbors = self.neighbors.clone()
-        other.e_id = self.e_id.clone()
-        other._assoc = torch.empty_like(self._assoc)
+        other.neighbors = self.neighbors.to(device, copy=True)
+        other.e_id = self.e_id.to(device, copy=True)
+        other._assoc = torch.empty_like(self._assoc, device=other.e_id.device)
         other.cur_e_id = self.cur_e_id
         other._prepared = None
         other._resets, other._foreign = self._resets, self._foreign
