@@ -212,15 +212,17 @@ def setup_run(config: TrainConfig) -> TrainingRun:
         if model.needs_neighbors:
             neighbor_loader = LastNeighborLoader(num_nodes, size=config.neighbors,
                                                  device=device)
-        # (the recipe's sampler is drawn ahead by the loader, for the pipeline too)
-        ahead = getattr(model, "sampler", None)
+        # what the training loader samples ahead: the neighbour loader, or
+        # the recipe's per-event sampler (for the pipeline's fetches too)
+        ahead = neighbor_loader if neighbor_loader is not None else getattr(model, "sampler",
+                                                                             None)
         pipeline = {}
         if config.pipelined:
             pipeline = dict(staleness_bound=config.staleness_bound,
                             schedule=config.schedule)
         train_loader = TemporalDataLoader(split.train, batch_size=config.batch_size,
                                           neg_sampling_ratio=1.0, memory=model.memory,
-                                          neighbor_loader=neighbor_loader or ahead,
+                                          neighbor_loader=ahead,
                                           device=device,
                                           neg_dst_candidates=train_candidates(config, split),
                                           **pipeline)

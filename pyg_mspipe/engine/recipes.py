@@ -194,9 +194,11 @@ def event_train_steps(model: EventTGNModel, loader, data, *,
         src, dst, t, num = batch.src, batch.dst, batch.t, batch.num_events
         neg_dst = batch.neg_dst.view(num, -1)[:, 0]
         node = torch.cat([src, dst, neg_dst])
+        # The loader's sample ahead, if any, is of batch_queries(batch): these
+        # very queries when the batch has one negative per event.
+        nb = prepared_sample(batch) if batch.neg_dst.numel() == num else None
         with timer("embed+loss"):
-            # (the sample a loader given the sampler drew ahead, if any)
-            h = model.embed(data, node, t.repeat(3), nb=prepared_sample(batch, node))
+            h = model.embed(data, node, t.repeat(3), nb=nb)
             pos_out = model.link_pred(h[:num], h[num:2 * num])
             neg_out = model.link_pred(h[:num], h[2 * num:])
             loss = model.criterion(pos_out, torch.ones_like(pos_out))

@@ -54,10 +54,9 @@ class RecentEdges:
 
     def sample(self, n_id: Tensor) -> Neighborhood:
         r"""The recent edges of :obj:`n_id` (on the table's device)."""
-        valid = (self.loader.e_id.index_select(0, n_id).view(-1) >= 0).nonzero().view(-1)
+        sample, valid = self.loader._sample(n_id)
         t = self.t.index_select(0, n_id).view(-1).index_select(0, valid)
         msg = self.msg.index_select(0, n_id).view(-1, self.msg.size(-1)).index_select(0, valid)
-        sample = self.loader.sample(n_id)
         return Neighborhood(sample.n_id, sample.edge_index, t, msg)
 
     def insert(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor):

@@ -143,6 +143,12 @@ class LastNeighborLoader:
 
     def sample(self, n_id: Tensor, assoc: Tensor | None = None) -> NeighborSample:
         r"""Samples from the current state (never uses a prepared result)."""
+        return self._sample(n_id, assoc)[0]
+
+    def _sample(self, n_id: Tensor, assoc: Tensor | None = None) -> tuple[NeighborSample,
+                                                                          Tensor]:
+        # sample(), and the flat slot positions (row-major in n_id's rows)
+        # of its edges, for tables kept beside this one's slots
         assoc = self._assoc if assoc is None else assoc
         size = self.size
         e_id = self.e_id.index_select(0, n_id).view(-1)
@@ -154,7 +160,7 @@ class LastNeighborLoader:
         n_id = torch.cat([n_id, neighbors]).unique()
         assoc[n_id] = torch.arange(n_id.size(0), device=n_id.device)
         neighbors, nodes = assoc.index_select(0, neighbors), assoc.index_select(0, nodes)
-        return NeighborSample(n_id, torch.stack([neighbors, nodes]), e_id)
+        return NeighborSample(n_id, torch.stack([neighbors, nodes]), e_id), valid
 
     def insert(self, src: Tensor, dst: Tensor):
         r"""Inserts the interactions :obj:`(src, dst)` (both directions), with

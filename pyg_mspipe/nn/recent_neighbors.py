@@ -138,12 +138,9 @@ def read_nodes(node: Tensor, nb: RecentNeighbors) -> tuple[Tensor, Tensor]:
 PREPARED = ("recent_nbr", "recent_e_id", "recent_t", "recent_mask")
 
 
-def prepared_sample(batch, node: Tensor) -> RecentNeighbors | None:
-    r"""The sample of the queries :obj:`node` a loader drew ahead for
-    :obj:`batch` (:obj:`None` if it drew none, or for other queries)."""
+def prepared_sample(batch) -> RecentNeighbors | None:
+    r"""The sample of :func:`batch_queries` a loader drew ahead for
+    :obj:`batch` (:obj:`None` if it drew none)."""
     if getattr(batch, PREPARED[0], None) is None:
-        return None
-    queries = batch_queries(batch)[0]
-    if queries.shape != node.shape or not torch.equal(queries, node):
         return None
     return RecentNeighbors(*(getattr(batch, name) for name in PREPARED))
