@@ -68,3 +68,36 @@ def test_gradients_equal_dense_reference():
 def test_heads_must_divide():
     with pytest.raises(ValueError, match="heads"):
         TemporalAttentionEmbedding(5, 5, 3, TimeEncoder(4), heads=2)
+
+
+def _plain_attend(q_key, inputs, mask, scale, p, training):
+    # The attention core as autograd would differentiate it.
+    score = (q_key @ inputs.transpose(1, 2)) * scale
+    score = score.masked_fill(~mask.view(mask.size(0), 1, -1), float("-inf"))
+    alpha = torch.nan_to_num(score.softmax(-1), nan=0.0)
+    return torch.nn.functional.dropout(alpha, p, training) @ inputs
+
+
+@pytest.mark.parametrize("p,training", [(0.0, True), (0.3, True), (0.3, False)])
+def test_attention_core_backward_equals_autograd(p, training):
+    # The hand-written backward (dropout included, a query without
+    # neighbours included) against autograd of the plain formula, same RNG.
+    from pyg_mspipe.nn.temporal_attention import _Attend
+    torch.manual_seed(2)
+    q_key = torch.randn(5, 2, 7, dtype=torch.float64, requires_grad=True)
+    inputs = torch.randn(5, 4, 7, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(5, 4) > 0.4
+    mask[1] = False
+    w = torch.randn(5, 2, 7, dtype=torch.float64)
+    grads = []
+    for fn in (_Attend.apply, _plain_attend):
+        torch.manual_seed(3)
+        q_key.grad = inputs.grad = None
+        out = fn(q_key, inputs, mask, 0.5, p, training)
+        (out * w).sum().backward()
+        grads.append((out.detach(), q_key.grad, inputs.grad))
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    if p == 0.0:
+        assert torch.autograd.gradcheck(
+            lambda a, b: _Attend.apply(a, b, mask, 0.5, p, training), (q_key, inputs))
