@@ -58,23 +58,27 @@ def main():
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS),
+                        default=list(CONTENDERS),
+                        help="which to run (seq first: the ratios are seq over each)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device, data, train_data = prepare(args)
+    chosen = {c: CONTENDERS[c] for c in ["seq"] + [c for c in args.contenders if c != "seq"]}
     rows = []
     for name in args.models:
         print(f"\n=== {name}", flush=True)
         contenders = {c: contender(name, opts, data, args, device)
-                      for c, opts in CONTENDERS.items()}
+                      for c, opts in chosen.items()}
         summary = compare(contenders, data, train_data, args, device)
-        seconds = {c: statistics.median(e for e, _ in RESULTS[c]) for c in CONTENDERS}
+        seconds = {c: statistics.median(e for e, _ in RESULTS[c]) for c in chosen}
         rows.append((name, seconds, summary))
-    print("\n| model | " + " | ".join(f"{c} events/s" for c in CONTENDERS)
-          + " | " + " | ".join(f"seq/{c}" for c in list(CONTENDERS)[1:]) + " |")
-    print("| --- " * (2 * len(CONTENDERS)) + "|")
+    print("\n| model | " + " | ".join(f"{c} events/s" for c in chosen)
+          + " | " + " | ".join(f"seq/{c}" for c in list(chosen)[1:]) + " |")
+    print("| --- " * (2 * len(chosen)) + "|")
     for name, seconds, summary in rows:
-        rates = " | ".join(f"{train_data.num_events / seconds[c]:.0f}" for c in CONTENDERS)
-        ratios = " | ".join(f"{summary[f'epoch seq/{c}']:.2f}x" for c in list(CONTENDERS)[1:])
+        rates = " | ".join(f"{train_data.num_events / seconds[c]:.0f}" for c in chosen)
+        ratios = " | ".join(f"{summary[f'epoch seq/{c}']:.2f}x" for c in list(chosen)[1:])
         print(f"| {name} | {rates} | {ratios} |")
 
 
