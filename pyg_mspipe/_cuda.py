@@ -117,6 +117,13 @@ def synchronize(device: torch.device):
         torch.cuda.synchronize(device)
 
 
+def rng_devices() -> list[int]:
+    r"""The CUDA devices whose random state :func:`rng_state` holds."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return list(range(torch.cuda.device_count()))
+    return []
+
+
 def rng_state() -> list | None:
     r"""The CUDA random state of every device, if CUDA was used."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():

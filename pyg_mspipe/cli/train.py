@@ -8,7 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
+import torch
 
+from pyg_mspipe import _cuda
 from pyg_mspipe.cli.config import TrainConfig
 from pyg_mspipe.cli.distributed import distribute_run, launch_context, rank_device
 from pyg_mspipe.cli.errors import ConfigError
@@ -49,6 +51,15 @@ def _data_info(run: TrainingRun) -> dict:
 
 
 def _evaluate(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
+    # The protocol's evaluation, seeded. PyG's example rewinds the global
+    # RNG there, so every epoch after the first trains on the same
+    # negatives and dropout masks; DyGLib's recipe evaluates aside, and
+    # training draws fresh ones every epoch.
+    with torch.random.fork_rng(_cuda.rng_devices(), enabled=run.config.recipe == "dyglib"):
+        return _evaluate_part(run, part)
+
+
+def _evaluate_part(run: TrainingRun, part: str) -> tuple[dict, dict | None]:
     # The protocol's evaluation, and on the inductive split also its
     # new-node subset (from the same state: the memory and neighbour loader,
     # if the model has one, are put back between).
