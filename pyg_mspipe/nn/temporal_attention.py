@@ -103,7 +103,7 @@ class _Attend(torch.autograd.Function):
     # unmasked slots (zero for a query without any). The backward forms the
     # gradient of `inputs` in one batched product of inner size 2 * heads,
     # where autograd would take two products of inner size `heads` and add
-    # them through a transposed view (3x slower on CPU).
+    # them through a transposed view (docs/benchmarks.md, section 11).
     @staticmethod
     def forward(ctx, q_key: Tensor, inputs: Tensor, mask: Tensor, scale: float, p: float,
                 training: bool) -> Tensor:
