@@ -118,7 +118,8 @@ def synchronize(device: torch.device):
 
 
 def rng_devices() -> list[int]:
-    r"""The CUDA devices whose random state :func:`rng_state` holds."""
+    r"""The CUDA devices whose random state :func:`rng_state` holds: every
+    one if CUDA was used, else none."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         return list(range(torch.cuda.device_count()))
     return []
@@ -126,9 +127,7 @@ def rng_devices() -> list[int]:
 
 def rng_state() -> list | None:
     r"""The CUDA random state of every device, if CUDA was used."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        return torch.cuda.get_rng_state_all()
-    return None
+    return [torch.cuda.get_rng_state(i) for i in rng_devices()] or None
 
 
 def set_rng_state(state: list | None):
