@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from pyg_mspipe.cli._allocator import keep_freed_memory
 from pyg_mspipe.cli.errors import ConfigError
 from pyg_mspipe.datasets import DataFormatError
 
@@ -47,11 +48,15 @@ def main(argv: list[str] | None = None, prog_name: str = "pyg-mspipe") -> int:
     file; :obj:`1` if interrupted. Anything else is a bug and keeps its
     traceback.
 
+    On glibc it first raises malloc's mmap and trim thresholds, unless the
+    environment sets them (``docs/cli.md``, "Memory allocator").
+
     Args:
         argv (list[str], optional): The arguments. (default: :obj:`None`)
         prog_name (str, optional): Name shown in usage lines.
             (default: :obj:`"pyg-mspipe"`)
     """
+    keep_freed_memory()
     try:
         status = cli.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except click.ClickException as exc:  # usage errors, bad option values
