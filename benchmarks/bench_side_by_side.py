@@ -18,6 +18,17 @@ epoch, evaluation excluded:
   ``LastNeighborLoader`` in the loop of ``examples/tgn.py`` (``bench_loop.py``'s
   ``pyg`` contender; this script with ``--pyg-loop``).
 
+- ``ours-dyglib-100``: ``--recipe dyglib`` at TGM's and PyG's sizes
+  (``--memory-dim 100 --embedding-dim 100``).
+
+A contender named ``NAME:tuned`` or ``NAME:glibc`` runs with glibc's malloc
+set up in its environment: ``tuned`` as ``pyg-mspipe`` sets it up itself
+(``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=67108864``,
+``docs/cli.md``, "Memory allocator"), ``glibc`` with glibc's defaults
+(``GLIBC_TUNABLES=``, which also keeps ``pyg-mspipe`` from changing them).
+A plain ``NAME`` runs as shipped: ``pyg-mspipe`` tuned, the others with
+glibc's defaults.
+
 The contenders alternate in rounds (A, B, C, D, E, A, B, ...), so the slow
 and fast phases of a shared machine fall on all of them; the table is the
 median over every epoch of every round. Run it pinned to one core::
@@ -42,7 +53,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-CONTENDERS = ("ours-dyglib", "ours-pyg", "dyglib", "tgm", "pyg-loop")
+CONTENDERS = ("ours-dyglib", "ours-pyg", "dyglib", "tgm", "pyg-loop", "ours-dyglib-100")
+ALLOCATORS = {"tuned": {"MALLOC_MMAP_THRESHOLD_": "33554432",
+                        "MALLOC_TRIM_THRESHOLD_": "67108864"},
+              "glibc": {"GLIBC_TUNABLES": ""}}
 _EPOCH = re.compile(r"epoch (\d+) train_seconds ([\d.]+) .*?events_per_second ([\d.]+)")
 
 
@@ -65,12 +79,23 @@ def pyg_loop(epochs: int, seed: int):
               f"events_per_second {train_data.num_events / seconds:.1f}", flush=True)
 
 
+def contender(spec: str) -> str:
+    name, _, allocator = spec.partition(":")
+    if name not in CONTENDERS or (allocator and allocator not in ALLOCATORS):
+        raise argparse.ArgumentTypeError(
+            f"{spec!r}: expected NAME or NAME:ALLOCATOR, NAME one of {list(CONTENDERS)}, "
+            f"ALLOCATOR one of {list(ALLOCATORS)}")
+    return spec
+
+
 def command(name: str, args, json_path: Path) -> tuple[list[str], Path | None]:
     epochs = str(args.epochs)
     if name.startswith("ours-"):
-        return [sys.executable, "-m", "pyg_mspipe", "train", "--recipe", name[5:],
+        recipe, _, dim = name[5:].partition("-")
+        sizes = ["--memory-dim", dim, "--embedding-dim", dim] if dim else []
+        return [sys.executable, "-m", "pyg_mspipe", "train", "--recipe", recipe,
                 "--negatives", "random", "--epochs", epochs, "--seed", "0", "--threads", "1",
-                "-q", "--json", str(json_path)], None
+                *sizes, "-q", "--json", str(json_path)], None
     if name == "dyglib":
         return [sys.executable, str(HERE / "dyglib_epoch_times.py"), "--",
                 "--dataset_name", "uci", "--model_name", "TGN", "--load_best_configs",
@@ -83,11 +108,14 @@ def command(name: str, args, json_path: Path) -> tuple[list[str], Path | None]:
             epochs], None
 
 
-def run_one(name: str, args) -> dict:
+def run_one(spec: str, args) -> dict:
+    name, _, allocator = spec.partition(":")
     with tempfile.TemporaryDirectory() as tmp:
         json_path = Path(tmp) / "run.json"
         cmd, cwd = command(name, args, json_path)
-        env = dict(os.environ, OMP_NUM_THREADS="1",
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")}
+        env.update(ALLOCATORS.get(allocator, {}), OMP_NUM_THREADS="1",
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
                                                             os.environ.get("PYTHONPATH")])))
         load = os.getloadavg()[0]
@@ -105,7 +133,7 @@ def run_one(name: str, args) -> dict:
         if len(epochs) != args.epochs:
             raise SystemExit(f"{name}: {len(epochs)} epoch times in its output, expected "
                              f"{args.epochs}:\n{proc.stdout[-3000:]}")
-    return {"contender": name, "events_per_second": epochs, "wall_seconds": wall,
+    return {"contender": spec, "events_per_second": epochs, "wall_seconds": wall,
             "load_1min": load, "command": " ".join(cmd), "cwd": str(cwd or ROOT)}
 
 
@@ -113,8 +141,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS),
-                        choices=CONTENDERS)
+    parser.add_argument("--contenders", nargs="+", type=contender,
+                        default=list(CONTENDERS[:5]), metavar="NAME[:ALLOCATOR]",
+                        help=f"of {list(CONTENDERS)}, ALLOCATOR of {list(ALLOCATORS)}")
     parser.add_argument("--dyglib-dir", type=Path, default=None,
                         help="DyGLib's checkout (with processed_data/uci)")
     parser.add_argument("--tgm-python", default="/work/venv-tgm/bin/python",
@@ -126,7 +155,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.pyg_loop:
         return pyg_loop(args.epochs, args.seed)
-    if "dyglib" in args.contenders and args.dyglib_dir is None:
+    if any(c.partition(":")[0] == "dyglib" for c in args.contenders) and args.dyglib_dir is None:
         parser.error("--dyglib-dir is needed for the dyglib contender")
     print(f"cpus {os.cpu_count()} affinity {sorted(os.sched_getaffinity(0))} "
           f"rounds {args.rounds} epochs {args.epochs}", flush=True)
@@ -135,7 +164,7 @@ def main(argv=None):
         for name in args.contenders:
             record = dict(run_one(name, args), round=r)
             results[name] += record["events_per_second"]
-            print(f"round {r} {name:12s} events/s "
+            print(f"round {r} {name:18s} events/s "
                   f"{' '.join(f'{x:,.0f}' for x in record['events_per_second'])} "
                   f"(wall {record['wall_seconds']:.0f} s, load {record['load_1min']:.2f})",
                   flush=True)
