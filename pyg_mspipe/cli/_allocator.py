@@ -14,8 +14,6 @@ from __future__ import annotations
 import ctypes
 import os
 
-__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "keep_freed_memory"]
-
 #: Blocks up to this size come from the heap, not from their own mapping.
 MMAP_THRESHOLD = 32 * 2**20
 #: Free memory at the top of the heap kept mapped, at most.
