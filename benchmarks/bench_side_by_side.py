@@ -51,11 +51,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from pyg_mspipe.cli._allocator import MMAP_THRESHOLD, TRIM_THRESHOLD, USER_SETTINGS
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CONTENDERS = ("ours-dyglib", "ours-pyg", "dyglib", "tgm", "pyg-loop", "ours-dyglib-100")
-ALLOCATORS = {"tuned": {"MALLOC_MMAP_THRESHOLD_": "33554432",
-                        "MALLOC_TRIM_THRESHOLD_": "67108864"},
+ALLOCATORS = {"tuned": {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
+                        "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)},
               "glibc": {"GLIBC_TUNABLES": ""}}
 _EPOCH = re.compile(r"epoch (\d+) train_seconds ([\d.]+) .*?events_per_second ([\d.]+)")
 
@@ -113,8 +115,7 @@ def run_one(spec: str, args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         json_path = Path(tmp) / "run.json"
         cmd, cwd = command(name, args, json_path)
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")}
+        env = {k: v for k, v in os.environ.items() if k not in USER_SETTINGS}
         env.update(ALLOCATORS.get(allocator, {}), OMP_NUM_THREADS="1",
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
                                                             os.environ.get("PYTHONPATH")])))

@@ -20,7 +20,8 @@ MMAP_THRESHOLD = 32 * 2**20
 TRIM_THRESHOLD = 64 * 2**20
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-_USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
+#: The environment variables that keep the user's own settings.
+USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 
 
 def keep_freed_memory(libc=None) -> bool:
@@ -33,7 +34,7 @@ def keep_freed_memory(libc=None) -> bool:
         libc (ctypes.CDLL, optional): The C library; :obj:`None`: the one
             this process runs on. (default: :obj:`None`)
     """
-    if any(name in os.environ for name in _USER_SETTINGS):
+    if any(name in os.environ for name in USER_SETTINGS):
         return False
     try:
         mallopt = (ctypes.CDLL(None) if libc is None else libc).mallopt
