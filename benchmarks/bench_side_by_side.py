@@ -19,7 +19,8 @@ epoch, evaluation excluded:
   ``pyg`` contender; this script with ``--pyg-loop``).
 
 - ``ours-dyglib-100``: ``--recipe dyglib`` at TGM's and PyG's sizes
-  (``--memory-dim 100 --embedding-dim 100``).
+  (``--memory-dim 100 --embedding-dim 100``); any ``ours-RECIPE-N`` runs
+  that recipe with memory and embedding size ``N``.
 
 A contender named ``NAME:tuned`` or ``NAME:glibc`` runs with glibc's malloc
 set up in its environment: ``tuned`` as ``pyg-mspipe`` sets it up itself
@@ -83,9 +84,11 @@ def pyg_loop(epochs: int, seed: int):
 
 def contender(spec: str) -> str:
     name, _, allocator = spec.partition(":")
-    if name not in CONTENDERS or (allocator and allocator not in ALLOCATORS):
+    sized = re.fullmatch(r"ours-(dyglib|pyg)-[1-9]\d*", name) is not None
+    if (name not in CONTENDERS and not sized) or (allocator and allocator not in ALLOCATORS):
         raise argparse.ArgumentTypeError(
-            f"{spec!r}: expected NAME or NAME:ALLOCATOR, NAME one of {list(CONTENDERS)}, "
+            f"{spec!r}: expected NAME or NAME:ALLOCATOR, NAME one of {list(CONTENDERS)} "
+            f"or ours-RECIPE-SIZE, "
             f"ALLOCATOR one of {list(ALLOCATORS)}")
     return spec
 
