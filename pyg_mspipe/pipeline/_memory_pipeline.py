@@ -53,7 +53,7 @@ class _Pending(NamedTuple):
     index: int
     plan: Any  # update.EventPlan, or None: nothing to write
     rows: Rows | None  # what forward computed, if still good at update_state
-    params: dict | None  # the memory modules' parameters at update_state
+    params: list | None  # the update modules' parameters at update_state
     event: Any
 
 
@@ -126,6 +126,11 @@ class MemoryPipeline:
         # (the worker's stream starts from the state as the training stream left it)
         self._stream = _cuda.new_stream(self.device)
         self._writer = _Modules(modules, self._steps.module_names)
+        # The update modules' parameters, the memory's and the copy's in one
+        # order: each write-back loads the values handed over with it.
+        live = dict(modules.named_parameters(remove_duplicate=False))
+        self._params = [live[name] for name, _ in self._writer.named_parameters()]
+        self._writer_params = list(self._writer.parameters())
         self._assoc = torch.zeros(self.state.num_nodes, dtype=torch.long, device=self.device)
 
         # Shared by the training thread and the worker: the fields from
@@ -331,10 +336,8 @@ class MemoryPipeline:
         params = None
         event = None
         if plan is not None:
-            names = self._steps.module_names
             with torch.no_grad():
-                params = {k: v.detach().clone() for k, v in modules.named_parameters()
-                          if k.split(".")[0] in names}
+                params = [p.detach().clone() for p in self._params]
             self._handed_t = torch.maximum(self._handed_t, plan.t_max)
             event = _cuda.current_event(self.device)
             _cuda.record_stream([rows, params, plan], self._stream)
@@ -574,9 +577,9 @@ class MemoryPipeline:
         with self._cond:
             self._fetched[i] = fetched
 
-    def _load_params(self, params: dict):
-        for name, p in self._writer.named_parameters():
-            p.copy_(params[name])
+    def _load_params(self, params: list):
+        for p, value in zip(self._writer_params, params):
+            p.copy_(value)
 
     # ======================================================== checkpoint
     def state_dict(self) -> dict:

@@ -302,6 +302,36 @@ def test_pipeline_needs_training_mode():
     assert not wait_no_threads()
 
 
+def test_late_write_back_recomputes_with_the_parameters_of_its_iteration():
+    """Each write-back runs on the worker well after the loop changed the
+    parameters again; it recomputes (no forward in the loop) with those of
+    its own update_state, as the sequential memory does."""
+    data = make_data(num_events=300)
+
+    def run(**loader_kwargs):
+        model, neighbor_loader, loader = setup(data, **loader_kwargs)
+        memory = model.memory
+        memory.train()
+        for batch in loader:
+            neighbor_loader(batch.n_id)
+            memory.update_state(batch.src, batch.dst, batch.t, batch.msg)
+            neighbor_loader.insert(batch.src, batch.dst)
+            with torch.no_grad():  # a step of the loop's optimizer
+                for p in memory.parameters():
+                    p.mul_(1.25)
+        return copy.deepcopy(memory.state_dict()), loader.stats
+
+    def slow(stage):
+        if stage == "write":
+            time.sleep(0.01)
+
+    ref, _ = run()
+    got, stats = run(staleness_bound=0, schedule="fixed", hook=slow)
+    assert stats.summary()["iterations"] == 12
+    torch.testing.assert_close(got, ref, rtol=0, atol=0)  # memory, messages, parameters
+    assert not wait_no_threads()
+
+
 @pytest.mark.parametrize("bound", [1, 3])
 def test_fixed_schedule_reads_exactly_the_state_after_batch_i_minus_s_minus_1(bound):
     """The rows memory(n_id) computes from in batch i are those of the
