@@ -14,10 +14,12 @@ between its switch intervals): a backward that never takes the GIL is not
 slowed by it.
 
     python benchmarks/pipeline_phases.py --model jodie --rounds 12
+
+(CollegeMsg and 20,000 events unless --dataset and --max-events say
+otherwise.)
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import statistics
 import sys
@@ -29,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import contender  # noqa: E402
-from common import prepare  # noqa: E402
+from common import base_parser, prepare  # noqa: E402
 
 from pyg_mspipe.engine.models import MODELS  # noqa: E402
 from pyg_mspipe.engine.training import _nodes  # noqa: E402
@@ -132,17 +134,13 @@ def gil_probe(name, data, train_data, args, device):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(MODELS), default="jodie")
-    parser.add_argument("--rounds", type=int, default=12)
-    parser.add_argument("--max-events", type=int, default=20000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--gil-probe", action="store_true")
+    parser.set_defaults(dataset="college", rounds=12, max_events=20000)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    args = argparse.Namespace(dataset="college", batch_size=200, max_events=args.max_events,
-                              device="cpu", seed=0, rounds=args.rounds, prefetch=None, phases=False,
-                              model=args.model, gil_probe=args.gil_probe)
     device, data, train_data = prepare(args)
     if args.gil_probe:
         gil_probe(args.model, data, train_data, args, device)
