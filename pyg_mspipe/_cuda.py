@@ -117,6 +117,12 @@ def synchronize(device: torch.device):
         torch.cuda.synchronize(device)
 
 
+def process_group_backend() -> str:
+    r"""The :mod:`torch.distributed` backend for this machine: NCCL where
+    CUDA is available, else gloo."""
+    return "nccl" if torch.cuda.is_available() else "gloo"
+
+
 def rng_devices() -> list[int]:
     r"""The CUDA devices whose random state :func:`rng_state` holds: every
     one if CUDA was used, else none."""

@@ -121,3 +121,31 @@ def test_inputs_on_another_device_are_a_clear_error():
     with pytest.raises(ValueError, match="'raw_msg' is on meta"):
         memory.update_state(src, dst, t, msg.to("meta"))
     assert memory.msg_store.num_messages() == 0
+
+
+def test_apan_host_storage_trains_like_device_storage():
+    """APAN's state with storage='cpu' (its mailbox pinned and placed with
+    it) through training steps, exactly."""
+    from pyg_mspipe.nn import APANMemory
+    torch.manual_seed(0)
+    ours, host = (APANMemory(NUM_NODES, MSG_DIM, MEM_DIM, TIME_DIM, mailbox_size=3,
+                             num_neighbors=2, **kw) for kw in ({}, {"storage": "cpu"}))
+    _train_both(ours, host)
+    assert torch.equal(host.state.store.mail, ours.state.store.mail)
+    assert bool(ours.state.store.mail.abs().sum() > 0)
+
+
+def test_distributed_context_default_backend():
+    """Without a backend, the context takes NCCL where CUDA is available
+    and gloo elsewhere (one process, an in-memory store)."""
+    import torch.distributed as dist
+
+    from pyg_mspipe.distributed import DistributedContext
+    context = DistributedContext.init(rank=0, world_size=1, store=dist.HashStore(),
+                                      timeout=30.0)
+    try:
+        assert dist.get_backend() == ("nccl" if torch.cuda.is_available() else "gloo")
+        assert context.world_size == 1
+    finally:
+        context.close()
+    assert not dist.is_initialized()

@@ -11,6 +11,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from pyg_mspipe import _cuda
+
 __all__ = ["DistributedContext", "DistributedError"]
 
 _REPORT_KEY = "pyg_mspipe/failure"
@@ -100,11 +102,10 @@ class DistributedContext:
                 "env://", timeout=timedelta(seconds=timeout)))
             local_rank = int(os.environ.get("LOCAL_RANK", 0))
         if backend is None:
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
-            # (a failed NCCL collective aborts its communicator, so that the
-            # error surfaces instead of a hang)
-            os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
+            backend = _cuda.process_group_backend()
+        # (NCCL: a failed collective aborts its communicator, so that the
+        # error surfaces instead of a hang; no other backend reads it)
+        os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
         dist.init_process_group(backend, store=dist.PrefixStore("pg", store), rank=rank,
                                 world_size=world_size, timeout=timedelta(seconds=timeout))
         return cls(rank, world_size, store, timeout, report_timeout, local_rank)
