@@ -56,7 +56,7 @@ from pyg_mspipe.cli._allocator import MMAP_THRESHOLD, TRIM_THRESHOLD, USER_SETTI
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-CONTENDERS = ("ours-dyglib", "ours-pyg", "dyglib", "tgm", "pyg-loop", "ours-dyglib-100")
+CONTENDERS = ("ours-dyglib", "ours-pyg", "dyglib", "tgm", "pyg-loop")
 ALLOCATORS = {"tuned": {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
                         "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)},
               "glibc": {"GLIBC_TUNABLES": ""}}
@@ -146,8 +146,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--contenders", nargs="+", type=contender,
-                        default=list(CONTENDERS[:5]), metavar="NAME[:ALLOCATOR]",
-                        help=f"of {list(CONTENDERS)}, ALLOCATOR of {list(ALLOCATORS)}")
+                        default=list(CONTENDERS), metavar="NAME[:ALLOCATOR]",
+                        help=f"NAME of {list(CONTENDERS)} or ours-RECIPE-SIZE, "
+                             f"ALLOCATOR of {list(ALLOCATORS)}")
     parser.add_argument("--dyglib-dir", type=Path, default=None,
                         help="DyGLib's checkout (with processed_data/uci)")
     parser.add_argument("--tgm-python", default="/work/venv-tgm/bin/python",
