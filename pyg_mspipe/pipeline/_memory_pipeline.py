@@ -134,10 +134,17 @@ class MemoryPipeline:
         self._assoc = torch.zeros(self.state.num_nodes, dtype=torch.long, device=self.device)
 
         # Shared by the training thread and the worker: the fields from
-        # `_requests` to `_error`, read and written only under `_cond`.
-        # `_state_lock` is held by whoever reads or writes the memory state:
-        # the worker for each stage, or paused() for a change from outside.
-        self._cond = threading.Condition()
+        # `_requests` to `_error`, read and written only under `_lock`. The
+        # worker waits on `_work`, notified when what the scheduler decides on
+        # changes (a request it can take, a hand-over, a loop waiting for a
+        # fetch not yet made, closing); the training
+        # thread waits on `_cond`, notified when a fetch or a commit lands or
+        # the worker stops. `_state_lock` is held by whoever reads or writes
+        # the memory state: the worker for each stage, or paused() for a
+        # change from outside.
+        self._lock = threading.RLock()  # (reentrant, as a Condition's default)
+        self._cond = threading.Condition(self._lock)
+        self._work = threading.Condition(self._lock)
         self._state_lock = threading.Lock()
         self._requests: dict[int, FetchRequest] = {}
         self._fetched: dict[int, _Fetched] = {}
@@ -169,23 +176,23 @@ class MemoryPipeline:
     def request(self, index: int, request: FetchRequest):
         r"""Iteration :obj:`index` will read the memory of
         :obj:`request.n_id`."""
-        with self._cond:
+        with self._lock:
             if index >= self._next_fetch:
                 self._requests[index] = request
-                self._cond.notify_all()
+                if index == self._next_fetch:  # (the only fetch the worker can start)
+                    self._work.notify()
 
     # ================================================== training thread side
     def begin(self, index: int, load_stall: float = 0.0):
         r"""The training loop received batch :obj:`index`."""
         self._raise_if_failed()
         now = time.perf_counter()
-        with self._cond:
+        with self._lock:
             self._end_iteration(now, load_stall)
             self._current = index
             self._train_begin = now
             self._stall = 0.0
             self._load_stall = load_stall
-            self._cond.notify_all()
         self.stats.update(index, stall=load_stall)
 
     def _end_iteration(self, now: float, load_stall: float = 0.0):
@@ -197,7 +204,7 @@ class MemoryPipeline:
         if self._submitted <= i:
             self._pending.append(_Pending(i, None, None, None, None))
             self._submitted = i + 1
-            self._cond.notify_all()
+            self._work.notify()
         if self._train_begin is not None:
             self.stats.span(i, "train", self._train_begin, now)
             self.scheduler.observe("train", max(now - self._train_begin - self._stall
@@ -265,18 +272,20 @@ class MemoryPipeline:
             self.scheduler.observe("tail", max(begin - self._handed - self._load_stall, 0.0))
             self._handed = None
         try:
-            with self._cond:
-                self._waiting = i
-                self._cond.notify_all()
-                while i not in self._fetched or not self._refreshed(i):
-                    self._check_worker()
-                    if i not in self._fetched and self._next_fetch > i:
-                        return None  # fetched and dropped or taken already
-                    self._cond.wait()
-                return self._fetched.pop(i)
+            with self._lock:
+                try:
+                    self._waiting = i
+                    if i not in self._fetched:  # (a waiting loop may make it urgent)
+                        self._work.notify()
+                    while i not in self._fetched or not self._refreshed(i):
+                        self._check_worker()
+                        if i not in self._fetched and self._next_fetch > i:
+                            return None  # fetched and dropped or taken already
+                        self._cond.wait()
+                    return self._fetched.pop(i)
+                finally:
+                    self._waiting = None
         finally:
-            with self._cond:
-                self._waiting = None
             stall = time.perf_counter() - begin
             self._stall += stall
             self.stats.update(i, stall=stall)
@@ -295,7 +304,7 @@ class MemoryPipeline:
         if self.scheduler.mode != "fixed" and self._state_lock.acquire(blocking=False):
             try:
                 _cuda.join(self.device, self._stream)
-                with self._cond:
+                with self._lock:
                     committed = self._committed
                 fetched, rows = self._refresh(fetched, committed)
             finally:
@@ -341,10 +350,10 @@ class MemoryPipeline:
             self._handed_t = torch.maximum(self._handed_t, plan.t_max)
             event = _cuda.current_event(self.device)
             _cuda.record_stream([rows, params, plan], self._stream)
-        with self._cond:
+        with self._lock:
             self._pending.append(_Pending(i, plan, rows, params, event))
             self._submitted = i + 1
-            self._cond.notify_all()
+            self._work.notify()
         self._handed = time.perf_counter()
 
     def drain(self, timeout: float | None = None):
@@ -354,7 +363,7 @@ class MemoryPipeline:
         if threading.current_thread() is self._thread:
             return
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             while self._committed < self._submitted and self._error is None \
                     and not self._stopped:
                 self._check_worker()
@@ -380,7 +389,7 @@ class MemoryPipeline:
             yield
             if changes:
                 self._handed_t = self.state.last_t.clone()
-                with self._cond:
+                with self._lock:
                     self._fetched.clear()
                     self._fwd = None
                     self._cond.notify_all()
@@ -399,7 +408,7 @@ class MemoryPipeline:
 
     def finish(self):
         r"""End of the epoch: commits everything, stops the worker."""
-        with self._cond:
+        with self._lock:
             self._end_iteration(time.perf_counter())
         self.close()
 
@@ -409,17 +418,18 @@ class MemoryPipeline:
         sequential executor. Raises :class:`PipelineError` if the worker is
         still running :obj:`close_timeout` seconds later (the pipeline then
         refuses to be used)."""
-        with self._cond:
+        with self._lock:
             self._closing = True  # no more gating of write-backs on fetches
-            self._cond.notify_all()
+            self._work.notify_all()
             failed = self._error is not None
         try:
             if not failed and self._thread.is_alive():
                 with contextlib.suppress(BaseException):
                     self.drain(self.close_timeout)
         finally:
-            with self._cond:
+            with self._lock:
                 self._stopped = True
+                self._work.notify_all()
                 self._cond.notify_all()
             if self._thread is not threading.current_thread():
                 self._thread.join(self.close_timeout)
@@ -451,7 +461,7 @@ class MemoryPipeline:
             raise PipelineError("the memory pipeline's worker thread died")
 
     def _raise_if_failed(self):
-        with self._cond:
+        with self._lock:
             error = self._error
             if error is None:
                 return
@@ -482,19 +492,20 @@ class MemoryPipeline:
                         else:
                             self._fetch(*action)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the training loop
-            with self._cond:
+            with self._lock:
                 self._error = exc
         finally:
-            with self._cond:
+            with self._lock:
                 self._exited = True
                 self._cond.notify_all()
 
     def _next_action(self):
         # The next stage to run, as the scheduler decides: a fetch (index,
-        # bound) or a write-back (_Pending); None to stop. Waits on the
-        # condition, woken by every change of what decides (requests,
-        # hand-overs, commits, closing), or for as long as the scheduler says.
-        with self._cond:
+        # bound) or a write-back (_Pending); None to stop. Waits on `_work`,
+        # woken by every change of what decides that the worker does not make
+        # itself (a request for the next fetch, a hand-over, a waiting loop,
+        # closing), or for as long as the scheduler says.
+        with self._lock:
             while not self._stopped:
                 i = self._next_fetch
                 action, arg = self.scheduler.decide(
@@ -506,13 +517,13 @@ class MemoryPipeline:
                     return i, arg
                 if action == "write":
                     return self._pending.popleft()
-                self._cond.wait(arg)
+                self._work.wait(arg)
             return None
 
     def _fetch(self, i: int, bound: int):
         begin = time.perf_counter()
         state = self.state
-        with self._cond:
+        with self._lock:
             request = self._requests.pop(i)
             committed = self._committed
         # (n_id may have been made on another stream)
@@ -532,7 +543,7 @@ class MemoryPipeline:
         if i - committed > bound:  # cannot happen: the scheduler's own invariant
             raise PipelineError(f"iteration {i} read memory {i - committed} iterations stale, "
                                 f"over the bound {bound}")
-        with self._cond:
+        with self._lock:
             self._fetched[i] = _Fetched(request.n_id, inputs, committed, clock,
                                         event)
             self._next_fetch = i + 1
@@ -559,14 +570,14 @@ class MemoryPipeline:
         if wb.plan is not None:
             self.scheduler.observe("write", end - begin)
             self.stats.span(wb.index, "write", begin, end)
-        with self._cond:
+        with self._lock:
             self._committed = wb.index + 1
             self._cond.notify_all()
 
     def _refresh_target(self, i: int, committed: int):
         # (worker, fixed schedule) the fetch of i refreshed right after the
         # write-back of i - lag - 1: exactly the commits the schedule fixes
-        with self._cond:
+        with self._lock:
             fetched = self._fetched.get(i)
         if fetched is None or fetched.committed >= committed:
             return
@@ -574,7 +585,7 @@ class MemoryPipeline:
         fetched, rows = self._refresh(fetched, committed)
         self.stats.update(i, refreshed_rows=rows)
         fetched = fetched._replace(event=_cuda.record_event(self._stream))
-        with self._cond:
+        with self._lock:
             self._fetched[i] = fetched
 
     def _load_params(self, params: list):
@@ -586,7 +597,7 @@ class MemoryPipeline:
         r"""What a mid-epoch checkpoint needs besides the (drained) memory:
         the fetches already taken for coming iterations and the scheduler's
         profile."""
-        with self.paused(changes=False), self._cond:
+        with self.paused(changes=False), self._lock:
             fetched = {i: (f.n_id.cpu(), update.move_inputs(f.inputs, torch.device("cpu")),
                            f.committed, f.clock)
                        for i, f in self._fetched.items()}
