@@ -53,7 +53,7 @@ class _Pending(NamedTuple):
     index: int
     plan: Any  # update.EventPlan, or None: nothing to write
     rows: Rows | None  # what forward computed, if still good at update_state
-    params: list | None  # the update modules' parameters at update_state
+    params: Tensor | None  # the update modules' parameters at update_state, flat
     event: Any
 
 
@@ -127,10 +127,11 @@ class MemoryPipeline:
         self._stream = _cuda.new_stream(self.device)
         self._writer = _Modules(modules, self._steps.module_names)
         # The update modules' parameters, the memory's and the copy's in one
-        # order: each write-back loads the values handed over with it.
+        # order; the copy's are views of one buffer, into which each
+        # write-back loads the values handed over with it.
         live = dict(modules.named_parameters(remove_duplicate=False))
         self._params = [live[name] for name, _ in self._writer.named_parameters()]
-        self._writer_params = list(self._writer.parameters())
+        self._writer_flat = _flat_views(list(self._writer.parameters()))
         self._assoc = torch.zeros(self.state.num_nodes, dtype=torch.long, device=self.device)
 
         # Shared by the training thread and the worker: the fields from
@@ -346,7 +347,7 @@ class MemoryPipeline:
         event = None
         if plan is not None:
             with torch.no_grad():
-                params = [p.detach().clone() for p in self._params]
+                params = torch.cat([p.reshape(-1) for p in self._params])
             self._handed_t = torch.maximum(self._handed_t, plan.t_max)
             event = _cuda.current_event(self.device)
             _cuda.record_stream([rows, params, plan], self._stream)
@@ -555,7 +556,7 @@ class MemoryPipeline:
             _cuda.wait_event(self._stream, wb.event)
             # (the modules of this iteration: the transition may recompute
             # rows, and a model's write-back may read them, e.g. DyRep's)
-            self._load_params(wb.params)
+            self._writer_flat.copy_(wb.params)
             # the new memory from the current state (forward's rows where still valid)
             new_mem, new_lu = new_rows(self.state, self._steps, wb.rows, wb.plan.n_id,
                                        self._writer, self._assoc, self.device, pad_all=True)
@@ -588,10 +589,6 @@ class MemoryPipeline:
         with self._lock:
             self._fetched[i] = fetched
 
-    def _load_params(self, params: list):
-        for p, value in zip(self._writer_params, params):
-            p.copy_(value)
-
     # ======================================================== checkpoint
     def state_dict(self) -> dict:
         r"""What a mid-epoch checkpoint needs besides the (drained) memory:
@@ -614,6 +611,16 @@ class MemoryPipeline:
         self._next_fetch = max(self.first, state["next_fetch"])
         self._committed = self._submitted = self.first
         self.scheduler.load_state_dict(state["scheduler"])
+
+
+def _flat_views(params: list) -> Tensor:
+    # one buffer holding the values of `params`, which become views of it
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    offset = 0
+    for p in params:
+        p.data = flat[offset:offset + p.numel()].view_as(p)
+        offset += p.numel()
+    return flat
 
 
 def _same(a: Tensor, b: Tensor) -> bool:
