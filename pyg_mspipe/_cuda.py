@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch_geometric.data.data import BaseData
 
 
 def new_stream(device: torch.device):
@@ -74,12 +75,15 @@ def current_stream(device: torch.device | None):
 def record_stream(obj: Any, stream):
     r"""Tensors allocated on one stream are used on :obj:`stream` from now
     on: keeps the caching allocator from reusing their memory too early.
-    Walks tuples, lists and dict values; nothing for :obj:`None`."""
+    Walks tuples, lists, dict values and PyG data objects; nothing for
+    :obj:`None`."""
     if stream is None:
         return
     if isinstance(obj, Tensor):
         if obj.is_cuda:
             obj.record_stream(stream)
+    elif isinstance(obj, BaseData):
+        record_stream(obj.to_dict(), stream)
     elif isinstance(obj, dict):
         for x in obj.values():
             record_stream(x, stream)

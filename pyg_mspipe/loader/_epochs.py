@@ -193,7 +193,7 @@ class PrefetchEpoch:
             raise
         current = _cuda.current_stream(self.device)
         _cuda.wait_event(current, item.event)
-        _cuda.record_stream([list(item.batch.to_dict().values()), item.sample], current)
+        _cuda.record_stream(item, current)
         if self.neighbor_loader is not None:
             self.neighbor_loader._offer(item.sample)
         self.position.delivered(item.index, item.generator_state)
