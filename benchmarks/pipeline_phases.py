@@ -8,12 +8,18 @@ the same seed, on the first --max-events CollegeMsg training events; the
 table gives the median milliseconds per batch of each phase over the rounds
 after the first two.
 
+With --switches it counts, instead of milliseconds, the training thread's
+voluntary context switches per batch in each phase (Linux): each one is a
+wait, for the GIL held by another thread or for a fetch, so the count shows
+where the threads contend, free of this host's timing noise.
+
 With --gil-probe it instead times ``loss.backward()`` of single batches
 with and without another thread running pure Python (which holds the GIL
 between its switch intervals): a backward that never takes the GIL is not
 slowed by it.
 
     python benchmarks/pipeline_phases.py --model jodie --rounds 12
+    python benchmarks/pipeline_phases.py --model jodie --rounds 6 --switches
 
 (CollegeMsg and 20,000 events unless --dataset and --max-events say
 otherwise.)
@@ -21,6 +27,7 @@ otherwise.)
 from __future__ import annotations
 
 import collections
+import resource
 import statistics
 import sys
 import threading
@@ -63,7 +70,12 @@ def step_parts(model, nl, batch, data, assoc, device, clock, times):
     return loss
 
 
-def epoch(name, options, data, train_data, args, device) -> dict:
+def switches() -> int:
+    # the calling thread's voluntary context switches so far
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+
+
+def epoch(name, options, data, train_data, args, device, clock=time.perf_counter) -> dict:
     model, loader, nl = contender(name, options, data, args, device)(train_data)()
     model.memory.train(), model.gnn.train(), model.link_pred.train()
     model.memory.reset_state()
@@ -71,7 +83,6 @@ def epoch(name, options, data, train_data, args, device) -> dict:
         nl.reset_state()
     assoc = torch.empty(data.num_nodes, dtype=torch.long, device=device)
     times = collections.defaultdict(float)
-    clock = time.perf_counter
     batches = iter(loader)
     while True:
         a = clock()
@@ -138,6 +149,7 @@ def main():
     parser.add_argument("--model", choices=sorted(MODELS), default="jodie")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--gil-probe", action="store_true")
+    parser.add_argument("--switches", action="store_true")
     parser.set_defaults(dataset="college", rounds=12, max_events=20000)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -149,18 +161,21 @@ def main():
     for r in range(args.rounds):
         order = list(CONTENDERS) if r % 2 == 0 else list(CONTENDERS)[::-1]
         for name in order:
-            times = epoch(args.model, CONTENDERS[name], data, train_data, args, device)
+            times = epoch(args.model, CONTENDERS[name], data, train_data, args, device,
+                          switches if args.switches else time.perf_counter)
             if r >= 2:
                 results[name].append(times)
-    print(f"\n{args.model}, ms per batch, median of {len(results['seq'])} rounds")
+    unit, scale, digits = ("voluntary context switches", 1, 2) if args.switches \
+        else ("ms", 1e3, 3)
+    print(f"\n{args.model}, {unit} per batch, median of {len(results['seq'])} rounds")
     print("| phase | seq | s0 | s0 - seq |\n| --- | ---: | ---: | ---: |")
     for phase in (*PHASES, "total"):
         values = {}
         for name, rounds in results.items():
             values[name] = statistics.median(
-                sum(t.values()) if phase == "total" else t[phase] for t in rounds) * 1e3
-        print(f"| {phase} | {values['seq']:.3f} | {values['s0']:.3f} | "
-              f"{values['s0'] - values['seq']:+.3f} |")
+                sum(t.values()) if phase == "total" else t[phase] for t in rounds) * scale
+        print(f"| {phase} | {values['seq']:.{digits}f} | {values['s0']:.{digits}f} | "
+              f"{values['s0'] - values['seq']:+.{digits}f} |")
 
 
 if __name__ == "__main__":
