@@ -136,13 +136,13 @@ class MemoryPipeline:
 
         # Shared by the training thread and the worker: the fields from
         # `_requests` to `_error`, read and written only under `_lock`. The
-        # worker waits on `_work`, notified when what the scheduler decides on
-        # changes (a request it can take, a hand-over, a loop waiting for a
-        # fetch not yet made, closing); the training
-        # thread waits on `_cond`, notified when a fetch or a commit lands or
-        # the worker stops. `_state_lock` is held by whoever reads or writes
-        # the memory state: the worker for each stage, or paused() for a
-        # change from outside.
+        # worker waits on `_work`, notified when what the scheduler decides
+        # on changes (a request it can take, a hand-over, a loop waiting for
+        # a fetch not yet made, closing); the training thread waits on
+        # `_cond`, notified when a fetch or a commit lands or the worker
+        # stops. `_state_lock` is held by whoever reads or writes the memory
+        # state: the worker for each stage, or paused() for a change from
+        # outside.
         self._lock = threading.RLock()  # (reentrant, as a Condition's default)
         self._cond = threading.Condition(self._lock)
         self._work = threading.Condition(self._lock)
