@@ -1,5 +1,6 @@
 """No code path that only a GPU runs: the device-dependent choices of the
-library, each taken on the CPU (the CUDA-only module, ``_cuda.py``, aside)."""
+library, each taken on the CPU (the CUDA-only module, ``_cuda.py``, aside,
+but for the walk of its ``record_stream``)."""
 import copy
 
 import pytest
@@ -149,3 +150,42 @@ def test_distributed_context_default_backend():
     finally:
         context.close()
     assert not dist.is_initialized()
+
+
+class _Recording(torch.Tensor):
+    # a CPU tensor that reports itself on CUDA and records the streams it is
+    # said to be used on
+    @property
+    def is_cuda(self):
+        return True
+
+    def record_stream(self, stream):
+        self.streams.append(stream)
+
+
+def _recording(values):
+    x = torch.Tensor._make_subclass(_Recording, torch.as_tensor(values))
+    x.streams = []
+    return x
+
+
+def test_record_stream_reaches_every_tensor_of_a_prepared_batch():
+    """The CUDA-only module's walk, on the CPU: what the loader hands to the
+    training stream (a batch, its sample, its generator state, in tuples and
+    lists) has every CUDA tensor recorded once, and nothing else touched."""
+    from torch_geometric.data import TemporalData
+
+    from pyg_mspipe import _cuda
+    from pyg_mspipe.loader._epochs import PreparedBatch
+
+    src, dst, state, nodes = (_recording([0, 1]), _recording([2, 3]), _recording([7]),
+                              _recording([0, 2]))
+    batch = TemporalData(src=src, dst=dst, t=torch.tensor([1, 2]))
+    item = PreparedBatch(0, state, batch, (nodes, [src]), None)
+    stream = object()
+    _cuda.record_stream(item, stream)
+    assert [len(x.streams) for x in (dst, state, nodes)] == [1, 1, 1]
+    assert len(src.streams) == 2  # (in the batch and in the sample)
+    assert all(s is stream for x in (src, dst, state, nodes) for s in x.streams)
+    _cuda.record_stream(item, None)  # no stream: nothing recorded
+    assert len(dst.streams) == 1
