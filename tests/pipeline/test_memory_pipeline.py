@@ -537,3 +537,37 @@ def test_pipeline_waits_are_woken_not_polled():
     bound = 2
     assert timeouts, "no Condition.wait from the pipeline was observed"
     assert len(timed) <= bound + 2 and all(t > 30 for t in timed), timed
+
+
+def test_the_worker_is_woken_only_when_it_can_act():
+    """At s=0 the worker waits once per batch, for the batch's hand-over: it
+    is not woken when the loop begins a batch, when the loader requests a
+    fetch it cannot take yet, or when the loop waits for a fetch already
+    made (it used to be, about four times a batch)."""
+    from pyg_mspipe.pipeline import _memory_pipeline as memory_pipeline
+
+    waits = []
+    wait_code = threading.Condition.wait.__code__
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code is wait_code and frame.f_back is not None \
+                and frame.f_back.f_code.co_filename == memory_pipeline.__file__ \
+                and frame.f_back.f_code.co_name == "_next_action":
+            waits.append(frame.f_back.f_code.co_name)
+
+    data = make_data()
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=0, schedule="fixed")
+    threading.setprofile(profile)
+    sys.setprofile(profile)
+    try:
+        batches = 0
+        for batch in loader:
+            memory_step(model, neighbor_loader, batch)
+            batches += 1
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+    # one wait per hand-over, and a few more where the worker ran ahead of
+    # the loader's requests (timing); woken at every change it waited 2.3 to
+    # 3 times a batch here
+    assert batches > 10 and 0 < len(waits) <= 1.75 * batches, (len(waits), batches)
