@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.nn.utils import vector_to_parameters
 
 from pyg_mspipe import _cuda
 from pyg_mspipe._threads import start_thread
@@ -131,7 +132,9 @@ class MemoryPipeline:
         # write-back loads the values handed over with it.
         live = dict(modules.named_parameters(remove_duplicate=False))
         self._params = [live[name] for name, _ in self._writer.named_parameters()]
-        self._writer_flat = _flat_views(list(self._writer.parameters()))
+        writer_params = list(self._writer.parameters())
+        self._writer_flat = _flat(writer_params)
+        vector_to_parameters(self._writer_flat, writer_params)
         self._assoc = torch.zeros(self.state.num_nodes, dtype=torch.long, device=self.device)
 
         # Shared by the training thread and the worker: the fields from
@@ -346,8 +349,7 @@ class MemoryPipeline:
         params = None
         event = None
         if plan is not None:
-            with torch.no_grad():
-                params = torch.cat([p.reshape(-1) for p in self._params])
+            params = _flat(self._params)
             self._handed_t = torch.maximum(self._handed_t, plan.t_max)
             event = _cuda.current_event(self.device)
             _cuda.record_stream([rows, params, plan], self._stream)
@@ -613,14 +615,10 @@ class MemoryPipeline:
         self.scheduler.load_state_dict(state["scheduler"])
 
 
-def _flat_views(params: list) -> Tensor:
-    # one buffer holding the values of `params`, which become views of it
-    flat = torch.cat([p.detach().reshape(-1) for p in params])
-    offset = 0
-    for p in params:
-        p.data = flat[offset:offset + p.numel()].view_as(p)
-        offset += p.numel()
-    return flat
+def _flat(params: list) -> Tensor:
+    # a copy of `params` in one vector (parameters_to_vector, without its
+    # per-parameter device check and for any strides)
+    return torch.cat([p.detach().reshape(-1) for p in params])
 
 
 def _same(a: Tensor, b: Tensor) -> bool:
