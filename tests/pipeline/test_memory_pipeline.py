@@ -501,31 +501,42 @@ def test_close_raises_when_the_worker_is_stuck(monkeypatch):
     torch.testing.assert_close(model.memory.memory, ref[0].memory.memory, atol=0, rtol=0)
 
 
-def test_pipeline_waits_are_woken_not_polled():
-    """Issue 10, defect 8: the pipeline's threads wait on its condition
-    without a timeout (fixed schedule: no scheduler deadline either); they
-    used to wake every 50 ms to poll."""
+def _pipeline_waits(staleness_bound: int) -> tuple[list, int]:
+    # Every Condition.wait the pipeline's code made during one fixed-schedule
+    # epoch, as (the waiting function's name, its timeout), and the batches.
     from pyg_mspipe.pipeline import _memory_pipeline as memory_pipeline
 
-    timeouts = []
+    waits = []
     wait_code = threading.Condition.wait.__code__
 
     def profile(frame, event, arg):
-        if event == "call" and frame.f_code is wait_code:
-            caller = frame.f_back.f_code.co_filename if frame.f_back else ""
-            if caller == memory_pipeline.__file__:
-                timeouts.append(frame.f_locals["timeout"])
+        if event == "call" and frame.f_code is wait_code and frame.f_back is not None \
+                and frame.f_back.f_code.co_filename == memory_pipeline.__file__:
+            waits.append((frame.f_back.f_code.co_name, frame.f_locals["timeout"]))
 
     data = make_data()
-    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=2, schedule="fixed")
+    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=staleness_bound,
+                                           schedule="fixed")
+    batches = 0
     threading.setprofile(profile)
     sys.setprofile(profile)
     try:
         for batch in loader:
             memory_step(model, neighbor_loader, batch)
+            batches += 1
     finally:
         sys.setprofile(None)
         threading.setprofile(None)
+    return waits, batches
+
+
+def test_pipeline_waits_are_woken_not_polled():
+    """Issue 10, defect 8: the pipeline's threads wait on its condition
+    without a timeout (fixed schedule: no scheduler deadline either); they
+    used to wake every 50 ms to poll."""
+    bound = 2
+    waits, _ = _pipeline_waits(bound)
+    timeouts = [timeout for _, timeout in waits]
     timed = [t for t in timeouts if t is not None]
     # every wait untimed, except close()'s bounded wait for the last commits
     # (close_timeout, 60 s: a bound, not a polling interval). That wait is
@@ -534,7 +545,6 @@ def test_pipeline_waits_are_woken_not_polled():
     # epoch's end (the bound's + the last one), never a poll.
     # How often the threads wait depends on timing (a fast worker may find
     # its next job ready); that the profile saw waits at all is what matters.
-    bound = 2
     assert timeouts, "no Condition.wait from the pipeline was observed"
     assert len(timed) <= bound + 2 and all(t > 30 for t in timed), timed
 
@@ -544,29 +554,8 @@ def test_the_worker_is_woken_only_when_it_can_act():
     is not woken when the loop begins a batch, when the loader requests a
     fetch it cannot take yet, or when the loop waits for a fetch already
     made (it used to be, about four times a batch)."""
-    from pyg_mspipe.pipeline import _memory_pipeline as memory_pipeline
-
-    waits = []
-    wait_code = threading.Condition.wait.__code__
-
-    def profile(frame, event, arg):
-        if event == "call" and frame.f_code is wait_code and frame.f_back is not None \
-                and frame.f_back.f_code.co_filename == memory_pipeline.__file__ \
-                and frame.f_back.f_code.co_name == "_next_action":
-            waits.append(frame.f_back.f_code.co_name)
-
-    data = make_data()
-    model, neighbor_loader, loader = setup(data, lr=0.0, staleness_bound=0, schedule="fixed")
-    threading.setprofile(profile)
-    sys.setprofile(profile)
-    try:
-        batches = 0
-        for batch in loader:
-            memory_step(model, neighbor_loader, batch)
-            batches += 1
-    finally:
-        sys.setprofile(None)
-        threading.setprofile(None)
+    waits, batches = _pipeline_waits(0)
+    waits = [name for name, _ in waits if name == "_next_action"]
     # one wait per hand-over, and a few more where the worker ran ahead of
     # the loader's requests (timing); woken at every change it waited 2.3 to
     # 3 times a batch here
